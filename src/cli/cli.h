@@ -1,0 +1,19 @@
+/* Subcommands: each is `int cmd_x(int argc, char **argv)` returning the exit
+ * code (0 ok, 1 failure, 2 usage) and registered in main.c's table. */
+#ifndef SSD_CLI_H
+#define SSD_CLI_H
+
+#include "core/status.h"
+
+typedef struct {
+    const char *name;
+    int (*fn)(int argc, char **argv);
+    const char *help;
+} ssd_command;
+
+int cmd_info(int argc, char **argv);
+
+/* Prints "ssd <cmd>: <message>" for a failed status and returns the exit code 1. */
+int cli_fail(const char *cmd, ssd_status st);
+
+#endif

@@ -1,0 +1,31 @@
+#include "core/threads.h"
+
+#include <omp.h>
+#include <sched.h>
+#include <stdlib.h>
+
+static int cur_threads;
+
+int ssd_cpu_count(void) {
+    cpu_set_t set;
+    if (sched_getaffinity(0, sizeof set, &set) == 0) {
+        int n = CPU_COUNT(&set);
+        if (n > 0) return n;
+    }
+    return 1;
+}
+
+void ssd_threads_set(int n) {
+    if (n <= 0) {
+        const char *env = getenv("SSD_THREADS");
+        n = env ? atoi(env) : 0;
+    }
+    if (n <= 0) n = ssd_cpu_count();
+    cur_threads = n;
+    omp_set_num_threads(n);
+}
+
+int ssd_threads_get(void) {
+    if (cur_threads <= 0) ssd_threads_set(0);
+    return cur_threads;
+}

@@ -1,0 +1,50 @@
+#include "tensor/backend.h"
+
+#include <string.h>
+
+ssd_status ssd_backend_create(ssd_backend **out, const char *name) {
+    *out = NULL;
+    if (strcmp(name, "ref") == 0 || strcmp(name, "reference") == 0)
+        return ssd_backend_ref_create(out);
+    if (strcmp(name, "cpu") == 0) return ssd_backend_cpu_create(out);
+    return ssd_error_set(SSD_E_UNSUPPORTED, "unknown backend '%s' (this build has: %s)", name,
+                         ssd_backend_list());
+}
+
+void ssd_backend_destroy(ssd_backend *be) {
+    if (be) be->ops->destroy(be);
+}
+
+const char *ssd_backend_list(void) {
+    return "ref,cpu";
+}
+
+int64_t ssd_conv_out_size(int64_t in, int k, int stride, int pad, int dilation) {
+    return (in + 2 * pad - (int64_t)dilation * (k - 1) - 1) / stride + 1;
+}
+
+int64_t ssd_pool_out_size(int64_t in, int k, int stride, int pad, bool ceil_mode) {
+    int64_t span = in + 2 * pad - k;
+    int64_t out = (ceil_mode ? (span + stride - 1) / stride : span / stride) + 1;
+    /* PyTorch: the last window must start inside the input or left padding. */
+    if (ceil_mode && (out - 1) * stride >= in + pad) out--;
+    return out;
+}
+
+ssd_status ssd_tensor_prepare_plain(ssd_tensor *t, ssd_backend *be, ssd_dtype dt, int ndim,
+                                    const int64_t *shape) {
+    size_t bytes = ssd_dtype_size(dt);
+    for (int i = 0; i < ndim; i++) bytes *= (size_t)shape[i];
+    if (t->be && t->be != be) ssd_tensor_deinit(t);
+    if (t->layout || t->cap < bytes) {
+        if (!t->view) ssd_tensor_deinit(t);
+        t->be = be;
+        t->view = false;
+        SSD_TRY(be->ops->alloc(be, t, bytes));
+    }
+    t->be = be;
+    t->dtype = dt;
+    t->ndim = ndim;
+    for (int i = 0; i < ndim; i++) t->shape[i] = shape[i];
+    return SSD_OK;
+}

@@ -1,0 +1,186 @@
+/* The backend interface: one vtable of ops per backend (reference, cpu, cuda).
+ *
+ * Conventions shared by every op:
+ * - Outputs come first, then inputs, then a params struct.
+ * - Inputs may be in any layout the backend knows; outputs are written in the
+ *   layout the backend prefers. An output tensor needs no preparation: the op
+ *   sets its shape and dtype and (re)allocates storage only when the current
+ *   storage is too small or of the wrong layout, so a layer that keeps its
+ *   output tensors across steps allocates once per shape.
+ * - Backward ops overwrite their outputs (they do not accumulate). Where a
+ *   value feeds two consumers the caller sums the two gradients with `add`.
+ * - Backward ops get the forward inputs (and saved outputs/workspaces) again;
+ *   they use them for shapes and as primitive hints.
+ * - Every op returns SSD_OK or a status with a message; unsupported configs
+ *   return SSD_E_UNSUPPORTED (and supports() says so beforehand). */
+#ifndef SSD_TENSOR_BACKEND_H
+#define SSD_TENSOR_BACKEND_H
+
+#include "tensor/tensor.h"
+
+typedef enum {
+    SSD_OP_CONV2D,
+    SSD_OP_BATCHNORM,
+    SSD_OP_ACT,
+    SSD_OP_MAXPOOL,
+    SSD_OP_ADD,
+    SSD_OP_CONCAT,
+    SSD_OP_SOFTMAX,
+    SSD_OP_HEAD_PERMUTE,
+    SSD_OP_L2NORM,
+    SSD_OP__COUNT
+} ssd_op;
+
+typedef enum { SSD_ACT_NONE = 0, SSD_ACT_RELU, SSD_ACT_RELU6 } ssd_act;
+
+typedef struct {
+    int stride[2];   /* (h, w) */
+    int pad[2];      /* symmetric, (h, w), as PyTorch's padding= */
+    int dilation[2]; /* (h, w); 1 = none */
+    int groups;      /* 1 = dense; == C_in == C_out: depthwise */
+    ssd_act act;     /* activation fused after the conv (forward only; backward takes dy after it) */
+} ssd_conv2d_params;
+
+typedef struct {
+    double eps;      /* 1e-5 as PyTorch */
+    double momentum; /* 0.1 as PyTorch: running = (1-m)*running + m*batch (unbiased var) */
+    bool training;   /* batch statistics + running update, else running statistics */
+    ssd_act act;     /* activation fused after the normalisation */
+} ssd_bn_params;
+
+typedef struct {
+    ssd_act kind;
+} ssd_act_params;
+
+typedef struct {
+    int kernel[2], stride[2], pad[2];
+    bool ceil_mode;
+} ssd_pool_params;
+
+typedef struct {
+    int axis; /* axis of the logical shape; negative counts from the end */
+    bool log; /* log-softmax instead of softmax */
+} ssd_softmax_params;
+
+typedef struct {
+    int k; /* values per anchor: 4 for boxes, num_classes for scores */
+} ssd_head_params;
+
+typedef struct {
+    double eps; /* added to the norm; 1e-10 in the SSD L2Norm */
+} ssd_l2norm_params;
+
+typedef struct ssd_backend ssd_backend;
+
+typedef struct ssd_backend_ops {
+    const char *name;
+
+    bool (*supports)(ssd_backend *be, ssd_op op, ssd_dtype dt, const void *params);
+
+    /* storage */
+    ssd_status (*alloc)(ssd_backend *be, ssd_tensor *t, size_t bytes); /* plain storage, zeroed */
+    void (*free_storage)(ssd_backend *be, ssd_tensor *t);              /* data and layout */
+    ssd_status (*set)(ssd_backend *be, ssd_tensor *t, const void *host, ssd_dtype dt);
+    ssd_status (*get)(ssd_backend *be, const ssd_tensor *t, void *host, ssd_dtype dt);
+    ssd_status (*fill)(ssd_backend *be, ssd_tensor *t, double v);
+    ssd_status (*to_plain)(ssd_backend *be, ssd_tensor *t);
+
+    /* conv2d: x (N,C,H,W), w (O,C/groups,kh,kw), b (O) or NULL -> y (N,O,Ho,Wo) */
+    ssd_status (*conv2d_fwd)(ssd_backend *be, ssd_tensor *y, const ssd_tensor *x,
+                             const ssd_tensor *w, const ssd_tensor *b, const ssd_conv2d_params *p);
+    ssd_status (*conv2d_bwd_data)(ssd_backend *be, ssd_tensor *dx, const ssd_tensor *dy,
+                                  const ssd_tensor *x, const ssd_tensor *w,
+                                  const ssd_conv2d_params *p);
+    /* db may be NULL (no bias) */
+    ssd_status (*conv2d_bwd_weights)(ssd_backend *be, ssd_tensor *dw, ssd_tensor *db,
+                                     const ssd_tensor *dy, const ssd_tensor *x,
+                                     const ssd_tensor *w, const ssd_conv2d_params *p);
+
+    /* batch norm over (N,C,H,W) per channel. In training mode writes save_mean and
+     * save_invstd (C) for backward and updates running_mean/var in place; ws is a
+     * backend workspace (e.g. the fused-ReLU mask), may be left unused. */
+    ssd_status (*bn_fwd)(ssd_backend *be, ssd_tensor *y, ssd_tensor *save_mean,
+                         ssd_tensor *save_invstd, ssd_tensor *ws, const ssd_tensor *x,
+                         const ssd_tensor *gamma, const ssd_tensor *beta,
+                         ssd_tensor *running_mean, ssd_tensor *running_var,
+                         const ssd_bn_params *p);
+    /* dy is the gradient w.r.t. the op's output (after the fused activation, if any);
+     * y is the forward output (used for the activation mask). Training-mode backward
+     * (through the batch statistics); eval-mode backward when !p->training. */
+    ssd_status (*bn_bwd)(ssd_backend *be, ssd_tensor *dx, ssd_tensor *dgamma, ssd_tensor *dbeta,
+                         const ssd_tensor *dy, const ssd_tensor *x, const ssd_tensor *y,
+                         const ssd_tensor *ws, const ssd_tensor *gamma,
+                         const ssd_tensor *save_mean, const ssd_tensor *save_invstd,
+                         const ssd_tensor *running_var, const ssd_bn_params *p);
+
+    /* activation; backward uses the forward output y (identical masks for ReLU/ReLU6) */
+    ssd_status (*act_fwd)(ssd_backend *be, ssd_tensor *y, const ssd_tensor *x,
+                          const ssd_act_params *p);
+    ssd_status (*act_bwd)(ssd_backend *be, ssd_tensor *dx, const ssd_tensor *dy,
+                          const ssd_tensor *y, const ssd_act_params *p);
+
+    /* max pool; ws holds what backward needs (argmax indices or a backend workspace) */
+    ssd_status (*maxpool_fwd)(ssd_backend *be, ssd_tensor *y, ssd_tensor *ws, const ssd_tensor *x,
+                              const ssd_pool_params *p);
+    ssd_status (*maxpool_bwd)(ssd_backend *be, ssd_tensor *dx, const ssd_tensor *dy,
+                              const ssd_tensor *ws, const ssd_tensor *x, const ssd_pool_params *p);
+
+    /* y = a + b (same shapes); y may alias a. Also serves to sum two gradients. */
+    ssd_status (*add)(ssd_backend *be, ssd_tensor *y, const ssd_tensor *a, const ssd_tensor *b);
+
+    /* concat along `axis` of n inputs; backward splits dy into the n dxs */
+    ssd_status (*concat_fwd)(ssd_backend *be, ssd_tensor *y, const ssd_tensor *const *xs, int n,
+                             int axis);
+    ssd_status (*concat_bwd)(ssd_backend *be, ssd_tensor *const *dxs, const ssd_tensor *dy,
+                             const ssd_tensor *const *xs, int n, int axis);
+
+    /* softmax / log-softmax along an axis; backward uses the forward output y */
+    ssd_status (*softmax_fwd)(ssd_backend *be, ssd_tensor *y, const ssd_tensor *x,
+                              const ssd_softmax_params *p);
+    ssd_status (*softmax_bwd)(ssd_backend *be, ssd_tensor *dx, const ssd_tensor *dy,
+                              const ssd_tensor *y, const ssd_softmax_params *p);
+
+    /* SSD head reshape: x (N, A*k, H, W) -> y (N, H*W*A, k), i.e. PyTorch's
+     * x.permute(0,2,3,1).contiguous().view(N, -1, k). Backward is the inverse. */
+    ssd_status (*head_permute_fwd)(ssd_backend *be, ssd_tensor *y, const ssd_tensor *x,
+                                   const ssd_head_params *p);
+    ssd_status (*head_permute_bwd)(ssd_backend *be, ssd_tensor *dx, const ssd_tensor *dy,
+                                   const ssd_tensor *x, const ssd_head_params *p);
+
+    /* y = scale[c] * x / (sqrt(sum_c x^2) + eps), the SSD conv4_3 L2Norm */
+    ssd_status (*l2norm_fwd)(ssd_backend *be, ssd_tensor *y, const ssd_tensor *x,
+                             const ssd_tensor *scale, const ssd_l2norm_params *p);
+    ssd_status (*l2norm_bwd)(ssd_backend *be, ssd_tensor *dx, ssd_tensor *dscale,
+                             const ssd_tensor *dy, const ssd_tensor *x, const ssd_tensor *scale,
+                             const ssd_l2norm_params *p);
+
+    void (*destroy)(ssd_backend *be);
+} ssd_backend_ops;
+
+struct ssd_backend {
+    const ssd_backend_ops *ops;
+    int threads; /* threads this backend may use */
+    void *impl;  /* backend-private state (primitive cache, streams) */
+};
+
+/* Creates a backend by name: "ref", "cpu" (oneDNN), "cuda" where built. */
+ssd_status ssd_backend_create(ssd_backend **out, const char *name);
+void ssd_backend_destroy(ssd_backend *be);
+/* Comma-separated list of backends compiled into this binary. */
+const char *ssd_backend_list(void);
+
+/* Per-backend constructors, registered in backend.c. */
+ssd_status ssd_backend_ref_create(ssd_backend **out);
+ssd_status ssd_backend_cpu_create(ssd_backend **out);
+
+/* Shape inference shared by all backends (PyTorch's formulas). */
+int64_t ssd_conv_out_size(int64_t in, int k, int stride, int pad, int dilation);
+int64_t ssd_pool_out_size(int64_t in, int k, int stride, int pad, bool ceil_mode);
+
+/* Makes output `t` have dtype/shape on `be` with plain storage of at least the
+ * plain size, keeping storage when it is big enough. Backends call this for
+ * outputs they write in plain layout. */
+ssd_status ssd_tensor_prepare_plain(ssd_tensor *t, ssd_backend *be, ssd_dtype dt, int ndim,
+                                    const int64_t *shape);
+
+#endif
