@@ -1,0 +1,94 @@
+/* An SSD detector built the way pytorch-ssd's vision/ssd/ssd.py composes one:
+ * a base net of modules, source layers (taps) into it, extra layers, and a
+ * classification and a regression header per feature map. Parameter names
+ * equal pytorch-ssd's state_dict keys, in the same order. */
+#ifndef SSD_MODELS_MODEL_H
+#define SSD_MODELS_MODEL_H
+
+#include "box/box.h"
+#include "nn/nn.h"
+
+#define SSD_MAX_HEADS 8
+
+typedef struct ssd_model {
+    char net[32]; /* "mb1-ssd", ... */
+    ssd_backend *be;
+    int num_classes; /* including BACKGROUND */
+    int resolution;  /* square input size */
+
+    ssd_seq *base; /* base_net.<i> modules */
+    int nbase;
+    int src[SSD_MAX_HEADS]; /* source_layer_indexes into base */
+    int nsrc;
+    ssd_seq *extras; /* extras.<i> */
+    int nextras;
+    ssd_layer *cls, *reg; /* classification_headers.<h>, regression_headers.<h> */
+    int nheads;
+    int anchors[SSD_MAX_HEADS];
+
+    ssd_param_list params; /* in state_dict order */
+
+    /* config (vision/ssd/config/<net>_config.py) */
+    float image_mean[3], image_std;
+    float center_variance, size_variance, iou_threshold;
+    int feature_maps[SSD_MAX_HEADS];
+    ssd_prior_spec specs[SSD_MAX_HEADS];
+    float *priors; /* (K,4) center form */
+    int num_priors;
+
+    /* activations of the last forward */
+    ssd_tensor cls_p[SSD_MAX_HEADS], reg_p[SSD_MAX_HEADS]; /* (N,HWA,C), (N,HWA,4) */
+    ssd_tensor conf, loc;                                  /* (N,K,C), (N,K,4) */
+    /* backward scratch */
+    ssd_tensor dconf, dloc; /* set by the caller before ssd_model_backward */
+    ssd_tensor dcls_p[SSD_MAX_HEADS], dreg_p[SSD_MAX_HEADS];
+    ssd_tensor dcls_y[SSD_MAX_HEADS], dreg_y[SSD_MAX_HEADS];
+    ssd_tensor head_g[SSD_MAX_HEADS], tap_g[SSD_MAX_HEADS];
+} ssd_model;
+
+/* Known nets and whether this build implements them. */
+bool ssd_net_known(const char *net);
+bool ssd_net_supported(const char *net);
+
+/* Builds the net with PyTorch-default initialisation drawn from seed (call
+ * ssd_model_init_xavier for pytorch-ssd's from-scratch init). resolution 0 = 300. */
+ssd_status ssd_model_create(ssd_model **out, ssd_backend *be, const char *net, int num_classes,
+                            int resolution);
+void ssd_model_destroy(ssd_model *m);
+
+/* Default init of every layer, then pytorch-ssd's SSD.init(): xavier on every conv. */
+ssd_status ssd_model_init_xavier(ssd_model *m, uint64_t seed);
+/* Xavier on the two headers only (after --pretrained-ssd). */
+ssd_status ssd_model_init_heads_xavier(ssd_model *m, uint64_t seed);
+/* Xavier on extras and headers (after --base-net). */
+ssd_status ssd_model_init_non_base_xavier(ssd_model *m, uint64_t seed);
+
+/* --freeze-base-net: base frozen; --freeze-net: base and extras frozen. */
+void ssd_model_set_frozen(ssd_model *m, bool freeze_base, bool freeze_net);
+
+/* x: (N,3,R,R). Leaves m->conf (N,K,C) logits and m->loc (N,K,4) locations. */
+ssd_status ssd_model_forward(ssd_model *m, const ssd_tensor *x, bool training);
+/* Uses m->dconf and m->dloc (gradients w.r.t. conf and loc). */
+ssd_status ssd_model_backward(ssd_model *m);
+
+/* Trainable parameter count (excluding buffers). */
+int64_t ssd_model_num_params(const ssd_model *m);
+
+typedef enum {
+    SSD_LOAD_FULL,           /* --resume / inference: every key must match */
+    SSD_LOAD_PRETRAINED_SSD, /* every key but the two headers */
+    SSD_LOAD_BASE_NET,       /* base_net only (keys with or without "base_net." prefix) */
+} ssd_load_mode;
+
+/* Loads a .pth state_dict. All missing / unexpected / misshapen keys are
+ * reported in one message naming the file. */
+ssd_status ssd_model_load(ssd_model *m, const char *path, ssd_load_mode mode);
+/* Writes the state_dict as a zip .pth (atomic). */
+ssd_status ssd_model_save(ssd_model *m, const char *path);
+
+/* Internal: builders of each net (models/<net>.c). */
+ssd_status ssd_build_mb1_ssd(ssd_model *m);
+/* Internal: allocate n modules / header layers. */
+ssd_status ssd_model_alloc_layout(ssd_model *m, int nbase, int nextras, int nheads);
+
+#endif
