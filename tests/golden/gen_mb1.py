@@ -1,0 +1,100 @@
+"""Golden fixtures for mb1-ssd: weights (.pth, zip and legacy), an input, the
+train-mode outputs, running statistics, every parameter gradient for a fixed
+upstream gradient, eval-mode outputs, and the losses of 10 SGD steps."""
+import os
+import sys
+
+import torch
+
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "common"))
+sys.path.insert(0, os.path.dirname(__file__))
+import fixture  # noqa: E402
+from mb1_torch import MB1SSD, match, multibox_loss, priors_300  # noqa: E402
+
+out = sys.argv[1]
+os.makedirs(out, exist_ok=True)
+torch.manual_seed(0)
+torch.set_num_threads(2)
+C, N, R = 3, 2, 300
+
+net = MB1SSD(C)
+with torch.no_grad():  # non-trivial BN state so that eval mode is exercised
+    for m in net.modules():
+        if isinstance(m, torch.nn.BatchNorm2d):
+            m.running_mean.uniform_(-0.1, 0.1)
+            m.running_var.uniform_(0.5, 1.5)
+            m.weight.uniform_(0.5, 1.5)
+            m.bias.uniform_(-0.1, 0.1)
+torch.save(net.state_dict(), os.path.join(out, "init.pth"))
+torch.save(net.state_dict(), os.path.join(out, "init_legacy.pth"),
+           _use_new_zipfile_serialization=False)
+
+x = torch.randn(N, 3, R, R)
+t = {"x": x}
+
+net.eval()
+with torch.no_grad():
+    c, l = net(x)
+t["eval_conf"], t["eval_loc"] = c, l
+
+net.train()
+c, l = net(x)
+g_conf = torch.randn_like(c)
+g_loc = torch.randn_like(l)
+(c * g_conf).sum().add((l * g_loc).sum()).backward()
+t.update({"conf": c, "loc": l, "g_conf": g_conf, "g_loc": g_loc})
+for name, p in net.named_parameters():
+    t["grad." + name] = p.grad
+for name, b in net.named_buffers():
+    if b.dtype == torch.float32:
+        t["after." + name] = b
+fixture.save(os.path.join(out, "mb1.bin"), t)
+
+# 10 SGD steps with the multibox loss on fixed batches and targets, from init.pth,
+# with pytorch-ssd's parameter groups and learning rates.
+net = MB1SSD(C)
+net.load_state_dict(torch.load(os.path.join(out, "init.pth")))
+net.train()
+priors = priors_300()
+groups = [{"params": net.base_net.parameters(), "lr": 0.001},
+          {"params": net.extras.parameters(), "lr": 0.01},
+          {"params": list(net.classification_headers.parameters()) +
+           list(net.regression_headers.parameters())}]
+opt = torch.optim.SGD(groups, lr=0.01, momentum=0.9, weight_decay=5e-4)
+steps = {}
+g = torch.Generator().manual_seed(1)
+S = 10
+xs = torch.randn(S, N, 3, R, R, generator=g)
+labels_all, loc_all = [], []
+for s in range(S):
+    ls, gs = [], []
+    for i in range(N):
+        k = 1 + (s + i) % 3
+        xy = torch.rand(k, 2, generator=g) * 0.6
+        wh = 0.1 + torch.rand(k, 2, generator=g) * 0.3
+        boxes = torch.cat([xy, xy + wh], 1)
+        lab = torch.randint(1, C, (k,), generator=g)
+        if s == 3 and i == 1:  # a background-only image
+            boxes, lab = torch.zeros(0, 4), torch.zeros(0, dtype=torch.long)
+            gl, gb = torch.zeros(priors.size(0), 4), torch.zeros(priors.size(0), dtype=torch.long)
+        else:
+            gl, gb = match(boxes, lab, priors)
+        ls.append(gb)
+        gs.append(gl)
+    labels_all.append(torch.stack(ls))
+    loc_all.append(torch.stack(gs))
+losses = []
+for s in range(S):
+    opt.zero_grad()
+    c, l = net(xs[s])
+    reg, cls = multibox_loss(c, l, labels_all[s], loc_all[s])
+    (reg + cls).backward()
+    opt.step()
+    losses.append([reg.item(), cls.item()])
+steps["x"] = xs
+steps["labels"] = torch.stack(labels_all)
+steps["gt_loc"] = torch.stack(loc_all)
+steps["losses"] = torch.tensor(losses, dtype=torch.float64)
+steps["priors"] = priors
+fixture.save(os.path.join(out, "steps.bin"), steps)
+torch.save(net.state_dict(), os.path.join(out, "after_steps.pth"))

@@ -1,0 +1,220 @@
+/* mb1-ssd against our own PyTorch definition (gen_mb1.py): weights loaded from
+ * .pth (zip and legacy), outputs in eval and train mode, running statistics,
+ * every parameter gradient, the 10-step SGD loss curve, and a checkpoint
+ * written here loading in PyTorch with strict=True. */
+#include "test.h"
+#include "fixture.h"
+
+#include "box/box.h"
+#include "core/mem.h"
+#include "core/threads.h"
+#include "models/model.h"
+#include "train/sgd.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <math.h>
+#include <string.h>
+
+/* Forward outputs pass through 41 layers of float32 convolutions whose summation order
+ * differs from PyTorch's (oneDNN blocking, our reference loops): 1e-4 relative plus a
+ * small absolute floor for values near zero. */
+#define FWD_RTOL 1e-4
+#define FWD_ATOL 1e-4
+/* Gradients accumulate over batch and space in a different order: 1e-3 relative; the
+ * absolute floor is relative to the scale of each gradient (see close_scaled). */
+#define GRAD_RTOL 1e-3
+
+static const char *dir;
+
+static const float *fx(const fixture_file *f, const char *name) {
+    const fixture_tensor *t = fixture_find(f, name);
+    if (!t) {
+        fprintf(stderr, "fixture has no '%s'\n", name);
+        test_failed++;
+        return NULL;
+    }
+    return t->data;
+}
+
+/* Compare with an absolute floor of rtol * max|ref| / 10: tiny entries of a gradient
+ * are sums of cancelling terms whose relative error is meaningless. */
+static void close_scaled(const char *what, const ssd_tensor *t, const float *ref, double rtol) {
+    int64_t n = ssd_tensor_numel(t);
+    double mx = 0;
+    for (int64_t i = 0; i < n; i++) mx = fabs(ref[i]) > mx ? fabs(ref[i]) : mx;
+    test_close_tensor(what, t, ref, rtol * mx / 10 + 1e-12, rtol);
+}
+
+static char *path(const char *name) {
+    static char buf[4][1024];
+    static int k;
+    k = (k + 1) % 4;
+    snprintf(buf[k], sizeof buf[k], "%s/%s", dir, name);
+    return buf[k];
+}
+
+static void check_forward_backward(ssd_backend *be, const fixture_file *f) {
+    ssd_model *m = NULL;
+    CHECK_OK(ssd_model_create(&m, be, "mb1-ssd", 3, 300));
+    if (!m) return;
+    CHECK(m->num_priors == 3000);
+    CHECK_OK(ssd_model_load(m, path("init.pth"), SSD_LOAD_FULL));
+    ssd_tensor x;
+    const fixture_tensor *fxx = fixture_find(f, "x");
+    CHECK_OK(fixture_to_tensor(&x, be, SSD_F32, fxx));
+
+    CHECK_OK(ssd_model_forward(m, &x, false));
+    test_close_tensor("eval conf", &m->conf, fx(f, "eval_conf"), FWD_ATOL, FWD_RTOL);
+    test_close_tensor("eval loc", &m->loc, fx(f, "eval_loc"), FWD_ATOL, FWD_RTOL);
+
+    CHECK_OK(ssd_model_forward(m, &x, true));
+    test_close_tensor("train conf", &m->conf, fx(f, "conf"), FWD_ATOL, FWD_RTOL);
+    test_close_tensor("train loc", &m->loc, fx(f, "loc"), FWD_ATOL, FWD_RTOL);
+
+    CHECK_OK(fixture_to_tensor(&m->dconf, be, SSD_F32, fixture_find(f, "g_conf")));
+    CHECK_OK(fixture_to_tensor(&m->dloc, be, SSD_F32, fixture_find(f, "g_loc")));
+    CHECK_OK(ssd_model_backward(m));
+    int compared = 0;
+    for (int i = 0; i < m->params.n; i++) {
+        ssd_param *p = &m->params.p[i];
+        char key[200];
+        if (p->i64) {
+            CHECK(*p->i64 == 1); /* one training forward since load (file had 0) */
+            continue;
+        }
+        if (p->buffer) {
+            snprintf(key, sizeof key, "after.%s", p->name);
+            const float *r = fx(f, key);
+            if (r) test_close_tensor(key, p->value, r, 1e-6, FWD_RTOL);
+            continue;
+        }
+        snprintf(key, sizeof key, "grad.%s", p->name);
+        const float *r = fx(f, key);
+        if (r) close_scaled(key, p->grad, r, GRAD_RTOL);
+        compared++;
+    }
+    CHECK(compared == 121); /* 27 base convs + 27 BN x2 + 8 extras x2 + 12 headers x2 */
+    ssd_tensor_deinit(&x);
+    ssd_model_destroy(m);
+}
+
+/* The legacy (pre-1.6) file holds the same weights as the zip one. */
+static void check_legacy(ssd_backend *be) {
+    ssd_model *a = NULL, *b = NULL;
+    CHECK_OK(ssd_model_create(&a, be, "mb1-ssd", 3, 300));
+    CHECK_OK(ssd_model_create(&b, be, "mb1-ssd", 3, 300));
+    if (!a || !b) goto done;
+    CHECK_OK(ssd_model_load(a, path("init.pth"), SSD_LOAD_FULL));
+    CHECK_OK(ssd_model_load(b, path("init_legacy.pth"), SSD_LOAD_FULL));
+    int same = 1;
+    for (int i = 0; i < a->params.n; i++) {
+        ssd_param *p = &a->params.p[i], *q = &b->params.p[i];
+        if (p->i64) continue;
+        int64_t n = ssd_tensor_numel(p->value);
+        float *u = ssd_malloc((size_t)n * 8), *v = u ? u + n : NULL;
+        if (!u) break;
+        ssd_tensor_get(p->value, u, SSD_F32);
+        ssd_tensor_get(q->value, v, SSD_F32);
+        if (memcmp(u, v, (size_t)n * 4)) same = 0;
+        ssd_free(u);
+    }
+    CHECK(same);
+    /* a checkpoint written here, for PyTorch to read back (check_mb1_save.py) */
+    CHECK_OK(ssd_model_save(a, path("roundtrip.pth")));
+done:
+    ssd_model_destroy(a);
+    ssd_model_destroy(b);
+}
+
+/* Ten SGD steps with the multibox loss: losses to 1e-4 relative. */
+static void check_steps(ssd_backend *be) {
+    fixture_file s;
+    ssd_model *m = NULL;
+    ssd_sgd opt;
+    memset(&opt, 0, sizeof opt);
+    if (fixture_load(&s, path("steps.bin")) != SSD_OK) {
+        test_failed++;
+        return;
+    }
+    const fixture_tensor *xs = fixture_find(&s, "x"), *lab = fixture_find(&s, "labels"),
+                         *gl = fixture_find(&s, "gt_loc"), *losses = fixture_find(&s, "losses");
+    CHECK_OK(ssd_model_create(&m, be, "mb1-ssd", 3, 300));
+    if (!m || !xs || !lab || !gl || !losses) goto done;
+    CHECK_OK(ssd_model_load(m, path("init.pth"), SSD_LOAD_FULL));
+    CHECK_OK(ssd_sgd_init(&opt, &m->params, 0.9, 5e-4));
+    opt.lr[SSD_GROUP_BASE] = 0.001;
+    opt.lr[SSD_GROUP_EXTRAS] = 0.01;
+    opt.lr[SSD_GROUP_HEADS] = 0.01;
+    int steps = (int)xs->shape[0], n = (int)xs->shape[1], k = m->num_priors, c = m->num_classes;
+    size_t per = (size_t)(n * 3 * 300 * 300);
+    float *conf = ssd_malloc((size_t)n * k * c * 4), *loc = ssd_malloc((size_t)n * k * 16);
+    float *dconf = ssd_malloc((size_t)n * k * c * 4), *dloc = ssd_malloc((size_t)n * k * 16);
+    ssd_tensor x;
+    ssd_tensor_init4(&x, be, SSD_F32, n, 3, 300, 300);
+    for (int st = 0; st < steps && conf && loc && dconf && dloc; st++) {
+        CHECK_OK(ssd_tensor_set(&x, (const float *)xs->data + per * st, SSD_F32));
+        CHECK_OK(ssd_model_forward(m, &x, true));
+        CHECK_OK(ssd_tensor_get(&m->conf, conf, SSD_F32));
+        CHECK_OK(ssd_tensor_get(&m->loc, loc, SSD_F32));
+        double reg, cls;
+        CHECK_OK(ssd_multibox_loss(&reg, &cls, dconf, dloc, conf, loc,
+                                   (const int64_t *)lab->data + (size_t)st * n * k,
+                                   (const float *)gl->data + (size_t)st * n * k * 4, n, k, c, 3));
+        const double *want = (const double *)losses->data + 2 * st;
+        char what[64];
+        snprintf(what, sizeof what, "step %d reg/cls loss", st);
+        double got[2] = {reg, cls};
+        /* Losses follow the parameters through 10 updates: 1e-4 relative. */
+        test_close_f64(what, got, want, 2, 0, 1e-4);
+        ssd_tensor_init(&m->dconf, be, SSD_F32, 3, m->conf.shape);
+        ssd_tensor_init(&m->dloc, be, SSD_F32, 3, m->loc.shape);
+        CHECK_OK(ssd_tensor_set(&m->dconf, dconf, SSD_F32));
+        CHECK_OK(ssd_tensor_set(&m->dloc, dloc, SSD_F32));
+        CHECK_OK(ssd_model_backward(m));
+        CHECK_OK(ssd_sgd_step(&opt));
+    }
+    CHECK_OK(ssd_model_save(m, path("after_steps_c.pth")));
+    ssd_tensor_deinit(&x);
+    ssd_free(conf);
+    ssd_free(loc);
+    ssd_free(dconf);
+    ssd_free(dloc);
+done:
+    ssd_sgd_deinit(&opt);
+    ssd_model_destroy(m);
+    fixture_free(&s);
+}
+
+int main(int argc, char **argv) {
+    dir = argc > 1 ? argv[1] : "fixtures/mb1";
+    ssd_threads_set(0);
+    fixture_file f;
+    REQUIRE_OK(fixture_load(&f, path("mb1.bin")));
+    const char *want = getenv("SSD_BACKENDS");
+    const char *names[] = {"cpu", "ref"};
+    for (int b = 0; b < 2; b++) {
+        if (want && !strstr(want, names[b])) continue;
+        ssd_backend *be = NULL;
+        ssd_status st = ssd_backend_create(&be, names[b]);
+        if (st != SSD_OK) {
+            fprintf(stderr, "backend %s: %s\n", names[b], ssd_error_message());
+            test_failed++;
+            continue;
+        }
+        printf("backend %s\n", names[b]);
+        check_forward_backward(be, &f);
+        if (b == 0) {
+            check_legacy(be);
+            check_steps(be);
+        }
+        ssd_backend_destroy(be);
+    }
+    fixture_free(&f);
+    if (!want || strstr(want, "cpu")) {
+        char cmd[2048];
+        snprintf(cmd, sizeof cmd, "/usr/bin/python3 %s/check_mb1_save.py %s", SRC_DIR, dir);
+        CHECK(system(cmd) == 0);
+    }
+    return test_finish();
+}
