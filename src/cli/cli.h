@@ -5,6 +5,8 @@
 
 #include "core/status.h"
 
+#include <stdbool.h>
+
 typedef struct {
     const char *name;
     int (*fn)(int argc, char **argv);
@@ -12,6 +14,10 @@ typedef struct {
 } ssd_command;
 
 int cmd_info(int argc, char **argv);
+int cmd_train(int argc, char **argv);
+
+/* Python's str2bool: yes/true/t/y/1, no/false/f/n/0 (any case); -1 otherwise. */
+int cli_parse_bool(const char *s, bool *out);
 
 /* Prints "ssd <cmd>: <message>" for a failed status and returns the exit code 1. */
 int cli_fail(const char *cmd, ssd_status st);

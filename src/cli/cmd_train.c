@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 static const char usage[] =
     "usage: ssd train [options]\n"
@@ -151,6 +152,7 @@ int cli_parse_bool(const char *s, bool *out) {
 
 static int parse_milestones(ssd_train_config *c, const char *s) {
     c->nmilestones = 0;
+    c->milestones_str = s;
     const char *p = s;
     while (*p) {
         char *end;

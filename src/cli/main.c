@@ -6,6 +6,7 @@
 #include <string.h>
 
 static const ssd_command commands[] = {
+    {"train", cmd_train, "train an SSD detector (train_ssd.py)"},
     {"info", cmd_info, "version, backends, CPU ISA, GPU, threads"},
 };
 #define NCOMMANDS (sizeof commands / sizeof commands[0])

@@ -41,6 +41,15 @@ void ssd_tensor_init4(ssd_tensor *t, ssd_backend *be, ssd_dtype dt, int64_t d0, 
     ssd_tensor_init(t, be, dt, n, s);
 }
 
+void ssd_tensor_ensure(ssd_tensor *t, ssd_backend *be, ssd_dtype dt, int ndim,
+                       const int64_t *shape) {
+    bool same = t->be == be && t->dtype == dt && t->ndim == ndim;
+    for (int i = 0; same && i < ndim; i++) same = t->shape[i] == shape[i];
+    if (same) return;
+    ssd_tensor_deinit(t);
+    ssd_tensor_init(t, be, dt, ndim, shape);
+}
+
 void ssd_tensor_deinit(ssd_tensor *t) {
     if (!t) return;
     if (t->be && !t->view && (t->data || t->layout)) t->be->ops->free_storage(t->be, t);

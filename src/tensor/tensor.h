@@ -43,6 +43,10 @@ void ssd_tensor_init(ssd_tensor *t, struct ssd_backend *be, ssd_dtype dt, int nd
 /* Convenience for up to 4 dims; trailing zeros are ignored: ssd_tensor_init4(t,be,F32,N,C,H,W). */
 void ssd_tensor_init4(ssd_tensor *t, struct ssd_backend *be, ssd_dtype dt, int64_t d0, int64_t d1,
                       int64_t d2, int64_t d3);
+/* Makes t a tensor of this backend, dtype and shape, keeping its storage when they
+ * already match (else it is freed and the tensor re-initialised without storage). */
+void ssd_tensor_ensure(ssd_tensor *t, struct ssd_backend *be, ssd_dtype dt, int ndim,
+                       const int64_t *shape);
 /* Frees storage and layout (NULL-safe, idempotent). Keeps nothing. */
 void ssd_tensor_deinit(ssd_tensor *t);
 

@@ -24,6 +24,7 @@ typedef struct {
     double lr, momentum, weight_decay, gamma, base_net_lr;
     double extra_layers_lr; /* NaN: None (use lr) */
     const char *scheduler;  /* "cosine" | "multi-step" */
+    const char *milestones_str; /* as given, for the arguments line */
     int milestones[SSD_MAX_MILESTONES];
     int nmilestones;
     double t_max;

@@ -167,8 +167,8 @@ static void check_steps(ssd_backend *be) {
         double got[2] = {reg, cls};
         /* Losses follow the parameters through 10 updates: 1e-4 relative. */
         test_close_f64(what, got, want, 2, 0, 1e-4);
-        ssd_tensor_init(&m->dconf, be, SSD_F32, 3, m->conf.shape);
-        ssd_tensor_init(&m->dloc, be, SSD_F32, 3, m->loc.shape);
+        ssd_tensor_ensure(&m->dconf, be, SSD_F32, 3, m->conf.shape);
+        ssd_tensor_ensure(&m->dloc, be, SSD_F32, 3, m->loc.shape);
         CHECK_OK(ssd_tensor_set(&m->dconf, dconf, SSD_F32));
         CHECK_OK(ssd_tensor_set(&m->dloc, dloc, SSD_F32));
         CHECK_OK(ssd_model_backward(m));
