@@ -28,6 +28,8 @@ with torch.no_grad():  # non-trivial BN state so that eval mode is exercised
 torch.save(net.state_dict(), os.path.join(out, "init.pth"))
 torch.save(net.state_dict(), os.path.join(out, "init_legacy.pth"),
            _use_new_zipfile_serialization=False)
+# a backbone-only file, as init_from_base_net loads it (keys without "base_net.")
+torch.save(net.base_net.state_dict(), os.path.join(out, "base_net.pth"))
 
 x = torch.randn(N, 3, R, R)
 t = {"x": x}

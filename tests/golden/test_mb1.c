@@ -127,6 +127,35 @@ done:
     ssd_model_destroy(b);
 }
 
+/* The three loading modes and their error reports. */
+static void check_load_modes(ssd_backend *be) {
+    ssd_model *m4 = NULL, *m3 = NULL;
+    CHECK_OK(ssd_model_create(&m4, be, "mb1-ssd", 4, 300));
+    CHECK_OK(ssd_model_create(&m3, be, "mb1-ssd", 3, 300));
+    if (!m4 || !m3) goto done;
+    /* a 3-class checkpoint into a 4-class net: both kinds of header, all reported at once */
+    ssd_status st = ssd_model_load(m4, path("init.pth"), SSD_LOAD_FULL);
+    CHECK(st == SSD_E_FORMAT);
+    const char *msg = ssd_error_message();
+    CHECK(strstr(msg, "init.pth") != NULL);
+    CHECK(strstr(msg, "classification_headers.0.weight") != NULL);
+    CHECK(strstr(msg, "classification_headers.5.bias") != NULL);
+    CHECK(strstr(msg, "regression_headers") == NULL);
+    /* --pretrained-ssd semantics: everything but the headers */
+    CHECK_OK(ssd_model_load(m4, path("init.pth"), SSD_LOAD_PRETRAINED_SSD));
+    /* --base-net: a MobileNet-only file (keys "0.0.weight", ...) */
+    CHECK_OK(ssd_model_load(m3, path("base_net.pth"), SSD_LOAD_BASE_NET));
+    /* a base-net file is not a whole SSD */
+    CHECK(ssd_model_load(m3, path("base_net.pth"), SSD_LOAD_FULL) == SSD_E_FORMAT);
+    CHECK(strstr(ssd_error_message(), "missing key 'extras.0.0.weight'") != NULL);
+    /* not a checkpoint at all */
+    CHECK(ssd_model_load(m3, path("mb1.bin"), SSD_LOAD_FULL) != SSD_OK);
+    CHECK(strstr(ssd_error_message(), "mb1.bin") != NULL);
+done:
+    ssd_model_destroy(m4);
+    ssd_model_destroy(m3);
+}
+
 /* Ten SGD steps with the multibox loss: losses to 1e-4 relative. */
 static void check_steps(ssd_backend *be) {
     fixture_file s;
@@ -206,6 +235,7 @@ int main(int argc, char **argv) {
         check_forward_backward(be, &f);
         if (b == 0) {
             check_legacy(be);
+            check_load_modes(be);
             check_steps(be);
         }
         ssd_backend_destroy(be);
