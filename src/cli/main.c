@@ -7,6 +7,7 @@
 
 static const ssd_command commands[] = {
     {"train", cmd_train, "train an SSD detector (train_ssd.py)"},
+    {"export", cmd_export, "export a checkpoint to ONNX (onnx_export.py)"},
     {"info", cmd_info, "version, backends, CPU ISA, GPU, threads"},
 };
 #define NCOMMANDS (sizeof commands / sizeof commands[0])

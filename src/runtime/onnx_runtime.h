@@ -1,0 +1,67 @@
+/* An inference engine for ONNX files: ours (ssd export) and those that
+ * torch.onnx.export writes for the SSD nets, opsets 9 to 17.
+ *
+ * Loading decodes the protobuf, checks every node (all unsupported operators
+ * are listed in one message), evaluates Constant nodes and constant
+ * subgraphs, folds BatchNormalization into the preceding Conv and fuses a
+ * following Relu / Clip(0,6) into it, and uploads the weights to the backend.
+ * The first run for an input shape plans the graph for it: shape inference,
+ * folding of what only depends on shapes (the Shape -> Gather -> Unsqueeze ->
+ * Concat chains PyTorch writes before a Reshape), and the choice of kernel
+ * per node (backend ops; host kernels for the small element-wise and
+ * data-movement ops). Activations are allocated by that first run and reused
+ * by every later run of the same shape.
+ *
+ * The graph has exactly one non-constant input, a float tensor. Host kernels
+ * read backend storage directly, so the backend must keep tensors in host
+ * memory (ref, cpu). */
+#ifndef SSD_RUNTIME_ONNX_RUNTIME_H
+#define SSD_RUNTIME_ONNX_RUNTIME_H
+
+#include "core/status.h"
+#include "tensor/backend.h"
+
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct ssd_onnx_model ssd_onnx_model;
+
+/* Errors name the file (the first line of the message starts with path). */
+ssd_status ssd_onnx_load(ssd_onnx_model **out, const char *path, ssd_backend *be);
+/* Same from memory; `name` stands for the file in messages. */
+ssd_status ssd_onnx_load_mem(ssd_onnx_model **out, const uint8_t *data, size_t len,
+                             const char *name, ssd_backend *be);
+void ssd_onnx_destroy(ssd_onnx_model *m);
+
+/* The input's name and declared shape; a symbolic or unknown dimension is -1. */
+const char *ssd_onnx_input_name(const ssd_onnx_model *m);
+int ssd_onnx_input_dims(const ssd_onnx_model *m, int64_t dims[SSD_MAX_DIMS]);
+
+int ssd_onnx_num_outputs(const ssd_onnx_model *m);
+const char *ssd_onnx_output_name(const ssd_onnx_model *m, int i);
+/* Index of the output called name, or -1. */
+int ssd_onnx_output_index(const ssd_onnx_model *m, const char *name);
+
+/* metadata_props value for key, or NULL. */
+const char *ssd_onnx_metadata(const ssd_onnx_model *m, const char *key);
+
+/* Runs the graph on x (float32; any backend layout). Plans on the first call
+ * and whenever x's shape changes. */
+ssd_status ssd_onnx_run(ssd_onnx_model *m, const ssd_tensor *x);
+/* Output i of the last run, borrowed until the next run or destroy. */
+const ssd_tensor *ssd_onnx_output(const ssd_onnx_model *m, int i);
+/* Copies output i of the last run out as plain float32 (numel floats). */
+ssd_status ssd_onnx_output_get(const ssd_onnx_model *m, int i, float *host);
+
+/* How the loaded graph was transformed (for tests and -v logs). */
+typedef struct {
+    int nodes;         /* nodes in the file */
+    int folded;        /* evaluated at load time (constants) */
+    int bn_folded;     /* BatchNormalization folded into Conv */
+    int act_fused;     /* Relu/Clip fused into Conv or BatchNormalization */
+    int head_permutes; /* Transpose + Reshape pairs run as one head permute (last plan) */
+    int steps;         /* kernels executed per run (last plan) */
+} ssd_onnx_stats;
+void ssd_onnx_get_stats(const ssd_onnx_model *m, ssd_onnx_stats *s);
+
+#endif

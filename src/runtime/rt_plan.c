@@ -1,0 +1,402 @@
+/* Planning for one input shape (shapes, shape-dependent folding, kernel
+ * choice) and execution of the plan. */
+#include "runtime/rt_internal.h"
+
+#include "core/mem.h"
+
+#include <math.h>
+#include <string.h>
+
+#define MAX_STACK_IN 64
+
+/* Shape-only (or constant) host view of value v. */
+static void view_of(const ssd_onnx_model *m, int v, rt_host *h) {
+    const rt_value *val = &m->v[v];
+    if (val->is_const) {
+        *h = val->c;
+        return;
+    }
+    h->dt = val->dt;
+    h->ndim = val->ndim;
+    memcpy(h->shape, val->shape, sizeof h->shape);
+    h->data = NULL;
+}
+
+static bool perm_is_nhwc(const rt_node *n) {
+    return n->has_ints && n->nints == 4 && n->ints[0] == 0 && n->ints[1] == 2 && n->ints[2] == 3 &&
+           n->ints[3] == 1;
+}
+
+/* Reshape node r reading a Transpose(0,2,3,1) whose other consumers are Shape
+ * nodes (PyTorch's view(N, -1, k) chain) is the backend's head permute. */
+static void try_head(ssd_onnx_model *m, rt_node *r, int nd, const int64_t *shape) {
+    int tv = r->in[0];
+    int p = m->v[tv].producer;
+    if (p < 0 || m->v[tv].graph_output) return;
+    rt_node *t = &m->n[p];
+    if (t->op != RT_OP_TRANSPOSE || t->k != K_HOST || !perm_is_nhwc(t)) return;
+    for (int i = 0; i < m->nn; i++) {
+        const rt_node *c = &m->n[i];
+        if (c == r || c->dead) continue;
+        for (int j = 0; j < c->nin; j++)
+            if (c->in[j] == tv && c->op != RT_OP_SHAPE) return;
+    }
+    int src = t->in[0];
+    const rt_value *x = &m->v[src];
+    if (x->is_const || x->ndim != 4 || nd != 3 || shape[0] != x->shape[0]) return;
+    int64_t k = shape[2];
+    if (k < 1 || x->shape[1] % k || shape[1] != x->shape[2] * x->shape[3] * (x->shape[1] / k))
+        return;
+    t->k = K_NONE;
+    r->k = K_HEAD;
+    r->head_k = (int)k;
+    r->head_src = src;
+    m->stats.head_permutes++;
+}
+
+static ssd_act clip_act(const ssd_onnx_model *m, const rt_node *n) {
+    float lo = n->clip_min, hi = n->clip_max;
+    if (m->opset >= 11) {
+        lo = -INFINITY;
+        hi = INFINITY;
+        for (int j = 1; j < n->nin && j < 3; j++) {
+            if (n->in[j] < 0) continue;
+            const rt_value *v = &m->v[n->in[j]];
+            if (!v->is_const || v->c.dt != SSD_F32 || rt_numel(v->c.ndim, v->c.shape) != 1)
+                return SSD_ACT_NONE;
+            if (j == 1)
+                lo = *(const float *)v->c.data;
+            else
+                hi = *(const float *)v->c.data;
+        }
+    }
+    if (lo == 0.0f && hi == 6.0f) return SSD_ACT_RELU6;
+    if (lo == 0.0f && isinf(hi) && hi > 0) return SSD_ACT_RELU;
+    return SSD_ACT_NONE;
+}
+
+static rt_kernel choose(ssd_onnx_model *m, rt_node *n, const rt_host *const *ins) {
+    bool all_rt = true;
+    for (int j = 0; j < n->nin; j++)
+        if (n->in[j] >= 0 && m->v[n->in[j]].is_const) all_rt = false;
+    switch (n->op) {
+    case RT_OP_CONV:
+        return K_CONV;
+    case RT_OP_BN:
+        return K_BN;
+    case RT_OP_MAXPOOL:
+        return K_MAXPOOL;
+    case RT_OP_RELU:
+        n->act = SSD_ACT_RELU;
+        return K_ACT;
+    case RT_OP_CLIP:
+        n->act = clip_act(m, n);
+        return n->act != SSD_ACT_NONE ? K_ACT : K_HOST;
+    case RT_OP_ADD: {
+        bool same = ins[0]->ndim == ins[1]->ndim;
+        for (int d = 0; same && d < ins[0]->ndim; d++) same = ins[0]->shape[d] == ins[1]->shape[d];
+        return all_rt && same ? K_ADD : K_HOST;
+    }
+    case RT_OP_CONCAT:
+        return all_rt ? K_CONCAT : K_HOST;
+    case RT_OP_SOFTMAX: {
+        int r = ins[0]->ndim;
+        bool last = n->axis == -1 || n->axis == r - 1;
+        return m->opset >= 13 || last ? K_SOFTMAX : K_HOST;
+    }
+    case RT_OP_RESHAPE:
+    case RT_OP_FLATTEN:
+    case RT_OP_SQUEEZE:
+    case RT_OP_UNSQUEEZE:
+    case RT_OP_IDENTITY:
+    case RT_OP_DROPOUT:
+        return K_ALIAS;
+    default:
+        return K_HOST;
+    }
+}
+
+ssd_status rt_plan(ssd_onnx_model *m, const ssd_tensor *x) {
+    m->planned = false;
+    m->stats.head_permutes = 0;
+    m->stats.steps = 0;
+    for (int i = 0; i < m->nv; i++) {
+        rt_value *v = &m->v[i];
+        v->t_uploaded = false;
+        if (!v->load_const && v->is_const) {
+            rt_host_free(&v->c);
+            v->is_const = false;
+        }
+        if (v->is_const) {
+            v->dt = v->c.dt;
+            v->ndim = v->c.ndim;
+            memcpy(v->shape, v->c.shape, sizeof v->shape);
+        }
+    }
+    rt_value *in = &m->v[m->input];
+    in->dt = SSD_F32;
+    in->ndim = x->ndim;
+    memcpy(in->shape, x->shape, sizeof in->shape);
+
+    const rt_host *stack_ins[MAX_STACK_IN];
+    rt_host stack_views[MAX_STACK_IN];
+    for (int i = 0; i < m->nn; i++) {
+        rt_node *n = &m->n[i];
+        n->k = K_NONE;
+        if (n->dead) continue;
+        const rt_host **ins = stack_ins;
+        rt_host *views = stack_views;
+        if (n->nin > MAX_STACK_IN) {
+            ins = ssd_malloc(sizeof *ins * (size_t)n->nin);
+            views = ssd_malloc(sizeof *views * (size_t)n->nin);
+            if (!ins || !views) {
+                ssd_free(ins);
+                ssd_free(views);
+                return SSD_E_NOMEM;
+            }
+        }
+        bool all_const = true;
+        for (int j = 0; j < n->nin; j++) {
+            if (n->in[j] < 0) {
+                ins[j] = NULL;
+                continue;
+            }
+            view_of(m, n->in[j], &views[j]);
+            ins[j] = &views[j];
+            if (!m->v[n->in[j]].is_const) all_const = false;
+        }
+        ssd_status st = SSD_OK;
+        rt_value *out = &m->v[n->out[0]];
+        bool fold = n->op == RT_OP_SHAPE || (all_const && n->op != RT_OP_CONV &&
+                                             n->op != RT_OP_BN && n->op != RT_OP_MAXPOOL);
+        if (fold) {
+            rt_host y = {0};
+            st = rt_host_eval(m, n, ins, &y);
+            if (st == SSD_OK) {
+                out->c = y;
+                out->is_const = true;
+                out->dt = y.dt;
+                out->ndim = y.ndim;
+                memcpy(out->shape, y.shape, sizeof out->shape);
+            } else {
+                rt_host_free(&y);
+            }
+        } else {
+            if (ins[0]->dt != SSD_F32)
+                st = ssd_error_set(SSD_E_UNSUPPORTED,
+                                   "%s: node '%s': integer tensors computed "
+                                   "from the input are not supported",
+                                   m->path, n->name);
+            if (st == SSD_OK) st = rt_infer_shape(m, n, ins, &out->ndim, out->shape);
+            if (st == SSD_OK) {
+                out->dt = SSD_F32;
+                n->k = choose(m, n, ins);
+                if (n->op == RT_OP_RESHAPE) try_head(m, n, out->ndim, out->shape);
+            }
+        }
+        if (ins != stack_ins) {
+            ssd_free(ins);
+            ssd_free(views);
+        }
+        if (st != SSD_OK) return st;
+    }
+    for (int i = 0; i < m->nn; i++)
+        if (m->n[i].k != K_NONE) m->stats.steps++;
+    m->plan_ndim = x->ndim;
+    memcpy(m->plan_shape, x->shape, sizeof m->plan_shape);
+    m->planned = true;
+    return SSD_OK;
+}
+
+/* ---- execution -------------------------------------------------------------------- */
+
+/* Backend tensor of value v (a constant is uploaded once per plan). */
+static ssd_status tensor_of(ssd_onnx_model *m, int v, const ssd_tensor **out) {
+    rt_value *val = &m->v[v];
+    if (v == m->input) {
+        *out = m->cur_input;
+        return SSD_OK;
+    }
+    if (val->is_const && !val->t_uploaded) {
+        if (val->c.dt != SSD_F32 || !val->c.data)
+            return ssd_error_set(SSD_E_UNSUPPORTED,
+                                 "%s: value '%s': integer constant used as "
+                                 "data",
+                                 m->path, val->name);
+        ssd_tensor_ensure(&val->t, m->be, SSD_F32, val->c.ndim, val->c.shape);
+        SSD_TRY(ssd_tensor_alloc(&val->t));
+        SSD_TRY(ssd_tensor_set(&val->t, val->c.data, SSD_F32));
+        val->t_uploaded = true;
+    }
+    *out = &val->t;
+    return SSD_OK;
+}
+
+/* Host view of value v's data (runtime tensors made plain first). */
+static ssd_status host_view(ssd_onnx_model *m, int v, rt_host *h) {
+    rt_value *val = &m->v[v];
+    if (val->is_const) {
+        *h = val->c;
+        return SSD_OK;
+    }
+    const ssd_tensor *t;
+    SSD_TRY(tensor_of(m, v, &t));
+    if (t->layout) SSD_TRY(ssd_tensor_to_plain((ssd_tensor *)t));
+    if (t->dtype != SSD_F32)
+        return ssd_error_set(SSD_E_INVAL, "%s: input must be float32", m->path);
+    h->dt = SSD_F32;
+    h->ndim = t->ndim;
+    memcpy(h->shape, t->shape, sizeof h->shape);
+    h->data = t->data;
+    return SSD_OK;
+}
+
+static ssd_status out_buffer(ssd_onnx_model *m, rt_value *out, rt_host *y) {
+    SSD_TRY(ssd_tensor_prepare_plain(&out->t, m->be, SSD_F32, out->ndim, out->shape));
+    y->dt = SSD_F32;
+    y->ndim = out->ndim;
+    memcpy(y->shape, out->shape, sizeof y->shape);
+    y->data = out->t.data;
+    return SSD_OK;
+}
+
+static ssd_status run_host(ssd_onnx_model *m, rt_node *n) {
+    rt_host views[MAX_STACK_IN];
+    const rt_host *ins[MAX_STACK_IN];
+    if (n->nin > MAX_STACK_IN)
+        return ssd_error_set(SSD_E_UNSUPPORTED, "%s: node '%s': too many inputs", m->path, n->name);
+    for (int j = 0; j < n->nin; j++) {
+        ins[j] = NULL;
+        if (n->in[j] < 0) continue;
+        SSD_TRY(host_view(m, n->in[j], &views[j]));
+        ins[j] = &views[j];
+    }
+    rt_value *out = &m->v[n->out[0]];
+    rt_host y;
+    SSD_TRY(out_buffer(m, out, &y));
+    if (n->k == K_ALIAS) {
+        memcpy(y.data, ins[0]->data, (size_t)rt_numel(y.ndim, y.shape) * sizeof(float));
+    } else {
+        SSD_TRY(rt_host_eval(m, n, ins, &y));
+    }
+    out->t.version++;
+    return SSD_OK;
+}
+
+static ssd_status run_node(ssd_onnx_model *m, rt_node *n) {
+    ssd_backend *be = m->be;
+    const ssd_backend_ops *ops = be->ops;
+    ssd_tensor *y = &m->v[n->out[0]].t;
+    const ssd_tensor *x = NULL, *x1 = NULL;
+    switch (n->k) {
+    case K_CONV: {
+        SSD_TRY(tensor_of(m, n->in[0], &x));
+        ssd_conv2d_params p = n->conv;
+        p.act = n->act;
+        SSD_TRY(ops->conv2d_fwd(be, y, x, &n->wt, n->bt.data || n->bt.layout ? &n->bt : NULL, &p));
+        break;
+    }
+    case K_BN: {
+        SSD_TRY(tensor_of(m, n->in[0], &x));
+        ssd_bn_params p = {n->eps, 0.1, false, n->act};
+        SSD_TRY(ops->bn_fwd(be, y, NULL, NULL, NULL, x, &n->bn_gamma, &n->bn_beta, &n->bn_mean,
+                            &n->bn_var, &p));
+        break;
+    }
+    case K_ACT: {
+        SSD_TRY(tensor_of(m, n->in[0], &x));
+        ssd_act_params p = {n->act};
+        SSD_TRY(ops->act_fwd(be, y, x, &p));
+        break;
+    }
+    case K_MAXPOOL:
+        SSD_TRY(tensor_of(m, n->in[0], &x));
+        SSD_TRY(ops->maxpool_fwd(be, y, &n->ws, x, &n->pool));
+        break;
+    case K_ADD:
+        SSD_TRY(tensor_of(m, n->in[0], &x));
+        SSD_TRY(tensor_of(m, n->in[1], &x1));
+        SSD_TRY(ops->add(be, y, x, x1));
+        break;
+    case K_CONCAT: {
+        const ssd_tensor *xs[MAX_STACK_IN];
+        int k = 0;
+        if (n->nin > MAX_STACK_IN)
+            return ssd_error_set(SSD_E_UNSUPPORTED, "%s: node '%s': too many inputs", m->path,
+                                 n->name);
+        for (int j = 0; j < n->nin; j++)
+            if (n->in[j] >= 0) SSD_TRY(tensor_of(m, n->in[j], &xs[k++]));
+        SSD_TRY(ops->concat_fwd(be, y, xs, k, (int)n->axis));
+        break;
+    }
+    case K_SOFTMAX: {
+        SSD_TRY(tensor_of(m, n->in[0], &x));
+        ssd_softmax_params p = {(int)n->axis, false};
+        SSD_TRY(ops->softmax_fwd(be, y, x, &p));
+        break;
+    }
+    case K_HEAD: {
+        SSD_TRY(tensor_of(m, n->head_src, &x));
+        ssd_head_params p = {n->head_k};
+        SSD_TRY(ops->head_permute_fwd(be, y, x, &p));
+        break;
+    }
+    case K_HOST:
+    case K_ALIAS:
+        return run_host(m, n);
+    case K_NONE:
+        return SSD_OK;
+    }
+    y->version++;
+    return SSD_OK;
+}
+
+ssd_status rt_execute(ssd_onnx_model *m) {
+    for (int i = 0; i < m->nn; i++) {
+        rt_node *n = &m->n[i];
+        if (n->k == K_NONE) continue;
+        ssd_status st = run_node(m, n);
+        if (st != SSD_OK) return ssd_error_prefix(st, "%s: node '%s'", m->path, n->name);
+    }
+    /* Outputs that came out constant still need a tensor to hand back. */
+    for (int i = 0; i < m->nout; i++) {
+        const ssd_tensor *t;
+        if (m->v[m->outputs[i]].is_const) SSD_TRY(tensor_of(m, m->outputs[i], &t));
+    }
+    return SSD_OK;
+}
+
+ssd_status ssd_onnx_run(ssd_onnx_model *m, const ssd_tensor *x) {
+    if (!x || x->dtype != SSD_F32 || x->ndim < 1)
+        return ssd_error_set(SSD_E_INVAL, "%s: the input must be a float32 tensor", m->path);
+    for (int d = 0; d < m->in_ndim && d < x->ndim; d++)
+        if (m->in_dims[d] > 0 && m->in_dims[d] != x->shape[d]) {
+            char buf[64];
+            return ssd_error_set(SSD_E_INVAL,
+                                 "%s: input '%s' has shape %s; the model expects "
+                                 "%lld in dimension %d",
+                                 m->path, m->v[m->input].name,
+                                 ssd_tensor_shape_str(x, buf, sizeof buf), (long long)m->in_dims[d],
+                                 d);
+        }
+    if (m->in_ndim && x->ndim != m->in_ndim)
+        return ssd_error_set(SSD_E_INVAL, "%s: input has %d dims, the model expects %d", m->path,
+                             x->ndim, m->in_ndim);
+    bool same = m->planned && m->plan_ndim == x->ndim;
+    for (int d = 0; same && d < x->ndim; d++) same = m->plan_shape[d] == x->shape[d];
+    if (!same) SSD_TRY(rt_plan(m, x));
+    m->cur_input = x;
+    ssd_status st = rt_execute(m);
+    m->cur_input = NULL;
+    return st;
+}
+
+const ssd_tensor *ssd_onnx_output(const ssd_onnx_model *m, int i) {
+    if (i < 0 || i >= m->nout) return NULL;
+    return &m->v[m->outputs[i]].t;
+}
+
+ssd_status ssd_onnx_output_get(const ssd_onnx_model *m, int i, float *host) {
+    if (i < 0 || i >= m->nout) return ssd_error_set(SSD_E_INVAL, "%s: no output %d", m->path, i);
+    return ssd_tensor_get(&m->v[m->outputs[i]].t, host, SSD_F32);
+}
