@@ -3,7 +3,7 @@ BUILD ?= build
 JOBS  ?= $(shell nproc)
 CMAKE_FLAGS ?=
 
-.PHONY: all deps build test demo clean asan bench-ops format
+.PHONY: all deps build test demo clean asan bench-ops bench-infer fuzz-onnx format
 
 all: build
 
@@ -34,8 +34,17 @@ asan:
 bench-ops: build
 	@$(BUILD)/bench_ops
 
+# mb1-ssd inference: our ONNX runtime vs ONNX Runtime (run `make test` first: it installs
+# onnxruntime-node into $(BUILD)/npm).
+bench-infer: build
+	@$(BUILD)/bench_infer --npm $(BUILD)/npm
+
+# A short libFuzzer run of the ONNX loader (clang, ASan+UBSan); FUZZ_SECONDS=60 by default.
+fuzz-onnx:
+	@tests/fuzz/fuzz_onnx.sh $(FUZZ_SECONDS)
+
 format:
 	@clang-format -i $$(git ls-files '*.c' '*.h')
 
 clean:
-	rm -rf $(BUILD) build-asan
+	rm -rf $(BUILD) build-asan build-fuzz

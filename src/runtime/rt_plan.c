@@ -274,6 +274,10 @@ static ssd_status run_host(ssd_onnx_model *m, rt_node *n) {
     rt_value *out = &m->v[n->out[0]];
     rt_host y;
     SSD_TRY(out_buffer(m, out, &y));
+    if (rt_numel(y.ndim, y.shape) == 0) return SSD_OK; /* an empty tensor: nothing to compute */
+    if (!y.data)
+        return ssd_error_set(SSD_E_BACKEND, "%s: node '%s': no host storage for the output",
+                             m->path, n->name);
     if (n->k == K_ALIAS) {
         memcpy(y.data, ins[0]->data, (size_t)rt_numel(y.ndim, y.shape) * sizeof(float));
     } else {

@@ -15,7 +15,10 @@ CLASSES = ["BACKGROUND", "plate", "car"]
 
 def data_dir():
     here = os.path.dirname(os.path.abspath(__file__))
-    for d in (os.path.join(here, "..", "..", "data", "ccpd-sample"), "/work/shared/data/ccpd-sample"):
+    root = os.path.join(here, "..", "..")
+    for d in (os.path.join(root, "data", "ccpd-sample"),
+              os.path.join(root, "..", "shared", "data", "ccpd-sample"),
+              "/work/shared/data/ccpd-sample"):
         if os.path.isdir(d):
             return d
     raise SystemExit("ccpd-sample not found (data/ccpd-sample or /work/shared/data/ccpd-sample)")

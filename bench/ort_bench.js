@@ -1,0 +1,29 @@
+// ONNX Runtime (onnxruntime-node, CPU) latency on an ONNX file, for bench_infer:
+//   node ort_bench.js MODEL BATCH THREADS ITERS
+// Prints one line: "ort batch=B threads=T median_ms=X min_ms=Y".
+'use strict';
+const ort = require('onnxruntime-node');
+
+async function main() {
+  const [model, batch, threads, iters] = process.argv.slice(2);
+  const B = Number(batch), T = Number(threads), K = Number(iters);
+  const sess = await ort.InferenceSession.create(model, {
+    executionProviders: ['cpu'], intraOpNumThreads: T, interOpNumThreads: 1,
+    graphOptimizationLevel: 'all',
+  });
+  const n = B * 3 * 300 * 300;
+  const data = new Float32Array(n);
+  for (let i = 0; i < n; i++) data[i] = ((i * 2654435761) % 1000) / 500 - 1;
+  const feeds = { [sess.inputNames[0]]: new ort.Tensor('float32', data, [B, 3, 300, 300]) };
+  for (let i = 0; i < 3; i++) await sess.run(feeds);
+  const t = [];
+  for (let i = 0; i < K; i++) {
+    const t0 = process.hrtime.bigint();
+    await sess.run(feeds);
+    t.push(Number(process.hrtime.bigint() - t0) / 1e6);
+  }
+  t.sort((a, b) => a - b);
+  console.log(`ort batch=${B} threads=${T} median_ms=${t[t.length >> 1].toFixed(3)} min_ms=${t[0].toFixed(3)}`);
+}
+
+main().catch((e) => { console.error(`ort_bench: ${e.message}`); process.exit(1); });
