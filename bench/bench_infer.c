@@ -4,7 +4,10 @@
  *   bench_infer [--model FILE.onnx] [--threads T] [--iters K] [--rounds R]
  *               [--backend NAME] [--npm DIR]
  * The machine may be shared, so the two runtimes alternate R times and the
- * figures are the median of the round medians and the minimum.
+ * figures are the median of the round medians and the minimum. With
+ * OMP_WAIT_POLICY=passive in the environment, ONNX Runtime's threads are told
+ * not to spin either (on a busy machine spinning threads steal each other's
+ * cores).
  * Without --model it exports a dynamic-batch mb1-ssd (21 classes, xavier
  * init) to a temporary file first. --npm is the folder onnxruntime-node was
  * installed into (default build/npm, where test_onnx_ort.sh installs it). */
@@ -20,6 +23,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <unistd.h>
 
 static int cmp_d(const void *a, const void *b) {
@@ -81,8 +85,12 @@ static void ort(const char *npm, const char *model, int batch, int threads, int 
                 double *best) {
     char cmd[4096], line[512];
     *med = *best = -1;
-    snprintf(cmd, sizeof cmd, "NODE_PATH='%s/node_modules' node '%s/ort_bench.js' '%s' %d %d %d",
-             npm, BENCH_DIR, model, batch, threads, iters);
+    /* Same thread-wait policy on both sides: OpenMP reads OMP_WAIT_POLICY at start-up. */
+    const char *wp = getenv("OMP_WAIT_POLICY");
+    bool passive = wp && !strcasecmp(wp, "passive");
+    snprintf(cmd, sizeof cmd,
+             "ORT_NO_SPIN=%d NODE_PATH='%s/node_modules' node '%s/ort_bench.js' '%s' %d %d %d",
+             passive, npm, BENCH_DIR, model, batch, threads, iters);
     FILE *p = popen(cmd, "r");
     if (!p) return;
     while (fgets(line, sizeof line, p)) {
@@ -98,10 +106,13 @@ static void ort(const char *npm, const char *model, int batch, int threads, int 
 int main(int argc, char **argv) {
     const char *model = NULL, *bname = "cpu", *npm = "build/npm";
     int threads = 2, iters = 20, rounds = 3;
-    static const struct option opts[] = {
-        {"model", required_argument, 0, 'm'}, {"threads", required_argument, 0, 't'},
-        {"iters", required_argument, 0, 'i'}, {"backend", required_argument, 0, 'b'},
-        {"npm", required_argument, 0, 'n'},   {0, 0, 0, 0}};
+    static const struct option opts[] = {{"model", required_argument, 0, 'm'},
+                                         {"threads", required_argument, 0, 't'},
+                                         {"iters", required_argument, 0, 'i'},
+                                         {"backend", required_argument, 0, 'b'},
+                                         {"npm", required_argument, 0, 'n'},
+                                         {"rounds", required_argument, 0, 'r'},
+                                         {0, 0, 0, 0}};
     int c;
     while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
         switch (c) {
@@ -119,6 +130,9 @@ int main(int argc, char **argv) {
             break;
         case 'n':
             npm = optarg;
+            break;
+        case 'r':
+            rounds = atoi(optarg);
             break;
         default:
             return 2;
@@ -146,6 +160,11 @@ int main(int argc, char **argv) {
         fprintf(stderr, "%s\n", ssd_error_message());
         return 1;
     }
+    const char *wp = getenv("OMP_WAIT_POLICY");
+    printf("thread wait policy: %s\n", wp && !strcasecmp(wp, "passive")
+                                           ? "passive (no spinning) "
+                                             "on both sides"
+                                           : "default (spinning) on both sides");
     printf("mb1-ssd 300x300, %s, %d threads, %d rounds of %d timed runs each, ssd and "
            "onnxruntime alternating\n(median of the round medians; min over all runs)\n",
            model, threads, rounds, iters);
