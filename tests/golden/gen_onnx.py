@@ -161,6 +161,28 @@ for opset in (11, 13):
     e["X"] = torch.from_numpy(X)
     fixture.save(os.path.join(out, "ops%d.ssdt" % opset), e)
 
+# ---- opset 9: Slice, Clip and Unsqueeze take attributes; Softmax coerces to 2-D ------------
+nodes = [helper.make_node("Slice", ["X"], ["slice"], starts=[1, -3], ends=[3, 100], axes=[1, 3]),
+         helper.make_node("Clip", ["X"], ["clip"], min=-0.5, max=0.7),
+         helper.make_node("Unsqueeze", ["X"], ["unsq"], axes=[0, 5]),
+         helper.make_node("Softmax", ["X"], ["softmax"], axis=2),
+         helper.make_node("Clip", ["X"], ["c6"], min=0.0, max=6.0),
+         helper.make_node("Flatten", ["c6"], ["relu6"], axis=0)]
+x9 = torch.from_numpy(X)
+e9 = {"slice": x9[:, 1:3, :, 2:5], "clip": x9.clamp(-0.5, 0.7),
+      "unsq": x9[None, ..., None], "softmax": torch.softmax(x9.reshape(6, 20), 1).reshape(X.shape),
+      "relu6": x9.clamp(0, 6).reshape(1, -1)}
+g = helper.make_graph(nodes, "ops9", [helper.make_tensor_value_info("X", TensorProto.FLOAT,
+                                                                    list(X.shape))],
+                      [helper.make_tensor_value_info(k, TensorProto.FLOAT, list(v.shape))
+                       for k, v in e9.items()])
+m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 9)])
+m.ir_version = 4
+onnx.checker.check_model(m)
+onnx.save(m, os.path.join(out, "ops9.onnx"))
+e9["X"] = x9
+fixture.save(os.path.join(out, "ops9.ssdt"), e9)
+
 # ---- unsupported operators: every one must be named in the error ---------------------------
 nodes = [helper.make_node("Relu", ["X"], ["a"]),
          helper.make_node("LSTM", ["a", "a", "a"], ["b"]),
