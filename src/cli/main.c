@@ -6,6 +6,7 @@
 #include <string.h>
 
 static const ssd_command commands[] = {
+    {"convert", cmd_convert, "CCPD -> Pascal VOC; generate VOC split files"},
     {"train", cmd_train, "train an SSD detector (train_ssd.py)"},
     {"info", cmd_info, "version, backends, CPU ISA, GPU, threads"},
 };

@@ -178,8 +178,8 @@ static void log_specs(const ssd_model *m) {
             snprintf(mx, sizeof mx, "%d", (int)s->max_size);
         } else {
             snprintf(sh, sizeof sh, "%d", (int)s->shrinkage);
-            ssd_pyfloat_repr(m->resolution * (double)s->min_size / m->resolution, mn, sizeof mn);
-            ssd_pyfloat_repr(m->resolution * (double)s->max_size / m->resolution, mx, sizeof mx);
+            ssd_pyfloat_repr(s->min_size, mn, sizeof mn);
+            ssd_pyfloat_repr(s->max_size, mx, sizeof mx);
         }
         char ar[64] = "";
         size_t o = 0;
