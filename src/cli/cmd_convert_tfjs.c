@@ -121,8 +121,8 @@ int cmd_convert_tfjs(int argc, char **argv) {
     if (st != SSD_OK) return cli_fail("convert tfjs", st);
     printf("%s: %d tensors converted from %s\n", o.out, r.converted, o.manifest);
     if (r.calib_images)
-        printf("folded batch norms calibrated on %d images: %d layers\n", r.calib_images,
-               r.nfolded);
+        printf("folded batch norms calibrated on %d image%s: %d layers\n", r.calib_images,
+               r.calib_images == 1 ? "" : "s", r.nfolded);
     else
         printf("folded batch norms written as identity: %d layers (fine-tuning in training mode "
                "needs --calibrate DIR)\n",
