@@ -1,7 +1,7 @@
 /* Drawing detections: exact pixel values of the alpha blend and the outline,
  * text pixels inside the label background, clipping at every border, boxes
  * outside the image / degenerate / non-finite, and a missing font. Writes
- * draw_demo.ppm into the fixture folder for a person to look at. */
+ * draw_demo.png into the fixture folder for a person to look at. */
 #include "core/fileio.h"
 #include "data/draw.h"
 #include "test.h"
@@ -213,14 +213,6 @@ static void test_clipping(ssd_font *font) {
     CHECK(ssd_draw_detections(&gray, font, &one, 1, &o) == SSD_E_INVAL);
 }
 
-static void write_ppm(const ssd_image *img, const char *path) {
-    FILE *f = fopen(path, "wb");
-    if (!f) return;
-    fprintf(f, "P6\n%d %d\n255\n", img->w, img->h);
-    fwrite(img->px, 1, (size_t)img->w * img->h * 3, f);
-    fclose(f);
-}
-
 /* A scene to look at: a gradient with several classes, one over the border. */
 static void demo(ssd_font *font, const char *dir) {
     ssd_image img = {480, 320, 3, malloc(480 * 320 * 3)};
@@ -239,8 +231,8 @@ static void demo(ssd_font *font, const char *dir) {
     ssd_draw_opts_default(&o);
     if (ssd_draw_detections(&img, font, d, 4, &o) == SSD_OK) {
         char path[600];
-        snprintf(path, sizeof path, "%s/draw_demo.ppm", dir);
-        write_ppm(&img, path);
+        snprintf(path, sizeof path, "%s/draw_demo.png", dir);
+        CHECK_OK(ssd_image_save_png(&img, path));
         printf("wrote %s\n", path);
     }
     free(img.px);
