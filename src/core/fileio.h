@@ -43,6 +43,9 @@ char *ssd_path_expand_user(const char *path);
 /* Fault injection for tests: the k-th read through ssd_file_read_all /
  * ssd_fread_checked (from 1) returns short. 0 disables. */
 void ssd_read_fail_at(long k);
+/* Reads through the hook since the last ssd_read_fail_at, so a test can loop k
+ * over every read a parser makes. */
+long ssd_read_count(void);
 /* fread that honours the fault-injection hook; returns the bytes read. */
 size_t ssd_fread_checked(void *p, size_t n, FILE *fp);
 

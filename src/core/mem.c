@@ -3,6 +3,7 @@
 #include "core/status.h"
 
 #include <stdatomic.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -36,9 +37,10 @@ void *ssd_malloc(size_t n) {
 }
 
 void *ssd_calloc(size_t count, size_t size) {
-    if (injected_failure()) return nomem(count * size);
+    size_t total = size && count > SIZE_MAX / size ? SIZE_MAX : count * size;
+    if (injected_failure()) return nomem(total);
     void *p = calloc(count ? count : 1, size ? size : 1);
-    return p ? p : nomem(count * size);
+    return p ? p : nomem(total);
 }
 
 void *ssd_realloc(void *p, size_t n) {
@@ -49,6 +51,7 @@ void *ssd_realloc(void *p, size_t n) {
 
 void *ssd_aligned_alloc(size_t n) {
     if (injected_failure()) return nomem(n);
+    if (n > SIZE_MAX - 63) return nomem(n); /* rounding up would wrap to a tiny block */
     size_t rounded = (n + 63) & ~(size_t)63;
     void *p = aligned_alloc(64, rounded ? rounded : 64);
     if (!p) return nomem(n);

@@ -4,6 +4,7 @@
 #define SSD_CORE_PROGRESS_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 typedef struct {
@@ -19,6 +20,10 @@ void ssd_progress_init(ssd_progress *p, const char *label, const char *unit, int
 void ssd_progress_add(ssd_progress *p, int64_t n, const char *extra);
 /* Clears the bar line. */
 void ssd_progress_end(ssd_progress *p);
+
+/* The bar's text at time `now` (no control characters), truncated to n bytes:
+ * "label [#####---]  40% 40/100 12.5 img/s ETA 0:05 extra". */
+void ssd_progress_format(const ssd_progress *p, double now, const char *extra, char *buf, size_t n);
 
 /* Monotonic seconds. */
 double ssd_now(void);

@@ -20,13 +20,18 @@ typedef enum {
     SSD_E_INTERRUPTED, /* stopped by a signal (Ctrl-C) */
 } ssd_status;
 
+/* Size of the message buffer, NUL included; longer messages are cut and end in "...". */
+#define SSD_ERROR_MSG_CAP 1024
+
 /* Sets the message for the calling thread and returns `st`, so that
  * `return ssd_error_set(SSD_E_FORMAT, "%s: bad magic", path);` reads well. */
 ssd_status ssd_error_set(ssd_status st, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 ssd_status ssd_error_vset(ssd_status st, const char *fmt, va_list ap);
 
-/* Prepends "context: " to the current message; returns `st` unchanged. */
-ssd_status ssd_error_prefix(ssd_status st, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Prepends "context: " to the current message; returns `st` unchanged. The
+ * arguments may include ssd_error_message() itself. */
+ssd_status ssd_error_prefix(ssd_status st, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
 
 /* The calling thread's last message ("" if none). */
 const char *ssd_error_message(void);

@@ -17,11 +17,14 @@ ssd_status ssd_threadpool_create(ssd_threadpool **out, int n);
 /* Joins the workers after the queue drains (NULL-safe). */
 void ssd_threadpool_destroy(ssd_threadpool *p);
 ssd_status ssd_threadpool_submit(ssd_threadpool *p, ssd_task_fn fn, void *arg);
-/* Waits until every submitted task has finished. */
+/* Waits until every submitted task has finished. Not from inside a task:
+ * it would wait for itself. */
 void ssd_threadpool_wait(ssd_threadpool *p);
 int ssd_threadpool_size(const ssd_threadpool *p);
 
-/* Runs fn(i, arg) for i in [0, n) on the pool (or inline when p is NULL) and waits. */
+/* Runs fn(i, arg) for i in [0, n) on the pool (or inline when p is NULL) and waits.
+ * The caller takes part, so it may be called from inside a pool task, and it
+ * completes (serially) when allocation or submit fails. */
 void ssd_parallel_for(ssd_threadpool *p, int64_t n, void (*fn)(int64_t i, void *arg), void *arg);
 
 #endif

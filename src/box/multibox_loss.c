@@ -1,0 +1,125 @@
+/* MultiboxLoss of vision/nn/multibox_loss.py with its gradient.
+ *
+ * Per image, hard negative mining keeps every positive prior and the neg_pos_ratio * num_pos
+ * background priors with the largest background loss -log_softmax(conf)[0] (the reference sorts
+ * all K with positives at -inf; a partial selection picks the same set). Cross-entropy over the
+ * kept priors and smooth L1 (beta 1) over the positives are summed and both divided by the
+ * number of positives in the whole batch. An image without positives keeps no negatives either,
+ * so a batch without positives has nothing to sum: the reference returns 0/0 = NaN, here the
+ * divisor becomes 1 and both losses and all gradients are 0.
+ *
+ * Gradients: d(cls)/d(conf[i]) = (softmax(conf[i]) - onehot(label)) / num_pos on kept priors;
+ * d(reg)/d(loc) = clamp(loc - gt_loc, -1, 1) / num_pos on positives (torch takes sign(d) at
+ * |d| == 1). Everything else is 0. Sums run in double. */
+#include "box/box.h"
+
+#include "box/topk.h"
+#include "core/mem.h"
+
+#include <math.h>
+#include <string.h>
+
+/* Only ranks negatives: expf is ~3x cheaper than exp over the N*K*C logits and its error
+ * (< 1 ulp of float) is far below the float32 rounding of the key itself. */
+static float background_loss(const float *x, int c) {
+    float m = x[0];
+    for (int j = 1; j < c; j++)
+        if (x[j] > m) m = x[j];
+    double s = 0;
+    for (int j = 0; j < c; j++) s += expf(x[j] - m);
+    return (float)((double)m + log(s) - (double)x[0]);
+}
+
+static double log_sum_exp(const float *x, int c) {
+    double m = x[0];
+    for (int j = 1; j < c; j++)
+        if (x[j] > m) m = x[j];
+    double s = 0;
+    for (int j = 0; j < c; j++) s += exp((double)x[j] - m);
+    return m + log(s);
+}
+
+/* Cross-entropy of one prior; writes its gradient row scaled by inv when drow is non-NULL. */
+static double cross_entropy(float *drow, const float *x, int c, int64_t label, double lse,
+                            double inv) {
+    if (drow)
+        for (int j = 0; j < c; j++)
+            drow[j] = (float)((exp((double)x[j] - lse) - (j == label ? 1.0 : 0.0)) * inv);
+    return lse - x[label];
+}
+
+static double smooth_l1(float *drow, const float *p, const float *t, double inv) {
+    double sum = 0;
+    for (int j = 0; j < 4; j++) {
+        double d = (double)p[j] - (double)t[j], a = fabs(d);
+        sum += a < 1.0 ? 0.5 * d * d : a - 0.5;
+        if (drow) drow[j] = (float)((a < 1.0 ? d : (d > 0 ? 1.0 : -1.0)) * inv);
+    }
+    return sum;
+}
+
+ssd_status ssd_multibox_loss(double *reg_loss, double *cls_loss, float *dconf, float *dloc,
+                             const float *conf, const float *loc, const int64_t *labels,
+                             const float *gt_loc, int n, int k, int c, int neg_pos_ratio) {
+    if (n < 0 || k < 0 || c < 1 || neg_pos_ratio < 0)
+        return ssd_error_set(SSD_E_INVAL,
+                             "multibox loss: bad sizes (batch %d, %d priors, %d classes, "
+                             "neg_pos_ratio %d)",
+                             n, k, c, neg_pos_ratio);
+    size_t nk = (size_t)n * (size_t)k;
+    int64_t total_pos = 0;
+    for (size_t i = 0; i < nk; i++) {
+        if (labels[i] < 0 || labels[i] >= c)
+            return ssd_error_set(SSD_E_INVAL,
+                                 "multibox loss: label %lld of prior %zu in image %zu is "
+                                 "outside [0, %d)",
+                                 (long long)labels[i], i % (size_t)k, i / (size_t)k, c);
+        total_pos += labels[i] > 0;
+    }
+    if (dconf) memset(dconf, 0, nk * (size_t)c * sizeof(float));
+    if (dloc) memset(dloc, 0, nk * 4 * sizeof(float));
+    double inv = 1.0 / (double)(total_pos > 0 ? total_pos : 1);
+    double reg = 0, cls = 0;
+    ssd_status st = SSD_OK;
+    float *bg = ssd_malloc(((size_t)k + 1) * sizeof(float));
+    int *neg = ssd_malloc(((size_t)k + 1) * sizeof(int));
+    if (!bg || !neg) {
+        st = SSD_E_NOMEM;
+        goto done;
+    }
+    for (int b = 0; b < n; b++) {
+        const int64_t *lab = labels + (size_t)b * k;
+        const float *cf = conf + (size_t)b * k * c;
+        float *dcf = dconf ? dconf + (size_t)b * k * c : NULL;
+        int npos = 0, nneg = 0;
+        for (int i = 0; i < k; i++) {
+            const float *x = cf + (size_t)i * c;
+            if (lab[i] > 0) {
+                npos++;
+                cls += cross_entropy(dcf ? dcf + (size_t)i * c : NULL, x, c, lab[i],
+                                     log_sum_exp(x, c), inv);
+                size_t o = ((size_t)b * k + i) * 4;
+                reg += smooth_l1(dloc ? dloc + o : NULL, loc + o, gt_loc + o, inv);
+            } else {
+                /* Ranked in float32 like the reference's background loss. */
+                bg[i] = background_loss(x, c);
+                neg[nneg++] = i;
+            }
+        }
+        int64_t want = (int64_t)npos * neg_pos_ratio;
+        int m = want < nneg ? (int)want : nneg;
+        m = ssd_box_topk(neg, nneg, m, bg);
+        for (int t = 0; t < m; t++) {
+            int i = neg[t];
+            const float *x = cf + (size_t)i * c;
+            /* bg[i] is only a float key; the loss and gradient use a double lse. */
+            cls += cross_entropy(dcf ? dcf + (size_t)i * c : NULL, x, c, 0, log_sum_exp(x, c), inv);
+        }
+    }
+    *reg_loss = reg * inv;
+    *cls_loss = cls * inv;
+done:
+    ssd_free(bg);
+    ssd_free(neg);
+    return st;
+}
