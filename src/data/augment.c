@@ -1,125 +1,9 @@
-#include "data/augment.h"
+#include "data/augment_internal.h"
 
 #include "core/mem.h"
 
-#include <float.h>
 #include <math.h>
 #include <string.h>
-
-/* ---- colour ------------------------------------------------------------------------------ */
-
-/* cv2's RGB2HSV_f: no clamping, |max| in the saturation's denominator, FLT_EPSILON guards. */
-static inline void rgb2hsv(float r, float g, float b, float *h, float *s, float *v) {
-    float mx = r, mn = r;
-    if (mx < g) mx = g;
-    if (mx < b) mx = b;
-    if (mn > g) mn = g;
-    if (mn > b) mn = b;
-    float diff = mx - mn;
-    float k = 60.f / (diff + FLT_EPSILON);
-    float hh;
-    if (mx == r)
-        hh = (g - b) * k;
-    else if (mx == g)
-        hh = (b - r) * k + 120.f;
-    else
-        hh = (r - g) * k + 240.f;
-    if (hh < 0.f) hh += 360.f;
-    *h = hh;
-    *s = diff / (fabsf(mx) + FLT_EPSILON);
-    *v = mx;
-}
-
-/* cv2's HSV2RGB_f (its vector path: sector from the truncated H/60, no special case for S == 0,
- * which gives the same numbers). */
-static inline void hsv2rgb(float h, float s, float v, float *r, float *g, float *b) {
-    float hh = h * (6.f / 360.f);
-    float pre = floorf(hh);
-    float f = hh - pre;
-    int sector = (int)pre % 6;
-    if (sector < 0) sector += 6;
-    float t0 = v;
-    float t1 = v * (1.f - s);
-    float t2 = v * (1.f - s * f);
-    float t3 = v * (1.f - s * (1.f - f));
-    switch (sector) {
-    case 0:
-        *r = t0, *g = t3, *b = t1;
-        break;
-    case 1:
-        *r = t2, *g = t0, *b = t1;
-        break;
-    case 2:
-        *r = t1, *g = t0, *b = t3;
-        break;
-    case 3:
-        *r = t1, *g = t2, *b = t0;
-        break;
-    case 4:
-        *r = t3, *g = t1, *b = t0;
-        break;
-    default:
-        *r = t0, *g = t1, *b = t2;
-        break;
-    }
-}
-
-void ssd_rgb_to_hsv_f32(float *dst, const float *src, size_t n) {
-    for (size_t i = 0; i < n; i++) {
-        float h, s, v;
-        rgb2hsv(src[3 * i], src[3 * i + 1], src[3 * i + 2], &h, &s, &v);
-        dst[3 * i] = h, dst[3 * i + 1] = s, dst[3 * i + 2] = v;
-    }
-}
-
-void ssd_hsv_to_rgb_f32(float *dst, const float *src, size_t n) {
-    for (size_t i = 0; i < n; i++) {
-        float r, g, b;
-        hsv2rgb(src[3 * i], src[3 * i + 1], src[3 * i + 2], &r, &g, &b);
-        dst[3 * i] = r, dst[3 * i + 1] = g, dst[3 * i + 2] = b;
-    }
-}
-
-/* PhotometricDistort on one pixel. Every step is float32, as numpy does it in place with
- * Python-float scalars. The HSV round trip always happens (even when neither saturation nor hue
- * fires): it is not the identity for pixels that brightness pushed below zero. */
-static inline void photometric(const ssd_augment_params *p, float r, float g, float b, float *out) {
-    if (p->brightness) {
-        float d = p->brightness_delta;
-        r += d, g += d, b += d;
-    }
-    if (p->contrast && p->contrast_first) {
-        float a = p->contrast_alpha;
-        r *= a, g *= a, b *= a;
-    }
-    float h, s, v;
-    rgb2hsv(r, g, b, &h, &s, &v);
-    if (p->saturation) s *= p->saturation_factor;
-    if (p->hue) {
-        h += p->hue_delta;
-        if (h > 360.f) h -= 360.f;
-        if (h < 0.f) h += 360.f;
-    }
-    hsv2rgb(h, s, v, &r, &g, &b);
-    if (p->contrast && !p->contrast_first) {
-        float a = p->contrast_alpha;
-        r *= a, g *= a, b *= a;
-    }
-    float t[3] = {r, g, b};
-    if (p->lighting) {
-        out[0] = t[p->perm[0]], out[1] = t[p->perm[1]], out[2] = t[p->perm[2]];
-    } else {
-        out[0] = r, out[1] = g, out[2] = b;
-    }
-}
-
-void ssd_augment_photometric(const ssd_augment_params *p, const float in[3], float out[3]) {
-    if (!p->photometric) {
-        out[0] = in[0], out[1] = in[1], out[2] = in[2];
-        return;
-    }
-    photometric(p, in[0], in[1], in[2], out);
-}
 
 /* ---- random parameters ------------------------------------------------------------------- */
 
@@ -311,8 +195,8 @@ static void linear_taps(int n_src, int n_dst, bool clamp_weights, int *i0, int *
     }
 }
 
-/* Both passes keep rows of 3 interleaved channels; the uint8 path stores int32 in the same
- * buffers (4 bytes either way). */
+/* Rows are kept as three channel planes, padded to whole vectors; the uint8 path stores int32
+ * in the same buffers (4 bytes either way). */
 typedef union {
     float f;
     int32_t i;
@@ -324,14 +208,21 @@ typedef struct {
     int *ia0, *ia1, *ib0, *ib1; /* (S) fixed-point weights (uint8 path) */
     int *col_src;               /* (ncols) image column of each compact column, -1 = Expand fill */
     int *vmap;                  /* (cw) virtual column -> compact index, -1 = unused */
-    cell *prow;                 /* (ncols, 3) source row after the photometric step */
-    cell *hrow[2];              /* (S, 3) horizontally resized rows */
+    int *fill;                  /* (nfill) compact columns that are Expand fill */
+    int nfill;
+    cell *src[3];     /* (ncols padded) one source row per channel, after photometric */
+    cell *hrow[2][3]; /* (S padded) horizontally resized rows, per channel */
 } render_bufs;
+
+static size_t pad(size_t n) {
+    return (n + SSD_AUG_VL - 1) / SSD_AUG_VL * SSD_AUG_VL;
+}
 
 static ssd_status carve(ssd_augment_scratch *s, render_bufs *rb, int S, int cw) {
     /* Every compact column is one of the 2S taps, and there are at most cw. */
     size_t ncols_max = (size_t)(cw < 2 * S ? cw : 2 * S);
-    size_t words = (size_t)16 * S + ncols_max + (size_t)cw + 3 * ncols_max + (size_t)6 * S;
+    size_t pc = pad(ncols_max), ps = pad((size_t)S);
+    size_t words = 3 * pc + 6 * ps + (size_t)16 * S + 2 * ncols_max + (size_t)cw;
     size_t need = words * 4 + 64;
     if (need > s->cap) {
         void *nb = ssd_malloc(need);
@@ -341,9 +232,9 @@ static ssd_status carve(ssd_augment_scratch *s, render_bufs *rb, int S, int cw) 
         s->cap = need;
     }
     cell *c = (cell *)s->buf;
-    rb->prow = c, c += 3 * ncols_max;
-    rb->hrow[0] = c, c += (size_t)3 * S;
-    rb->hrow[1] = c, c += (size_t)3 * S;
+    for (int k = 0; k < 3; k++) rb->src[k] = c, c += pc;
+    for (int t = 0; t < 2; t++)
+        for (int k = 0; k < 3; k++) rb->hrow[t][k] = c, c += ps;
     float *f = (float *)c;
     rb->a0 = f, f += S;
     rb->a1 = f, f += S;
@@ -359,72 +250,92 @@ static ssd_status carve(ssd_augment_scratch *s, render_bufs *rb, int S, int cw) 
     rb->y0 = i, i += S;
     rb->y1 = i, i += S;
     rb->col_src = i, i += ncols_max;
+    rb->fill = i, i += ncols_max;
     rb->vmap = i;
     return SSD_OK;
 }
 
 /* One virtual row (of the cropped, mirrored canvas) through the photometric step and the
- * horizontal half of the resize. */
+ * horizontal half of the resize. The photometric step runs on the row's source pixels; the
+ * Expand fill is put in afterwards, as the reference fills its canvas after the distortion. */
 static void render_row_f32(const ssd_augment_params *p, const ssd_image *img,
                            const ssd_transform_cfg *cfg, const render_bufs *rb, int ncols, int S,
-                           int vy, cell *out) {
+                           int vy, cell *const out[3]) {
     const int oy = p->crop_y0 + vy - p->offset_y;
-    float *pr = &rb->prow[0].f;
-    const float m[3] = {cfg->mean[0], cfg->mean[1], cfg->mean[2]};
     const uint8_t *row = oy >= 0 && oy < img->h ? img->px + (size_t)oy * img->w * 3 : NULL;
-    for (int k = 0; k < ncols; k++) {
-        int ox = rb->col_src[k];
-        float *o = pr + 3 * k;
-        if (!row || ox < 0) {
-            o[0] = m[0], o[1] = m[1], o[2] = m[2];
-            continue;
+    float *R = &rb->src[0][0].f, *G = &rb->src[1][0].f, *B = &rb->src[2][0].f;
+    float *P[3] = {R, G, B};
+    if (row) {
+        for (int k = 0; k < ncols; k++) {
+            int ox = rb->col_src[k];
+            const uint8_t *px = row + 3 * (ox < 0 ? 0 : ox);
+            R[k] = px[0], G[k] = px[1], B[k] = px[2];
         }
-        const uint8_t *px = row + 3 * ox;
-        if (p->photometric)
-            photometric(p, px[0], px[1], px[2], o);
-        else
-            o[0] = px[0], o[1] = px[1], o[2] = px[2];
+        if (p->photometric) {
+            int n = (int)pad((size_t)ncols);
+            for (int k = ncols; k < n; k++) R[k] = G[k] = B[k] = 0.f;
+            ssd_augment_photometric_planes(p, R, G, B, n);
+            if (p->lighting)
+                for (int c = 0; c < 3; c++) P[c] = &rb->src[p->perm[c]][0].f;
+        }
     }
-    float *h = &out[0].f;
-    for (int d = 0; d < S; d++) {
-        const float *s0 = pr + 3 * rb->x0[d], *s1 = pr + 3 * rb->x1[d];
-        const float a0 = rb->a0[d], a1 = rb->a1[d];
-        h[3 * d] = s0[0] * a0 + s1[0] * a1;
-        h[3 * d + 1] = s0[1] * a0 + s1[1] * a1;
-        h[3 * d + 2] = s0[2] * a0 + s1[2] * a1;
+    for (int c = 0; c < 3; c++) {
+        float *sp = P[c];
+        const float m = cfg->mean[c];
+        if (!row) {
+            for (int k = 0; k < ncols; k++) sp[k] = m;
+        } else {
+            for (int j = 0; j < rb->nfill; j++) sp[rb->fill[j]] = m;
+        }
+        float *h = &out[c][0].f;
+        for (int d = 0; d < S; d++) h[d] = sp[rb->x0[d]] * rb->a0[d] + sp[rb->x1[d]] * rb->a1[d];
     }
 }
 
 /* The uint8 resize of the test transform: cv2's fixed point, exact integer sums. */
 static void render_row_u8(const ssd_augment_params *p, const ssd_image *img,
                           const ssd_transform_cfg *cfg, const render_bufs *rb, int ncols, int S,
-                          int vy, cell *out) {
+                          int vy, cell *const out[3]) {
     const int oy = p->crop_y0 + vy - p->offset_y;
-    int32_t fill[3];
-    for (int c = 0; c < 3; c++) {
-        long v = lrintf(cfg->mean[c]);
-        fill[c] = v < 0 ? 0 : (v > 255 ? 255 : (int32_t)v);
-    }
     const uint8_t *row = oy >= 0 && oy < img->h ? img->px + (size_t)oy * img->w * 3 : NULL;
-    int32_t *pr = &rb->prow[0].i;
-    for (int k = 0; k < ncols; k++) {
-        int ox = rb->col_src[k];
-        const uint8_t *px = row && ox >= 0 ? row + 3 * ox : NULL;
-        for (int c = 0; c < 3; c++) pr[3 * k + c] = px ? px[c] : fill[c];
-    }
-    int32_t *h = &out[0].i;
-    for (int d = 0; d < S; d++) {
-        const int32_t *s0 = pr + 3 * rb->x0[d], *s1 = pr + 3 * rb->x1[d];
-        const int32_t a0 = rb->ia0[d], a1 = rb->ia1[d];
-        for (int c = 0; c < 3; c++) h[3 * d + c] = s0[c] * a0 + s1[c] * a1;
+    for (int c = 0; c < 3; c++) {
+        long fv = lrintf(cfg->mean[c]);
+        int32_t fill = fv < 0 ? 0 : (fv > 255 ? 255 : (int32_t)fv);
+        int32_t *sp = &rb->src[c][0].i;
+        for (int k = 0; k < ncols; k++) {
+            int ox = rb->col_src[k];
+            sp[k] = row && ox >= 0 ? row[3 * ox + c] : fill;
+        }
+        int32_t *h = &out[c][0].i;
+        for (int d = 0; d < S; d++) h[d] = sp[rb->x0[d]] * rb->ia0[d] + sp[rb->x1[d]] * rb->ia1[d];
     }
 }
 
 /* cv2's vertical uint8 pass (its vector form, which covers whole rows): each product is taken
  * on the sum shifted down by 4, keeps its high 16 bits, and the total is rounded by 2 bits. */
-static inline float vresize_u8(int32_t s0, int32_t s1, int32_t b0, int32_t b1) {
-    int32_t v = ((((s0 >> 4) * b0) >> 16) + (((s1 >> 4) * b1) >> 16) + 2) >> 2;
-    return (float)(v < 0 ? 0 : (v > 255 ? 255 : v));
+static void vresize_u8(float *o, const int32_t *s0, const int32_t *s1, int32_t b0, int32_t b1,
+                       float m, float sd, int S) {
+    for (int d = 0; d < S; d++) {
+        int32_t v = ((((s0[d] >> 4) * b0) >> 16) + (((s1[d] >> 4) * b1) >> 16) + 2) >> 2;
+        float x = (float)(v < 0 ? 0 : (v > 255 ? 255 : v));
+        o[d] = (x - m) / sd;
+    }
+}
+
+typedef float vf __attribute__((vector_size(4 * SSD_AUG_VL)));
+
+/* The vertical float pass fused with SubtractMeans, / std and the CHW store. */
+static void vresize_f32(float *o, const float *s0, const float *s1, float b0, float b1, float m,
+                        float sd, int S) {
+    int d = 0;
+    for (; d + SSD_AUG_VL <= S; d += SSD_AUG_VL) {
+        vf x0, x1;
+        memcpy(&x0, s0 + d, sizeof x0);
+        memcpy(&x1, s1 + d, sizeof x1);
+        vf v = (x0 * b0 + x1 * b1 - m) / sd;
+        memcpy(o + d, &v, sizeof v);
+    }
+    for (; d < S; d++) o[d] = (s0[d] * b0 + s1[d] * b1 - m) / sd;
 }
 
 ssd_status ssd_augment_render(const ssd_augment_params *p, const ssd_image *img,
@@ -455,17 +366,19 @@ ssd_status ssd_augment_render(const ssd_augment_params *p, const ssd_image *img,
     for (int x = 0; x < cw; x++) rb.vmap[x] = -1;
     for (int d = 0; d < S; d++) rb.vmap[rb.x0[d]] = rb.vmap[rb.x1[d]] = 0;
     int ncols = 0;
+    rb.nfill = 0;
     for (int x = 0; x < cw; x++) {
         if (rb.vmap[x] < 0) continue;
         int cx = p->crop_x0 + (p->mirror ? cw - 1 - x : x);
         int ox = cx - p->offset_x;
         rb.col_src[ncols] = ox >= 0 && ox < img->w ? ox : -1;
+        if (rb.col_src[ncols] < 0) rb.fill[rb.nfill++] = ncols;
         rb.vmap[x] = ncols++;
     }
     for (int d = 0; d < S; d++) rb.x0[d] = rb.vmap[rb.x0[d]], rb.x1[d] = rb.vmap[rb.x1[d]];
 
     const size_t plane = (size_t)S * S;
-    const float m0 = cfg->mean[0], m1 = cfg->mean[1], m2 = cfg->mean[2], sd = cfg->std;
+    const float sd = cfg->std;
     int cached[2] = {-1, -1};
     for (int dy = 0; dy < S; dy++) {
         const int want[2] = {rb.y0[dy], rb.y1[dy]};
@@ -485,23 +398,13 @@ ssd_status ssd_augment_render(const ssd_augment_params *p, const ssd_image *img,
                 cached[slot[t]] = want[t];
             }
         }
-        float *o0 = out + (size_t)dy * S, *o1 = o0 + plane, *o2 = o1 + plane;
-        if (p->u8_resize) {
-            const int32_t *h0 = &rb.hrow[slot[0]][0].i, *h1 = &rb.hrow[slot[1]][0].i;
-            const int32_t b0 = rb.ib0[dy], b1 = rb.ib1[dy];
-            for (int dx = 0; dx < S; dx++) {
-                o0[dx] = (vresize_u8(h0[3 * dx], h1[3 * dx], b0, b1) - m0) / sd;
-                o1[dx] = (vresize_u8(h0[3 * dx + 1], h1[3 * dx + 1], b0, b1) - m1) / sd;
-                o2[dx] = (vresize_u8(h0[3 * dx + 2], h1[3 * dx + 2], b0, b1) - m2) / sd;
-            }
-        } else {
-            const float *h0 = &rb.hrow[slot[0]][0].f, *h1 = &rb.hrow[slot[1]][0].f;
-            const float b0 = rb.b0[dy], b1 = rb.b1[dy];
-            for (int dx = 0; dx < S; dx++) {
-                o0[dx] = (h0[3 * dx] * b0 + h1[3 * dx] * b1 - m0) / sd;
-                o1[dx] = (h0[3 * dx + 1] * b0 + h1[3 * dx + 1] * b1 - m1) / sd;
-                o2[dx] = (h0[3 * dx + 2] * b0 + h1[3 * dx + 2] * b1 - m2) / sd;
-            }
+        for (int c = 0; c < 3; c++) {
+            float *o = out + c * plane + (size_t)dy * S;
+            const cell *h0 = rb.hrow[slot[0]][c], *h1 = rb.hrow[slot[1]][c];
+            if (p->u8_resize)
+                vresize_u8(o, &h0[0].i, &h1[0].i, rb.ib0[dy], rb.ib1[dy], cfg->mean[c], sd, S);
+            else
+                vresize_f32(o, &h0[0].f, &h1[0].f, rb.b0[dy], rb.b1[dy], cfg->mean[c], sd, S);
         }
     }
     return SSD_OK;

@@ -234,6 +234,61 @@ static void check_invariants(void) {
     ssd_dataset_destroy(ds);
 }
 
+/* The renderer's vector photometric path against the scalar per-pixel function, bit for bit:
+ * at S = image size the resize is a copy, so each output pixel is f(input pixel). */
+static void check_vector_path(void) {
+    enum { W = 37 }; /* not a multiple of the vector width */
+    ssd_image img = {.w = W, .h = W, .c = 3};
+    img.px = ssd_malloc(W * W * 3);
+    ssd_rng r;
+    ssd_rng_init(&r, 99, 1);
+    for (int i = 0; i < W * W * 3; i++) img.px[i] = (uint8_t)ssd_rng_int(&r, 0, 256);
+    /* Dark and saturated corners so that brightness leaves 0..255 and HSV ties occur. */
+    for (int i = 0; i < W * 3 * 4; i++) img.px[i] = (uint8_t)(i % 7 * 3);
+    for (int i = 0; i < W * 3; i++) img.px[W * W * 3 - 1 - i] = i % 2 ? 255 : 250;
+    ssd_transform_cfg cfg = {.size = W, .mean = {0, 0, 0}, .std = 1};
+    ssd_augment_scratch scratch = {0};
+    float *out = ssd_malloc(3 * W * W * sizeof(float));
+    long bad = 0;
+    for (int trial = 0; trial < 64; trial++) {
+        ssd_augment_params p;
+        ssd_augment_identity(&p, W, W);
+        ssd_rng q;
+        ssd_rng_init(&q, 7, (uint64_t)trial);
+        ssd_augment_params d;
+        ssd_augment_draw(&d, &q, W, W, NULL, 0);
+        /* d's photometric choices on p's identity geometry */
+        p.photometric = true;
+        p.u8_resize = false;
+        p.brightness = d.brightness || trial % 4 == 0;
+        p.brightness_delta = d.brightness ? d.brightness_delta : -32.f;
+        p.contrast_first = d.contrast_first, p.contrast = d.contrast;
+        p.contrast_alpha = d.contrast_alpha;
+        p.saturation = d.saturation, p.saturation_factor = d.saturation_factor;
+        p.hue = d.hue, p.hue_delta = d.hue_delta;
+        p.lighting = d.lighting;
+        memcpy(p.perm, d.perm, sizeof p.perm);
+        if (ssd_augment_render(&p, &img, &cfg, out, &scratch) != SSD_OK) {
+            CHECK(0);
+            break;
+        }
+        for (int i = 0; i < W * W; i++) {
+            float in[3] = {img.px[3 * i], img.px[3 * i + 1], img.px[3 * i + 2]}, want[3];
+            ssd_augment_photometric(&p, in, want);
+            for (int c = 0; c < 3; c++)
+                if (memcmp(&out[c * W * W + i], &want[c], sizeof(float)) != 0) {
+                    if (bad++ < 5)
+                        fprintf(stderr, "  trial %d pixel %d ch %d: vector %.9g scalar %.9g\n",
+                                trial, i, c, out[c * W * W + i], want[c]);
+                }
+        }
+    }
+    CHECK(bad == 0);
+    ssd_free(out);
+    ssd_free(img.px);
+    ssd_augment_scratch_free(&scratch);
+}
+
 /* Without boxes no crop is possible; the rest still draws. Degenerate sizes render. */
 static void check_edges(void) {
     ssd_augment_scratch scratch = {0};
@@ -280,5 +335,6 @@ int main(int argc, char **argv) {
     fixture_free(&f);
     check_invariants();
     check_edges();
+    check_vector_path();
     return test_finish();
 }

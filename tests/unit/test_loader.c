@@ -380,6 +380,48 @@ static void test_cfg(ssd_dataset *ds, ssd_prior_target *pt) {
     CHECK(failures > 5);
 }
 
+/* An empty dataset has no batches; images without objects (negatives) go through training
+ * augmentation and match every prior to background. */
+static void test_empty_and_negatives(ssd_prior_target *pt) {
+    fake_dataset_cfg fc = {.n = 0, .min_side = 10, .max_side = 40, .num_classes = 2, .seed = 3};
+    ssd_dataset *ds;
+    if (fake_dataset_create(&ds, &fc) != SSD_OK) {
+        CHECK(0);
+        return;
+    }
+    ssd_loader_cfg c = base_cfg(pt);
+    c.workers = 2;
+    ssd_loader *l;
+    CHECK_OK(ssd_loader_create(&l, ds, &c));
+    if (l) {
+        ssd_batch *b = (ssd_batch *)1;
+        CHECK(ssd_loader_num_batches(l) == 0);
+        CHECK_OK(ssd_loader_next(l, &b));
+        CHECK(b == NULL);
+        ssd_loader_destroy(l);
+    }
+    ssd_dataset_destroy(ds);
+
+    fc.n = 9;
+    fc.max_boxes = 0;
+    if (fake_dataset_create(&ds, &fc) != SSD_OK) {
+        CHECK(0);
+        return;
+    }
+    CHECK_OK(ssd_loader_create(&l, ds, &c));
+    if (l) {
+        epoch_dump d;
+        CHECK_OK(run_epoch(l, &d));
+        CHECK(d.ns == 9);
+        long positives = 0;
+        for (long i = 0; i < (long)d.ns * K; i++) positives += d.lab[i] != 0;
+        CHECK(positives == 0);
+        dump_free(&d);
+        ssd_loader_destroy(l);
+    }
+    ssd_dataset_destroy(ds);
+}
+
 int main(void) {
     make_priors();
     ssd_prior_target pt;
@@ -393,6 +435,7 @@ int main(void) {
     test_skips(&pt);
     test_ring_and_shutdown(ds, &pt);
     test_cfg(ds, &pt);
+    test_empty_and_negatives(&pt);
     ssd_dataset_destroy(ds);
     ssd_prior_target_deinit(&pt);
     return test_finish();
