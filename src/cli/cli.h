@@ -12,6 +12,7 @@ typedef struct {
 } ssd_command;
 
 int cmd_info(int argc, char **argv);
+int cmd_convert(int argc, char **argv);
 
 /* Prints "ssd <cmd>: <message>" for a failed status and returns the exit code 1. */
 int cli_fail(const char *cmd, ssd_status st);

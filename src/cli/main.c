@@ -7,6 +7,7 @@
 
 static const ssd_command commands[] = {
     {"info", cmd_info, "version, backends, CPU ISA, GPU, threads"},
+    {"convert", cmd_convert, "CCPD -> Pascal VOC; generate VOC split files"},
 };
 #define NCOMMANDS (sizeof commands / sizeof commands[0])
 
