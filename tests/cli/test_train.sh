@@ -41,7 +41,7 @@ $py "$src/tests/cli/train_ref.py" init "$work/init.pth"
 
 # --- 10 steps against PyTorch -----------------------------------------------------
 "$ssd" train --dataset-type=voc --data="$work/voc" --model-dir="$work/m1" --resume="$work/init.pth" \
-    --no-augment --no-shuffle --batch-size=4 --epochs=1 --workers=2 --debug-steps=5 >"$work/log1" 2>    --no-augment --no-shuffle --batch-size=4 --epochs=1 --workers=2 >"$work/log1" 2>&1 \1 \
+    --no-augment --no-shuffle --batch-size=4 --epochs=1 --workers=2 --debug-steps=5 >"$work/log1" 2>&1 \
     || { cat "$work/log1"; fail "training failed"; }
 $py "$src/tests/cli/train_ref.py" steps "$work/voc" "$work/init.pth" "$work/m1/metrics.csv" 4 \
     || fail "losses differ from PyTorch"
