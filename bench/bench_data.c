@@ -8,65 +8,33 @@
 #include "box/box.h"
 #include "core/mem.h"
 #include "core/progress.h"
+#include "data/image.h"
 #include "data/loader.h"
 
 #include <dirent.h>
 #include <getopt.h>
-#include <setjmp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include <jpeglib.h>
-
-#ifndef BENCH_DIR
-#define BENCH_DIR "bench"
+/* The bench folder: given by the build, else the directory of this file (CMake compiles it by
+ * absolute path). */
+static const char *bench_dir(void) {
+#ifdef BENCH_DIR
+    return BENCH_DIR;
+#else
+    static char d[1024];
+    snprintf(d, sizeof d, "%s", __FILE__);
+    char *slash = strrchr(d, '/');
+    if (slash)
+        *slash = 0;
+    else
+        snprintf(d, sizeof d, "bench");
+    return d;
 #endif
+}
 
 /* ---- a folder of CCPD JPEGs as an ssd_dataset ----------------------------------------------- */
-
-/* libjpeg with its default (accurate) settings, as cv2.imread uses it. The data layer's
- * ssd_image_load replaces this once image.c is merged. */
-typedef struct {
-    struct jpeg_error_mgr pub;
-    jmp_buf jb;
-} jerr;
-
-static void jerr_exit(j_common_ptr c) {
-    longjmp(((jerr *)c->err)->jb, 1);
-}
-
-static ssd_status jpeg_load(ssd_image *img, const char *path) {
-    FILE *volatile f = fopen(path, "rb");
-    if (!f) return ssd_error_set(SSD_E_IO, "%s: cannot open", path);
-    struct jpeg_decompress_struct ci;
-    jerr e;
-    ci.err = jpeg_std_error(&e.pub);
-    e.pub.error_exit = jerr_exit;
-    jpeg_create_decompress(&ci);
-    memset(img, 0, sizeof *img);
-    if (setjmp(e.jb)) {
-        jpeg_destroy_decompress(&ci);
-        fclose(f);
-        ssd_image_free(img);
-        return ssd_error_set(SSD_E_FORMAT, "%s: corrupt JPEG", path);
-    }
-    jpeg_stdio_src(&ci, f);
-    jpeg_read_header(&ci, TRUE);
-    ci.out_color_space = JCS_RGB;
-    jpeg_start_decompress(&ci);
-    if (ci.output_components != 3 ||
-        ssd_image_alloc(img, (int)ci.output_width, (int)ci.output_height, 3) != SSD_OK)
-        longjmp(e.jb, 1);
-    while (ci.output_scanline < ci.output_height) {
-        JSAMPROW row = img->px + (size_t)ci.output_scanline * img->w * 3;
-        jpeg_read_scanlines(&ci, &row, 1);
-    }
-    jpeg_finish_decompress(&ci);
-    jpeg_destroy_decompress(&ci);
-    fclose(f);
-    return SSD_OK;
-}
 
 typedef struct {
     int n;
@@ -99,7 +67,7 @@ static ssd_status ccpd_ann(const ssd_dataset *ds, int64_t i, bool keep_difficult
 static ssd_status ccpd_get(const ssd_dataset *ds, int64_t i, bool kd, ssd_image *img,
                            ssd_annotation *a) {
     memset(a, 0, sizeof *a);
-    SSD_TRY(jpeg_load(img, ((const ccpd *)ds->impl)->paths[i]));
+    SSD_TRY(ssd_image_load(img, ((const ccpd *)ds->impl)->paths[i]));
     ssd_status st = ccpd_ann(ds, i, kd, a);
     if (st != SSD_OK) ssd_image_free(img);
     return st;
@@ -181,8 +149,7 @@ static double loader_rate(const ssd_dataset *ds, ssd_prior_target *pt, int worke
     c.image_size = 300;
     c.mean[0] = c.mean[1] = c.mean[2] = 127;
     c.std = 128;
-    c.target = ssd_prior_target_fn;
-    c.target_ctx = pt;
+    c.priors = pt->priors_center;
     c.num_priors = pt->k;
     ssd_loader *l;
     if (ssd_loader_create(&l, ds, &c) != SSD_OK) return -1;
@@ -249,8 +216,8 @@ static void breakdown(const ssd_dataset *ds, ssd_prior_target *pt, double ms[3])
 /* The repository's copy of the sample (train/ or flat), else the shared one. */
 static int open_default(ssd_dataset *ds, ccpd *c, const char **dir) {
     static char buf[3][1024];
-    snprintf(buf[0], sizeof buf[0], "%s/../data/ccpd-sample/train", BENCH_DIR);
-    snprintf(buf[1], sizeof buf[1], "%s/../data/ccpd-sample", BENCH_DIR);
+    snprintf(buf[0], sizeof buf[0], "%s/../data/ccpd-sample/train", bench_dir());
+    snprintf(buf[1], sizeof buf[1], "%s/../data/ccpd-sample", bench_dir());
     snprintf(buf[2], sizeof buf[2], "%s", "/work/shared/data/ccpd-sample/train");
     for (int i = 0; i < 3; i++) {
         if (ccpd_open(ds, c, buf[i])) {
@@ -307,7 +274,7 @@ int main(int argc, char **argv) {
     double torch_rate[2] = {0, 0};
     if (python) {
         char cmd[4400], line[256];
-        snprintf(cmd, sizeof cmd, "/usr/bin/python3 %s/data_torch.py '%s' %d 0 2", BENCH_DIR, dir,
+        snprintf(cmd, sizeof cmd, "/usr/bin/python3 %s/data_torch.py '%s' %d 0 2", bench_dir(), dir,
                  images / 2);
         FILE *p = popen(cmd, "r");
         while (p && fgets(line, sizeof line, p)) {
