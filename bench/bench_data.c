@@ -8,65 +8,34 @@
 #include "box/box.h"
 #include "core/mem.h"
 #include "core/progress.h"
+#include "data/image.h"
 #include "data/loader.h"
 
 #include <dirent.h>
 #include <getopt.h>
-#include <setjmp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 
-#include <jpeglib.h>
-
-#ifndef BENCH_DIR
-#define BENCH_DIR "bench"
+/* The bench folder: given by the build, else the directory of this file (CMake compiles it by
+ * absolute path). */
+static const char *bench_dir(void) {
+#ifdef BENCH_DIR
+    return BENCH_DIR;
+#else
+    static char d[1024];
+    snprintf(d, sizeof d, "%s", __FILE__);
+    char *slash = strrchr(d, '/');
+    if (slash)
+        *slash = 0;
+    else
+        snprintf(d, sizeof d, "bench");
+    return d;
 #endif
+}
 
 /* ---- a folder of CCPD JPEGs as an ssd_dataset ----------------------------------------------- */
-
-/* libjpeg with its default (accurate) settings, as cv2.imread uses it. The data layer's
- * ssd_image_load replaces this once image.c is merged. */
-typedef struct {
-    struct jpeg_error_mgr pub;
-    jmp_buf jb;
-} jerr;
-
-static void jerr_exit(j_common_ptr c) {
-    longjmp(((jerr *)c->err)->jb, 1);
-}
-
-static ssd_status jpeg_load(ssd_image *img, const char *path) {
-    FILE *volatile f = fopen(path, "rb");
-    if (!f) return ssd_error_set(SSD_E_IO, "%s: cannot open", path);
-    struct jpeg_decompress_struct ci;
-    jerr e;
-    ci.err = jpeg_std_error(&e.pub);
-    e.pub.error_exit = jerr_exit;
-    jpeg_create_decompress(&ci);
-    memset(img, 0, sizeof *img);
-    if (setjmp(e.jb)) {
-        jpeg_destroy_decompress(&ci);
-        fclose(f);
-        ssd_image_free(img);
-        return ssd_error_set(SSD_E_FORMAT, "%s: corrupt JPEG", path);
-    }
-    jpeg_stdio_src(&ci, f);
-    jpeg_read_header(&ci, TRUE);
-    ci.out_color_space = JCS_RGB;
-    jpeg_start_decompress(&ci);
-    if (ci.output_components != 3 ||
-        ssd_image_alloc(img, (int)ci.output_width, (int)ci.output_height, 3) != SSD_OK)
-        longjmp(e.jb, 1);
-    while (ci.output_scanline < ci.output_height) {
-        JSAMPROW row = img->px + (size_t)ci.output_scanline * img->w * 3;
-        jpeg_read_scanlines(&ci, &row, 1);
-    }
-    jpeg_finish_decompress(&ci);
-    jpeg_destroy_decompress(&ci);
-    fclose(f);
-    return SSD_OK;
-}
 
 typedef struct {
     int n;
@@ -99,7 +68,7 @@ static ssd_status ccpd_ann(const ssd_dataset *ds, int64_t i, bool keep_difficult
 static ssd_status ccpd_get(const ssd_dataset *ds, int64_t i, bool kd, ssd_image *img,
                            ssd_annotation *a) {
     memset(a, 0, sizeof *a);
-    SSD_TRY(jpeg_load(img, ((const ccpd *)ds->impl)->paths[i]));
+    SSD_TRY(ssd_image_load(img, ((const ccpd *)ds->impl)->paths[i]));
     ssd_status st = ccpd_ann(ds, i, kd, a);
     if (st != SSD_OK) ssd_image_free(img);
     return st;
@@ -168,9 +137,19 @@ static int ccpd_open(ssd_dataset *ds, ccpd *c, const char *dir) {
 
 /* ---- measurements ------------------------------------------------------------------------- */
 
+static double cpu_seconds(void) {
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    return ru.ru_utime.tv_sec + ru.ru_stime.tv_sec +
+           1e-6 * (ru.ru_utime.tv_usec + ru.ru_stime.tv_usec);
+}
+
 /* Images/s from the end of the first batch to the last (start-up excluded), over epochs until
- * `images` images were counted, as data_torch.py measures the reference. */
-static double loader_rate(const ssd_dataset *ds, ssd_prior_target *pt, int workers, int images) {
+ * `images` images were counted, as data_torch.py measures the reference; and images per CPU
+ * second over the whole run (the machine may be shared: CPU time is what other load disturbs
+ * least). */
+static void loader_rate(const ssd_dataset *ds, ssd_prior_target *pt, int workers, int images,
+                        double rate[2]) {
     ssd_loader_cfg c;
     ssd_loader_cfg_default(&c);
     c.batch_size = 32;
@@ -181,18 +160,20 @@ static double loader_rate(const ssd_dataset *ds, ssd_prior_target *pt, int worke
     c.image_size = 300;
     c.mean[0] = c.mean[1] = c.mean[2] = 127;
     c.std = 128;
-    c.target = ssd_prior_target_fn;
-    c.target_ctx = pt;
+    c.priors = pt->priors_center;
     c.num_priors = pt->k;
     ssd_loader *l;
-    if (ssd_loader_create(&l, ds, &c) != SSD_OK) return -1;
+    rate[0] = rate[1] = -1;
+    double c0 = cpu_seconds();
+    if (ssd_loader_create(&l, ds, &c) != SSD_OK) return;
     double t0 = 0;
-    int n = 0;
+    int n = 0, total = 0;
     bool first = true;
     for (int64_t epoch = 0; n < images; epoch++) {
         if (epoch) ssd_loader_start_epoch(l, epoch);
         ssd_batch *b;
         while (n < images && ssd_loader_next(l, &b) == SSD_OK && b) {
+            total += b->n;
             if (first) {
                 t0 = ssd_now();
                 first = false;
@@ -202,9 +183,9 @@ static double loader_rate(const ssd_dataset *ds, ssd_prior_target *pt, int worke
             ssd_loader_release(l, b);
         }
     }
-    double rate = n / (ssd_now() - t0);
+    rate[0] = n / (ssd_now() - t0);
     ssd_loader_destroy(l);
-    return rate;
+    rate[1] = total / (cpu_seconds() - c0);
 }
 
 /* Where one worker's time goes: decode, augment+render, match, per image. */
@@ -249,8 +230,8 @@ static void breakdown(const ssd_dataset *ds, ssd_prior_target *pt, double ms[3])
 /* The repository's copy of the sample (train/ or flat), else the shared one. */
 static int open_default(ssd_dataset *ds, ccpd *c, const char **dir) {
     static char buf[3][1024];
-    snprintf(buf[0], sizeof buf[0], "%s/../data/ccpd-sample/train", BENCH_DIR);
-    snprintf(buf[1], sizeof buf[1], "%s/../data/ccpd-sample", BENCH_DIR);
+    snprintf(buf[0], sizeof buf[0], "%s/../data/ccpd-sample/train", bench_dir());
+    snprintf(buf[1], sizeof buf[1], "%s/../data/ccpd-sample", bench_dir());
     snprintf(buf[2], sizeof buf[2], "%s", "/work/shared/data/ccpd-sample/train");
     for (int i = 0; i < 3; i++) {
         if (ccpd_open(ds, c, buf[i])) {
@@ -302,31 +283,36 @@ int main(int argc, char **argv) {
     breakdown(&ds, &pt, ms);
     printf("  one thread, per image: decode %.2f ms, augment+resize %.2f ms, match %.2f ms\n",
            ms[0], ms[1], ms[2]);
-    double ours[2];
-    for (int w = 1; w <= 2; w++) ours[w - 1] = loader_rate(&ds, &pt, w, images);
-    double torch_rate[2] = {0, 0};
+    double ours[2][2];
+    for (int w = 1; w <= 2; w++) loader_rate(&ds, &pt, w, images, ours[w - 1]);
+    double ref[2][2] = {{0, 0}, {0, 0}};
     if (python) {
         char cmd[4400], line[256];
-        snprintf(cmd, sizeof cmd, "/usr/bin/python3 %s/data_torch.py '%s' %d 0 2", BENCH_DIR, dir,
+        snprintf(cmd, sizeof cmd, "/usr/bin/python3 %s/data_torch.py '%s' %d 0 2", bench_dir(), dir,
                  images / 2);
         FILE *p = popen(cmd, "r");
         while (p && fgets(line, sizeof line, p)) {
             int w;
-            double r;
-            if (sscanf(line, "torch_images_per_s %d %lf", &w, &r) == 2)
-                torch_rate[w == 0 ? 0 : 1] = r;
+            double r, rc;
+            if (sscanf(line, "torch_images_per_s %d %lf %lf", &w, &r, &rc) == 3)
+                ref[w == 0 ? 0 : 1][0] = r, ref[w == 0 ? 0 : 1][1] = rc;
         }
         if (p) pclose(p);
     }
-    printf("  %-34s %10s %14s\n", "", "images/s", "per worker");
-    printf("  %-34s %10.1f %14.1f\n", "ssd loader, 1 worker", ours[0], ours[0]);
-    printf("  %-34s %10.1f %14.1f\n", "ssd loader, 2 workers", ours[1], ours[1] / 2);
-    if (torch_rate[0] > 0) {
-        printf("  %-34s %10.1f %14.1f\n", "reference, 0 workers (1 process)", torch_rate[0],
-               torch_rate[0]);
-        printf("  %-34s %10.1f %14.1f\n", "reference, 2 workers", torch_rate[1], torch_rate[1] / 2);
-        printf("  ratio 1 worker / 1 process: %.1fx; 2 workers / 2 workers: %.1fx\n",
-               ours[0] / torch_rate[0], torch_rate[1] > 0 ? ours[1] / torch_rate[1] : 0);
+    printf("  %-34s %10s %11s %14s\n", "", "images/s", "per worker", "per CPU-second");
+    printf("  %-34s %10.1f %11.1f %14.1f\n", "ssd loader, 1 worker", ours[0][0], ours[0][0],
+           ours[0][1]);
+    printf("  %-34s %10.1f %11.1f %14.1f\n", "ssd loader, 2 workers", ours[1][0], ours[1][0] / 2,
+           ours[1][1]);
+    if (ref[0][0] > 0) {
+        printf("  %-34s %10.1f %11.1f %14.1f\n", "reference, 0 workers (1 process)", ref[0][0],
+               ref[0][0], ref[0][1]);
+        printf("  %-34s %10.1f %11.1f %14.1f\n", "reference, 2 workers", ref[1][0], ref[1][0] / 2,
+               ref[1][1]);
+        printf("  ratio, images/s: 1 worker / 1 process %.1fx, 2 workers / 2 workers %.1fx\n",
+               ours[0][0] / ref[0][0], ref[1][0] > 0 ? ours[1][0] / ref[1][0] : 0);
+        printf("  ratio, images per CPU-second: %.1fx (1), %.1fx (2)\n", ours[0][1] / ref[0][1],
+               ref[1][1] > 0 ? ours[1][1] / ref[1][1] : 0);
     } else if (python) {
         printf("  reference: not measured (python3 with cv2 and torch?)\n");
     }

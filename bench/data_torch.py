@@ -6,10 +6,12 @@ reference does it, timed in images per second.
   data_torch.py DATA_DIR IMAGES WORKERS [WORKERS ...]
 
 Boxes come from the CCPD file names. Prints one line per worker count:
-  torch_images_per_s <workers> <rate>
+  torch_images_per_s <workers> <images per second> <images per CPU second>
 """
+import gc
 import glob
 import os
+import resource
 import sys
 import time
 
@@ -218,21 +220,34 @@ class CCPD(Dataset):
         return img, loc, lab
 
 
+def cpu_seconds():
+    self_, kids = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(
+        resource.RUSAGE_CHILDREN)
+    return self_.ru_utime + self_.ru_stime + kids.ru_utime + kids.ru_stime
+
+
 def rate(ds, workers, images, batch=32):
     """Images/s from the end of the first batch to the last one (so start-up is excluded),
     running epochs until `images` images are counted; later epochs restart the workers as the
-    reference's DataLoader does (no persistent_workers)."""
+    reference's DataLoader does (no persistent_workers). Also images per CPU second over the
+    whole run (start-up and worker processes included, once they are joined)."""
     loader = DataLoader(ds, batch_size=batch, shuffle=True, num_workers=workers)
-    t0, n = None, 0
+    c0 = cpu_seconds()
+    t0, n, total = None, 0, 0
     while n < images:
-        for img, loc, lab in loader:
+        it = iter(loader)
+        for img, loc, lab in it:
+            total += img.shape[0]
             if t0 is None:
                 t0 = time.perf_counter()
                 continue
             n += img.shape[0]
             if n >= images:
                 break
-    return n / (time.perf_counter() - t0)
+        del it
+        gc.collect()
+    wall = n / (time.perf_counter() - t0)
+    return wall, total / (cpu_seconds() - c0)
 
 
 def main():
@@ -243,7 +258,8 @@ def main():
     if not len(ds):
         sys.exit("no images in " + root)
     for w in sys.argv[3:]:
-        print("torch_images_per_s %d %.2f" % (int(w), rate(ds, int(w), images)), flush=True)
+        wall, cpu = rate(ds, int(w), images)
+        print("torch_images_per_s %d %.2f %.2f" % (int(w), wall, cpu), flush=True)
 
 
 if __name__ == "__main__":

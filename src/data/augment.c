@@ -66,7 +66,7 @@ static void canvas_box(const ssd_augment_params *p, const float *b, float *o) {
 
 static bool centre_inside(const float *b, const int *rect) {
     float cx = (b[0] + b[2]) / 2.0f, cy = (b[1] + b[3]) / 2.0f;
-    return rect[0] < cx && cy > rect[1] && rect[2] > cx && rect[3] > cy;
+    return rect[0] < cx && rect[1] < cy && cx < rect[2] && cy < rect[3];
 }
 
 /* The reference loops `while True` over modes; each round ends with probability >= 1/6 (mode
@@ -77,6 +77,7 @@ static void draw_crop(ssd_augment_params *p, ssd_rng *r, const float *boxes, int
     /* Without boxes the reference fails on overlap.min() of an empty array; since no box can
      * satisfy the centre rule, the only possible outcome is the uncropped image. */
     if (n <= 0) return;
+    /* Modes 1..5: min IoU 0.1, 0.3, 0.7, 0.9 and (None, None), whose None is -inf. */
     static const double min_ious[6] = {0, 0.1, 0.3, 0.7, 0.9, -INFINITY};
     const int W = p->canvas_w, H = p->canvas_h;
     for (int round = 0; round < CROP_MAX_MODES; round++) {
@@ -188,8 +189,7 @@ static void linear_taps(int n_src, int n_dst, bool clamp_weights, int *i0, int *
         i1[d] = s1;
         w0[d] = 1.f - f;
         w1[d] = f;
-        /* The uint8 path's 11-bit weights: saturate_cast<short>(w * 2048), round to nearest even.
-         */
+        /* The uint8 path's 11-bit weights, saturate_cast<short>(w * 2048): round half even. */
         iw0[d] = (int)lrintf(w0[d] * 2048.f);
         iw1[d] = (int)lrintf(w1[d] * 2048.f);
     }

@@ -91,6 +91,7 @@ struct ssd_loader {
     int inflight;
     bool stop;
     int64_t skipped;
+    ssd_prior_target own_target; /* when cfg.priors is given instead of a callback */
 };
 
 void ssd_loader_cfg_default(ssd_loader_cfg *cfg) {
@@ -98,6 +99,9 @@ void ssd_loader_cfg_default(ssd_loader_cfg *cfg) {
     cfg->batch_size = 32;
     cfg->image_size = 300;
     cfg->std = 1.f;
+    cfg->iou_threshold = 0.5f;
+    cfg->center_variance = 0.1f;
+    cfg->size_variance = 0.2f;
 }
 
 static size_t image_floats(const ssd_loader *l) {
@@ -310,7 +314,7 @@ static ssd_status check_cfg(const ssd_dataset *ds, const ssd_loader_cfg *c) {
     if (c->image_size < 1 || c->image_size > 8192)
         return ssd_error_set(SSD_E_INVAL, "loader: image size %d", c->image_size);
     if (!(c->std != 0.f)) return ssd_error_set(SSD_E_INVAL, "loader: std must be non-zero");
-    if (c->target && c->num_priors < 1)
+    if ((c->target || c->priors) && c->num_priors < 1)
         return ssd_error_set(SSD_E_INVAL, "loader: a target needs num_priors > 0");
     return SSD_OK;
 }
@@ -323,6 +327,16 @@ ssd_status ssd_loader_create(ssd_loader **out, const ssd_dataset *ds, const ssd_
     if (!l) return SSD_E_NOMEM;
     l->ds = ds;
     l->cfg = *cfg;
+    if (!cfg->target && cfg->priors) {
+        st = ssd_prior_target_init(&l->own_target, cfg->priors, cfg->num_priors, cfg->iou_threshold,
+                                   cfg->center_variance, cfg->size_variance);
+        if (st != SSD_OK) {
+            ssd_free(l);
+            return st;
+        }
+        l->cfg.target = ssd_prior_target_fn;
+        l->cfg.target_ctx = &l->own_target;
+    }
     if (!l->cfg.target) l->cfg.num_priors = 0;
     l->tcfg.size = cfg->image_size;
     memcpy(l->tcfg.mean, cfg->mean, sizeof l->tcfg.mean);
@@ -414,6 +428,7 @@ void ssd_loader_destroy(ssd_loader *l) {
     ssd_free(l->workers);
     ssd_free(l->slots);
     ssd_free(l->order);
+    ssd_prior_target_deinit(&l->own_target);
     pthread_cond_destroy(&l->ready_cv);
     pthread_cond_destroy(&l->work_cv);
     pthread_mutex_destroy(&l->mu);

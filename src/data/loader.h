@@ -50,16 +50,20 @@ typedef struct {
     int image_size; /* S */
     float mean[3];  /* RGB */
     float std;
-    bool drop_last;       /* drop a last batch smaller than N */
-    int prefetch;         /* batch slots in the ring; <= 0: 2 per worker (at least 2) */
-    bool keep_difficult;  /* passed to the dataset (training: false) */
-    bool strict;          /* a sample that fails to load is an error of next(), not a skip */
-    ssd_target_fn target; /* NULL: no targets (loc/labels stay NULL) */
+    bool drop_last;      /* drop a last batch smaller than N */
+    int prefetch;        /* batch slots in the ring; <= 0: workers + 1 (at least 2) */
+    bool keep_difficult; /* passed to the dataset (training: false) */
+    bool strict;         /* a sample that fails to load is an error of next(), not a skip */
+    /* Targets, either from a callback or from priors (the reference's MatchPrior): */
+    ssd_target_fn target; /* a callback (priors ignored) */
     void *target_ctx;
-    int num_priors; /* K, required with target */
+    const float *priors; /* (K,4) center form, borrowed: the loader matches with them itself */
+    float iou_threshold, center_variance, size_variance; /* for priors: 0.5, 0.1, 0.2 */
+    int num_priors; /* K, required with either; with neither, loc/labels stay NULL */
 } ssd_loader_cfg;
 
-/* Defaults: batch 32, 0 workers, no shuffle, seed 0, test transform at 300, mean 0, std 1. */
+/* Defaults: batch 32, 0 workers, no shuffle, seed 0, test transform at 300, mean 0, std 1, no
+ * targets (matching parameters 0.5, 0.1, 0.2 for when priors are given). */
 void ssd_loader_cfg_default(ssd_loader_cfg *cfg);
 
 typedef struct {
