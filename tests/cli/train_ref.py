@@ -31,7 +31,8 @@ def load_sample(root, image_id, classes):
         boxes.append([b[0] / w, b[1] / h, b[2] / w, b[3] / h])
         labels.append(classes.index(obj.find("name").text.strip()))
     import cv2
-    x = cv2.resize(img.astype(np.float32), (300, 300), interpolation=cv2.INTER_LINEAR)
+    # TestTransform resizes the uint8 image (cv2's fixed-point path), then normalises.
+    x = cv2.resize(img, (300, 300), interpolation=cv2.INTER_LINEAR).astype(np.float32)
     x = (x - 127.0) / 128.0
     return (torch.from_numpy(x.transpose(2, 0, 1).copy()), torch.tensor(boxes, dtype=torch.float32),
             torch.tensor(labels, dtype=torch.long))
