@@ -5,7 +5,8 @@
  *
  * The VOC algorithm (eval_ssd.py compute_average_precision_per_class and
  * vision/utils/measurements.py): per class, detections sorted by score
- * (descending, stable: ties keep image order, then the predictor's order); each
+ * (descending, stable: ties keep image order, then the predictor's order; the
+ * reference's np.argsort(-scores) leaves the order of ties to numpy); each
  * is matched to the ground truth of its image with the highest IoU (float32,
  * no +1 pixel, eps 1e-5; the first of equal IoUs); IoU > threshold (strict) on an
  * unmatched non-difficult object is a true positive, on a matched one a false

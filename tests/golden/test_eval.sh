@@ -62,7 +62,7 @@ for name, text in p["files"].items():
 # The printed lines of eval_ssd.py, with the logging prefix.
 text = open(log).read()
 assert re.search(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d - Average Precision Per-class:$", text, re.M), text
-m = re.search(r"^.* - {4}plate: (\S+)$", text, re.M)
+m = re.search(r"^.* - {5}plate: (\S+)$", text, re.M)
 assert m and float(m.group(1)) == c["classes"][0]["AP"], text
 m = re.search(r"^.* - Mean Average Precision \(mAP\):  (\S+)$", text, re.M)
 assert m and float(m.group(1)) == c["mAP"], text
