@@ -15,6 +15,7 @@ typedef struct {
 
 int cmd_info(int argc, char **argv);
 int cmd_train(int argc, char **argv);
+int cmd_eval(int argc, char **argv);
 int cmd_convert(int argc, char **argv);
 
 /* Python's str2bool: yes/true/t/y/1, no/false/f/n/0 (any case); -1 otherwise. */
