@@ -28,7 +28,7 @@ int main(int argc, char **argv) {
     long pixels = 0;
     for (int64_t i = 0; i < names.n; i++) {
         char *p = ssd_dio_strfmt("%s/%s", dir, names.v[i]);
-        if (ssd_dio_read_all(p, &data[i], &len[i]) != SSD_OK) return 1;
+        if (ssd_file_read_all(p, &data[i], &len[i]) != SSD_OK) return 1;
         ssd_free(p);
     }
     double best = 1e30;

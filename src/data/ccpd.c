@@ -308,7 +308,7 @@ static ssd_status write_xml(const char *path, const entry *e, int w, int h, int 
                          "</annotation>\n",
                          id, rel, w, h, depth, b->x1 + 1, b->y1 + 1, b->x2 + 1, b->y2 + 1, verts);
     if (!xml) goto done;
-    st = ssd_dio_write_atomic(path, xml, strlen(xml));
+    st = ssd_file_write_atomic(path, xml, strlen(xml));
 done:
     ssd_free(id);
     ssd_free(rel);
@@ -319,7 +319,7 @@ done:
 static bool same_content(const char *a, const char *b) {
     uint8_t *x = NULL, *y = NULL;
     size_t nx = 0, ny = 0;
-    bool same = ssd_dio_read_all(a, &x, &nx) == SSD_OK && ssd_dio_read_all(b, &y, &ny) == SSD_OK &&
+    bool same = ssd_file_read_all(a, &x, &nx) == SSD_OK && ssd_file_read_all(b, &y, &ny) == SSD_OK &&
                 nx == ny && !memcmp(x, y, nx);
     ssd_free(x);
     ssd_free(y);
@@ -346,8 +346,8 @@ static ssd_status link_or_copy(const char *src, const char *dst, ssd_ccpd_stats 
     } else {
         uint8_t *data = NULL;
         size_t len = 0;
-        st = ssd_dio_read_all(src, &data, &len);
-        if (st == SSD_OK) st = ssd_dio_write_atomic(tmp, data, len);
+        st = ssd_file_read_all(src, &data, &len);
+        if (st == SSD_OK) st = ssd_file_write_atomic(tmp, data, len);
         ssd_free(data);
         if (st != SSD_OK) goto done;
         stats->copied++;
@@ -381,7 +381,7 @@ static ssd_status write_list(const char *dst, const char *name, const entry_list
             n += k + 1;
         }
     }
-    st = ssd_dio_write_atomic(path, buf, n);
+    st = ssd_file_write_atomic(path, buf, n);
 done:
     ssd_free(buf);
     ssd_free(path);
@@ -417,7 +417,7 @@ ssd_status ssd_ccpd_convert(const char *src, const char *dst, ssd_ccpd_stats *st
     for (int k = 0; k < 3; k++) {
         p = ssd_dio_strfmt("%s/%s", dst, sub[k]);
         if (!p) goto nomem;
-        SSD_CHECK_GOTO(st, ssd_dio_mkdir_p(p), done);
+        SSD_CHECK_GOTO(st, ssd_mkdir_p(p), done);
         ssd_free(p);
         p = NULL;
     }
@@ -455,7 +455,7 @@ ssd_status ssd_ccpd_convert(const char *src, const char *dst, ssd_ccpd_stats *st
                    done);
     p = ssd_dio_strfmt("%s/labels.txt", dst);
     if (!p) goto nomem;
-    st = ssd_dio_write_atomic(p, "plate\n", 6);
+    st = ssd_file_write_atomic(p, "plate\n", 6);
     goto done;
 nomem:
     st = SSD_E_NOMEM;

@@ -13,51 +13,6 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-ssd_status ssd_dio_read_all(const char *path, uint8_t **data, size_t *len) {
-    *data = NULL;
-    *len = 0;
-    FILE *fp = fopen(path, "rb");
-    if (!fp) return ssd_error_set(SSD_E_IO, "%s: cannot open: %s", path, strerror(errno));
-    ssd_status st = SSD_OK;
-    uint8_t *buf = NULL;
-    size_t cap = 0, n = 0;
-    struct stat sb;
-    if (fstat(fileno(fp), &sb) == 0 && S_ISREG(sb.st_mode) && sb.st_size > 0)
-        cap = (size_t)sb.st_size + 1;
-    if (cap == 0) cap = 65536;
-    buf = ssd_malloc(cap);
-    if (!buf) {
-        st = SSD_E_NOMEM;
-        goto done;
-    }
-    for (;;) {
-        if (n + 1 >= cap) {
-            uint8_t *nb = ssd_realloc(buf, cap * 2);
-            if (!nb) {
-                st = SSD_E_NOMEM;
-                goto done;
-            }
-            buf = nb;
-            cap *= 2;
-        }
-        size_t got = fread(buf + n, 1, cap - 1 - n, fp);
-        n += got;
-        if (got == 0) break;
-    }
-    if (ferror(fp)) {
-        st = ssd_error_set(SSD_E_IO, "%s: read error: %s", path, strerror(errno));
-        goto done;
-    }
-    buf[n] = 0;
-    *data = buf;
-    *len = n;
-    buf = NULL;
-done:
-    ssd_free(buf);
-    fclose(fp);
-    return st;
-}
-
 ssd_status ssd_dio_read_head(const char *path, uint8_t *buf, size_t max, size_t *len) {
     *len = 0;
     FILE *fp = fopen(path, "rb");
@@ -67,60 +22,6 @@ ssd_status ssd_dio_read_head(const char *path, uint8_t *buf, size_t max, size_t 
     fclose(fp);
     if (err) return ssd_error_set(SSD_E_IO, "%s: read error", path);
     return SSD_OK;
-}
-
-ssd_status ssd_dio_write_atomic(const char *path, const void *data, size_t len) {
-    static atomic_uint counter;
-    char *tmp =
-        ssd_dio_strfmt("%s.tmp.%ld.%u", path, (long)getpid(), atomic_fetch_add(&counter, 1));
-    if (!tmp) return SSD_E_NOMEM;
-    ssd_status st = SSD_OK;
-    FILE *fp = fopen(tmp, "wb");
-    if (!fp) {
-        st = ssd_error_set(SSD_E_IO, "%s: cannot create: %s", tmp, strerror(errno));
-        goto done;
-    }
-    size_t put = len ? fwrite(data, 1, len, fp) : 0;
-    int bad = put != len || fflush(fp) != 0;
-    int saved = errno;
-    if (fclose(fp) != 0) bad = 1;
-    if (bad) {
-        st = ssd_error_set(SSD_E_IO, "%s: write failed: %s", path, strerror(saved));
-        unlink(tmp);
-        goto done;
-    }
-    if (rename(tmp, path) != 0) {
-        st = ssd_error_set(SSD_E_IO, "%s: cannot rename into place: %s", path, strerror(errno));
-        unlink(tmp);
-    }
-done:
-    ssd_free(tmp);
-    return st;
-}
-
-ssd_status ssd_dio_mkdir_p(const char *path) {
-    char *p = ssd_strdup(path);
-    if (!p) return SSD_E_NOMEM;
-    ssd_status st = SSD_OK;
-    size_t n = strlen(p);
-    while (n > 1 && p[n - 1] == '/') p[--n] = 0;
-    for (char *s = p + 1;; s++) {
-        char c = *s;
-        if (c != '/' && c != 0) continue;
-        *s = 0;
-        if (mkdir(p, 0777) != 0 && errno != EEXIST) {
-            st = ssd_error_set(SSD_E_IO, "%s: cannot create directory: %s", p, strerror(errno));
-            goto done;
-        }
-        *s = c;
-        if (!c) break;
-    }
-    struct stat sb;
-    if (stat(p, &sb) != 0 || !S_ISDIR(sb.st_mode))
-        st = ssd_error_set(SSD_E_IO, "%s: exists and is not a directory", p);
-done:
-    ssd_free(p);
-    return st;
 }
 
 char *ssd_dio_strfmt(const char *fmt, ...) {
@@ -172,7 +73,7 @@ void ssd_strlist_free(ssd_strlist *l) {
 ssd_status ssd_dio_read_lines(const char *path, ssd_strlist *out) {
     uint8_t *data = NULL;
     size_t len = 0;
-    SSD_TRY(ssd_dio_read_all(path, &data, &len));
+    SSD_TRY(ssd_file_read_all(path, &data, &len));
     ssd_status st = SSD_OK;
     for (char *line = (char *)data; line && st == SSD_OK;) {
         char *next = strchr(line, '\n');

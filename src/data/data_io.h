@@ -1,22 +1,16 @@
-/* Small file helpers for the data layer: whole-file reads, atomic writes and
- * mkdir -p. Internal to src/data (core/fileio.h declares the project-wide
- * versions; these can be folded into it once it is implemented). */
+/* Small file helpers for the data layer on top of core/fileio.h: header
+ * reads, string lists, line files and directory listings. */
 #ifndef SSD_DATA_IO_H
 #define SSD_DATA_IO_H
 
+#include "core/fileio.h"
 #include "core/status.h"
 
 #include <stddef.h>
 #include <stdint.h>
 
-/* *data is NUL-terminated (not counted in *len); free with ssd_free. */
-ssd_status ssd_dio_read_all(const char *path, uint8_t **data, size_t *len);
 /* Reads at most max bytes from the start of the file. */
 ssd_status ssd_dio_read_head(const char *path, uint8_t *buf, size_t max, size_t *len);
-/* Writes to a temporary name beside path, then renames it over path. */
-ssd_status ssd_dio_write_atomic(const char *path, const void *data, size_t len);
-/* mkdir -p; fine if it already is a directory. */
-ssd_status ssd_dio_mkdir_p(const char *path);
 /* printf into a fresh string (ssd_free); NULL with SSD_E_NOMEM set on failure. */
 char *ssd_dio_strfmt(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 

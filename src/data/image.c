@@ -78,7 +78,7 @@ ssd_status ssd_image_load(ssd_image *img, const char *path) {
     uint8_t *data = NULL;
     size_t len = 0;
     memset(img, 0, sizeof *img);
-    SSD_TRY(ssd_dio_read_all(path, &data, &len));
+    SSD_TRY(ssd_file_read_all(path, &data, &len));
     ssd_status st = ssd_image_load_mem(img, data, len, path);
     ssd_free(data);
     return st;
@@ -112,7 +112,7 @@ ssd_status ssd_image_info(const char *path, int *w, int *h, int *c) {
     if (st == SSD_E_FORMAT && n == HEAD_BYTES) {
         uint8_t *all = NULL;
         size_t len = 0;
-        SSD_TRY(ssd_dio_read_all(path, &all, &len));
+        SSD_TRY(ssd_file_read_all(path, &all, &len));
         st = info_mem(all, len, path, w, h, c);
         ssd_free(all);
     }
@@ -128,7 +128,7 @@ ssd_status ssd_image_save_jpeg(const ssd_image *img, const char *path, int quali
     uint8_t *buf = NULL;
     size_t len = 0;
     SSD_TRY(ssd_jpeg_encode(img, quality, &buf, &len, path));
-    ssd_status st = ssd_dio_write_atomic(path, buf, len);
+    ssd_status st = ssd_file_write_atomic(path, buf, len);
     ssd_free(buf);
     return st;
 }
@@ -137,7 +137,7 @@ ssd_status ssd_image_save_png(const ssd_image *img, const char *path) {
     uint8_t *buf = NULL;
     size_t len = 0;
     SSD_TRY(ssd_png_encode(img, &buf, &len, path));
-    ssd_status st = ssd_dio_write_atomic(path, buf, len);
+    ssd_status st = ssd_file_write_atomic(path, buf, len);
     ssd_free(buf);
     return st;
 }

@@ -61,7 +61,7 @@ ssd_status ssd_labels_load(const char *path, char ***names_out, int *count_out) 
     int count = 0, cap = 0, line_no = 0;
     *names_out = NULL;
     *count_out = 0;
-    ssd_status st = ssd_dio_read_all(path, &data, &len);
+    ssd_status st = ssd_file_read_all(path, &data, &len);
     if (st != SSD_OK) return st;
     if (memchr(data, 0, len)) {
         st = ssd_error_set(SSD_E_FORMAT, "%s: binary data in a labels file", path);
@@ -423,7 +423,7 @@ static ssd_status parse_xml(parse_ctx *p, voc_item *it) {
     size_t len = 0;
     xmlParserCtxtPtr ctxt = NULL;
     xmlDocPtr doc = NULL;
-    ssd_status st = ssd_dio_read_all(p->xml_path, &data, &len);
+    ssd_status st = ssd_file_read_all(p->xml_path, &data, &len);
     if (st != SSD_OK) return st;
     if (len > (size_t)1 << 30) {
         st = ssd_error_set(SSD_E_FORMAT, "%s: annotation file is too large", p->xml_path);
@@ -549,7 +549,7 @@ static ssd_status read_ids(ssd_dataset *ds, voc_impl *v, warn_budget *wb) {
     size_t len = 0;
     char *xml_path = NULL;
     voc_item it = {0};
-    ssd_status st = ssd_dio_read_all(v->split_path, &data, &len);
+    ssd_status st = ssd_file_read_all(v->split_path, &data, &len);
     if (st != SSD_OK) return st;
     long line_no = 0;
     for (char *line = (char *)data; line && st == SSD_OK;) {

@@ -69,7 +69,7 @@ static ssd_status write_ids(const char *path, const ssd_strlist *ids) {
         buf[n + k] = '\n';
         n += k + 1;
     }
-    ssd_status st = ssd_dio_write_atomic(path, buf, n);
+    ssd_status st = ssd_file_write_atomic(path, buf, n);
     ssd_free(buf);
     return st;
 }
@@ -174,7 +174,7 @@ ssd_status ssd_voc_split(const char *root, const ssd_voc_split_opts *o, ssd_voc_
         }
     char *dir = ssd_dio_strfmt("%s/ImageSets/Main", root);
     if (!dir) goto nomem;
-    st = ssd_dio_mkdir_p(dir);
+    st = ssd_mkdir_p(dir);
     ssd_free(dir);
     if (st != SSD_OK) goto done;
     for (int f = 0; f < 4; f++) {

@@ -24,7 +24,7 @@ static void put(const char *root, const char *rel, const char *fmt, ...) {
     char dir[4096];
     snprintf(dir, sizeof dir, "%s", path);
     *strrchr(dir, '/') = 0;
-    ssd_dio_mkdir_p(dir);
+    ssd_mkdir_p(dir);
     FILE *fp = fopen(path, "wb");
     if (!fp) {
         fprintf(stderr, "cannot write %s\n", path);
@@ -40,7 +40,7 @@ static void put(const char *root, const char *rel, const char *fmt, ...) {
 static void image(const char *root, const char *name, int w, int h) {
     char path[4096];
     snprintf(path, sizeof path, "%s/JPEGImages", root);
-    ssd_dio_mkdir_p(path);
+    ssd_mkdir_p(path);
     snprintf(path, sizeof path, "%s/JPEGImages/%s", root, name);
     ssd_image img;
     if (ssd_image_alloc(&img, w, h, 3) != SSD_OK) exit(1);
