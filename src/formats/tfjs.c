@@ -204,7 +204,10 @@ static ssd_status decode(ssd_tfjs_tensor *t, const uint8_t *raw, int64_t numel, 
             f[i] = (float)v;
         } else {
             double r = floor(v + 0.5); /* JavaScript's Math.round */
-            i32[i] = isnan(r) ? 0 : r >= 2147483647.0 ? INT32_MAX : r <= -2147483648.0 ? INT32_MIN : (int32_t)r;
+            i32[i] = isnan(r)             ? 0
+                     : r >= 2147483647.0  ? INT32_MAX
+                     : r <= -2147483648.0 ? INT32_MIN
+                                          : (int32_t)r;
         }
     }
     return SSD_OK;

@@ -244,6 +244,7 @@ ssd_status ssd_mb1_import_tfjs(ssd_model *m, const ssd_tfjs_weights *w, ssd_tfjs
         return ssd_error_set(SSD_E_INVAL, "TensorFlow.js import maps onto mb1-ssd, not %s", m->net);
     mapping mp[64];
     int n = build_mappings(m, mp, 64);
+    if (n > 64) return ssd_error_set(SSD_E_INVAL, "TensorFlow.js import: %d layers to map", n);
     converted *cv = ssd_calloc((size_t)n, sizeof *cv);
     bool *used = ssd_calloc((size_t)w->count + 1, sizeof *used);
     char **missing = NULL;

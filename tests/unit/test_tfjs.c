@@ -59,8 +59,7 @@ static void test_synthetic(void) {
         ssd_tfjs_weights w;
         CHECK_OK(ssd_tfjs_load(&w, path(manifests[m])));
         CHECK(w.count == 9);
-        for (int i = 0; i < fx.count; i++)
-            check_tensor(ssd_tfjs_find(&w, fx.t[i].name), &fx.t[i]);
+        for (int i = 0; i < fx.count; i++) check_tensor(ssd_tfjs_find(&w, fx.t[i].name), &fx.t[i]);
         const ssd_tfjs_tensor *t = ssd_tfjs_find(&w, "w_u8");
         CHECK(t && t->dtype == SSD_F32 && t->quant && strcmp(t->quant, "uint8") == 0);
         t = ssd_tfjs_find(&w, "i_u8");
@@ -132,48 +131,54 @@ static void test_errors(void) {
     }
     /* Truncated: the second file is the short one here. */
     CHECK_OK(ssd_file_write_atomic(path("syn/short.bin"), a1, n1));
-    CHECK_OK(write_text("syn/m_short.json",
-                        "[{\"paths\": [\"short.bin\"], \"weights\": [{\"name\": \"w_u8\", \"shape\": "
-                        "[2,3,4], \"dtype\": \"float32\", \"quantization\": {\"dtype\": \"uint8\", "
-                        "\"scale\": 1, \"min\": 0}}, {\"name\": \"big\", \"shape\": [3], \"dtype\": "
-                        "\"float32\"}]}]"));
+    CHECK_OK(
+        write_text("syn/m_short.json",
+                   "[{\"paths\": [\"short.bin\"], \"weights\": [{\"name\": \"w_u8\", \"shape\": "
+                   "[2,3,4], \"dtype\": \"float32\", \"quantization\": {\"dtype\": \"uint8\", "
+                   "\"scale\": 1, \"min\": 0}}, {\"name\": \"big\", \"shape\": [3], \"dtype\": "
+                   "\"float32\"}]}]"));
     expect_error("syn/m_short.json", SSD_E_FORMAT, "short.bin: too short: tensor 'big'",
                  "bytes 24..36");
     /* Left over: the same file with one tensor less. */
     CHECK_OK(write_text("syn/m_long.json", "[{\"paths\": [\"short.bin\"], \"weights\": [{\"name\": "
                                            "\"w\", \"shape\": [2,2], \"dtype\": \"float32\"}]}]"));
-    expect_error("syn/m_long.json", SSD_E_FORMAT, "short.bin: 13 bytes left over",
-                 "tensor 'w'");
-    CHECK_OK(write_text("syn/m_missing.json",
-                        "[{\"paths\": [\"gone.bin\"], \"weights\": [{\"name\": \"w\", \"shape\": [1], "
-                        "\"dtype\": \"float32\"}]}]"));
+    expect_error("syn/m_long.json", SSD_E_FORMAT, "short.bin: 13 bytes left over", "tensor 'w'");
+    CHECK_OK(
+        write_text("syn/m_missing.json",
+                   "[{\"paths\": [\"gone.bin\"], \"weights\": [{\"name\": \"w\", \"shape\": [1], "
+                   "\"dtype\": \"float32\"}]}]"));
     expect_error("syn/m_missing.json", SSD_E_IO, "gone.bin", NULL);
-    CHECK_OK(write_text("syn/m_dtype.json",
-                        "[{\"paths\": [\"short.bin\"], \"weights\": [{\"name\": \"c\", \"shape\": [1], "
-                        "\"dtype\": \"complex64\"}]}]"));
+    CHECK_OK(
+        write_text("syn/m_dtype.json",
+                   "[{\"paths\": [\"short.bin\"], \"weights\": [{\"name\": \"c\", \"shape\": [1], "
+                   "\"dtype\": \"complex64\"}]}]"));
     expect_error("syn/m_dtype.json", SSD_E_UNSUPPORTED, "m_dtype.json:1:39: tensor 'c'",
                  "complex64");
-    CHECK_OK(write_text("syn/m_q.json",
-                        "[{\"paths\": [\"short.bin\"], \"weights\": [{\"name\": \"q\", \"shape\": [1], "
-                        "\"dtype\": \"float32\", \"quantization\": {\"dtype\": \"uint8\", \"min\": "
-                        "0}}]}]"));
+    CHECK_OK(
+        write_text("syn/m_q.json",
+                   "[{\"paths\": [\"short.bin\"], \"weights\": [{\"name\": \"q\", \"shape\": [1], "
+                   "\"dtype\": \"float32\", \"quantization\": {\"dtype\": \"uint8\", \"min\": "
+                   "0}}]}]"));
     expect_error("syn/m_q.json", SSD_E_FORMAT, "tensor 'q'", "\"scale\" and \"min\"");
-    CHECK_OK(write_text("syn/m_q2.json",
-                        "[{\"paths\": [\"short.bin\"], \"weights\": [{\"name\": \"q\", \"shape\": [1], "
-                        "\"dtype\": \"float32\", \"quantization\": {\"dtype\": \"int4\"}}]}]"));
+    CHECK_OK(
+        write_text("syn/m_q2.json",
+                   "[{\"paths\": [\"short.bin\"], \"weights\": [{\"name\": \"q\", \"shape\": [1], "
+                   "\"dtype\": \"float32\", \"quantization\": {\"dtype\": \"int4\"}}]}]"));
     expect_error("syn/m_q2.json", SSD_E_UNSUPPORTED, "tensor 'q'", "int4");
-    CHECK_OK(write_text("syn/m_shape.json",
-                        "[{\"paths\": [\"short.bin\"], \"weights\": [{\"name\": \"s\", \"shape\": [2, "
-                        "-1], \"dtype\": \"float32\"}]}]"));
+    CHECK_OK(
+        write_text("syn/m_shape.json",
+                   "[{\"paths\": [\"short.bin\"], \"weights\": [{\"name\": \"s\", \"shape\": [2, "
+                   "-1], \"dtype\": \"float32\"}]}]"));
     expect_error("syn/m_shape.json", SSD_E_FORMAT, "tensor 's': bad size", NULL);
     CHECK_OK(write_text("syn/m_huge.json",
                         "[{\"paths\": [\"short.bin\"], \"weights\": [{\"name\": \"s\", \"shape\": "
                         "[2147483648, 2147483648], \"dtype\": \"float32\"}]}]"));
     expect_error("syn/m_huge.json", SSD_E_FORMAT, "tensor 's': bad size", NULL);
-    CHECK_OK(write_text("syn/m_dup.json",
-                        "[{\"paths\": [\"short.bin\"], \"weights\": [{\"name\": \"d\", \"shape\": [1], "
-                        "\"dtype\": \"float32\"}, {\"name\": \"d\", \"shape\": [1], \"dtype\": "
-                        "\"float32\"}]}]"));
+    CHECK_OK(
+        write_text("syn/m_dup.json",
+                   "[{\"paths\": [\"short.bin\"], \"weights\": [{\"name\": \"d\", \"shape\": [1], "
+                   "\"dtype\": \"float32\"}, {\"name\": \"d\", \"shape\": [1], \"dtype\": "
+                   "\"float32\"}]}]"));
     expect_error("syn/m_dup.json", SSD_E_FORMAT, "tensor 'd' appears twice", NULL);
     CHECK_OK(write_text("syn/m_obj.json", "{\"a\": 1}"));
     expect_error("syn/m_obj.json", SSD_E_FORMAT, "m_obj.json: not a TensorFlow.js", NULL);
