@@ -15,6 +15,8 @@ static const char *convert_usage =
     "\n"
     "  ccpd SRC DST     CCPD2019/CCPD2020 licence plates -> Pascal VOC\n"
     "  split DIR        write the missing split files of a VOC dataset\n"
+    "  tfjs MANIFEST OUT.pth\n"
+    "                   TensorFlow.js SSD-MobileNetV1 weights -> mb1-ssd .pth\n"
     "\n"
     "'ssd convert <what> --help' describes each.\n";
 
@@ -178,5 +180,6 @@ int cmd_convert(int argc, char **argv) {
     ssd_log_set_timestamps(0);
     if (!strcmp(what, "ccpd")) return run_ccpd(argc - 1, argv + 1);
     if (!strcmp(what, "split")) return run_split(argc - 1, argv + 1);
+    if (!strcmp(what, "tfjs")) return cmd_convert_tfjs(argc - 1, argv + 1);
     return usage_error(convert_usage, "unknown conversion '%s'", what);
 }
