@@ -1,0 +1,148 @@
+/* Data-movement ops on the reference backend (concat, the SSD head permute):
+ * pure copies, so they work on bytes for any element size. */
+#include "backend/ref/ref_ops.h"
+
+#include <stdio.h>
+#include <string.h>
+
+/* Checks the inputs of a concat and returns the output shape. */
+static ssd_status concat_shape(const char *op, const ssd_tensor *const *xs, int n, int axis,
+                               int *ax, int64_t *shape) {
+    if (!xs || n < 1) return ssd_error_set(SSD_E_INVAL, "%s: needs at least one input", op);
+    if (!xs[0]) return ssd_error_set(SSD_E_INVAL, "%s: xs[0] is NULL", op);
+    const ssd_dtype dt = xs[0]->dtype;
+    SSD_TRY(ssd_ref_check_dtype(dt, op));
+    *ax = ssd_ref_axis(axis, xs[0]->ndim);
+    if (*ax < 0)
+        return ssd_error_set(SSD_E_INVAL, "%s: axis %d out of range for %d dims", op, axis,
+                             xs[0]->ndim);
+    for (int i = 0; i < xs[0]->ndim; i++) shape[i] = xs[0]->shape[i];
+    shape[*ax] = 0;
+    for (int k = 0; k < n; k++) {
+        char name[24];
+        snprintf(name, sizeof name, "xs[%d]", k);
+        SSD_TRY(ssd_ref_check_in(xs[k], op, name, dt, xs[0]->ndim));
+        for (int i = 0; i < xs[0]->ndim; i++)
+            if (i != *ax && xs[k]->shape[i] != xs[0]->shape[i]) {
+                char a[96], b[96];
+                return ssd_error_set(SSD_E_INVAL, "%s: %s %s does not match xs[0] %s off axis %d",
+                                     op, name, ssd_tensor_shape_str(xs[k], a, sizeof a),
+                                     ssd_tensor_shape_str(xs[0], b, sizeof b), *ax);
+            }
+        shape[*ax] += xs[k]->shape[*ax];
+    }
+    return SSD_OK;
+}
+
+/* Bytes of one contiguous run of input k per outer index, and the outer count. */
+static void concat_runs(const ssd_tensor *const *xs, int ax, size_t *outer, size_t *inner_bytes) {
+    *outer = 1;
+    for (int i = 0; i < ax; i++) *outer *= (size_t)xs[0]->shape[i];
+    *inner_bytes = ssd_dtype_size(xs[0]->dtype);
+    for (int i = ax + 1; i < xs[0]->ndim; i++) *inner_bytes *= (size_t)xs[0]->shape[i];
+}
+
+ssd_status ssd_ref_concat_fwd(ssd_backend *be, ssd_tensor *y, const ssd_tensor *const *xs, int n,
+                              int axis) {
+    const char *op = "concat_fwd";
+    int ax;
+    int64_t shape[SSD_MAX_DIMS];
+    SSD_TRY(concat_shape(op, xs, n, axis, &ax, shape));
+    SSD_TRY(ssd_ref_check_out(y, op, "y"));
+    for (int k = 0; k < n; k++) SSD_TRY(ssd_ref_check_distinct(y, xs[k], op, "y", "an input"));
+    SSD_TRY(ssd_ref_prepare_out(y, be, xs[0]->dtype, xs[0]->ndim, shape));
+    size_t outer, inner;
+    concat_runs(xs, ax, &outer, &inner);
+    const size_t row = inner * (size_t)shape[ax];
+    size_t off = 0;
+    for (int k = 0; k < n; k++) {
+        const size_t run = inner * (size_t)xs[k]->shape[ax];
+        for (size_t o = 0; o < outer; o++)
+            memcpy((char *)y->data + o * row + off, (const char *)xs[k]->data + o * run, run);
+        off += run;
+    }
+    return SSD_OK;
+}
+
+ssd_status ssd_ref_concat_bwd(ssd_backend *be, ssd_tensor *const *dxs, const ssd_tensor *dy,
+                              const ssd_tensor *const *xs, int n, int axis) {
+    const char *op = "concat_bwd";
+    int ax;
+    int64_t shape[SSD_MAX_DIMS];
+    SSD_TRY(concat_shape(op, xs, n, axis, &ax, shape));
+    SSD_TRY(ssd_ref_check_shape(dy, op, "dy", xs[0]->dtype, xs[0]->ndim, shape));
+    if (!dxs) return ssd_error_set(SSD_E_INVAL, "%s: dxs is NULL", op);
+    for (int k = 0; k < n; k++) {
+        SSD_TRY(ssd_ref_check_out(dxs[k], op, "dxs[k]"));
+        SSD_TRY(ssd_ref_check_distinct(dxs[k], dy, op, "dxs[k]", "dy"));
+    }
+    for (int k = 0; k < n; k++)
+        SSD_TRY(ssd_ref_prepare_out(dxs[k], be, xs[0]->dtype, xs[k]->ndim, xs[k]->shape));
+    size_t outer, inner;
+    concat_runs(xs, ax, &outer, &inner);
+    const size_t row = inner * (size_t)shape[ax];
+    size_t off = 0;
+    for (int k = 0; k < n; k++) {
+        const size_t run = inner * (size_t)xs[k]->shape[ax];
+        for (size_t o = 0; o < outer; o++)
+            memcpy((char *)dxs[k]->data + o * run, (const char *)dy->data + o * row + off, run);
+        off += run;
+    }
+    return SSD_OK;
+}
+
+/* Checks x (N, A*k, H, W) and returns its dims and the (N, H*W*A, k) shape. */
+static ssd_status head_shape(const char *op, const ssd_tensor *x, const ssd_head_params *p,
+                             int64_t *shape) {
+    if (!x || !p) return ssd_error_set(SSD_E_INVAL, "%s: x or params is NULL", op);
+    SSD_TRY(ssd_ref_check_dtype(x->dtype, op));
+    SSD_TRY(ssd_ref_check_in(x, op, "x", x->dtype, 4));
+    if (p->k < 1 || x->shape[1] % p->k)
+        return ssd_error_set(SSD_E_INVAL, "%s: %lld channels are not a multiple of k = %d", op,
+                             (long long)x->shape[1], p->k);
+    shape[0] = x->shape[0];
+    shape[1] = x->shape[2] * x->shape[3] * (x->shape[1] / p->k);
+    shape[2] = p->k;
+    return SSD_OK;
+}
+
+/* Copies between the NCHW head map and (N, H*W*A, k): channel c = a*k + j at
+ * pixel p lands at row p*A + a, column j, i.e. an NCHW -> NHWC transpose. */
+static void head_copy(void *dst, const void *src, const int64_t *x_shape, size_t es, bool to_nhwc) {
+    const int64_t n = x_shape[0], c = x_shape[1], hw = x_shape[2] * x_shape[3];
+    for (int64_t i = 0; i < n; i++)
+        for (int64_t ch = 0; ch < c; ch++)
+            for (int64_t q = 0; q < hw; q++) {
+                size_t nhwc = (size_t)((i * hw + q) * c + ch) * es;
+                size_t nchw = (size_t)((i * c + ch) * hw + q) * es;
+                if (to_nhwc)
+                    memcpy((char *)dst + nhwc, (const char *)src + nchw, es);
+                else
+                    memcpy((char *)dst + nchw, (const char *)src + nhwc, es);
+            }
+}
+
+ssd_status ssd_ref_head_permute_fwd(ssd_backend *be, ssd_tensor *y, const ssd_tensor *x,
+                                    const ssd_head_params *p) {
+    const char *op = "head_permute_fwd";
+    int64_t ys[3];
+    SSD_TRY(head_shape(op, x, p, ys));
+    SSD_TRY(ssd_ref_check_out(y, op, "y"));
+    SSD_TRY(ssd_ref_check_distinct(y, x, op, "y", "x"));
+    SSD_TRY(ssd_ref_prepare_out(y, be, x->dtype, 3, ys));
+    head_copy(y->data, x->data, x->shape, ssd_dtype_size(x->dtype), true);
+    return SSD_OK;
+}
+
+ssd_status ssd_ref_head_permute_bwd(ssd_backend *be, ssd_tensor *dx, const ssd_tensor *dy,
+                                    const ssd_tensor *x, const ssd_head_params *p) {
+    const char *op = "head_permute_bwd";
+    int64_t ys[3];
+    SSD_TRY(head_shape(op, x, p, ys));
+    SSD_TRY(ssd_ref_check_shape(dy, op, "dy", x->dtype, 3, ys));
+    SSD_TRY(ssd_ref_check_out(dx, op, "dx"));
+    SSD_TRY(ssd_ref_check_distinct(dx, dy, op, "dx", "dy"));
+    SSD_TRY(ssd_ref_prepare_out(dx, be, x->dtype, 4, x->shape));
+    head_copy(dx->data, dy->data, x->shape, ssd_dtype_size(x->dtype), false);
+    return SSD_OK;
+}
