@@ -106,7 +106,7 @@ ssd_status cpu_dnnl_err(dnnl_status_t s, const char *what);
 #define CPU_DNNL(call, what)                                                                       \
     do {                                                                                           \
         dnnl_status_t cpu_s_ = (call);                                                             \
-        if (cpu_s_ != dnnl_success) return cpu_dnnl_err(cpu_s_, what);                            \
+        if (cpu_s_ != dnnl_success) return cpu_dnnl_err(cpu_s_, what);                             \
     } while (0)
 
 /* Creates pd + primitive from an op descriptor; attr may be NULL (a user
@@ -221,13 +221,15 @@ ssd_status cpu_head_permute_bwd(ssd_backend *be, ssd_tensor *dx, const ssd_tenso
                                 const ssd_tensor *x, const ssd_head_params *p);
 ssd_status cpu_l2norm_fwd(ssd_backend *be, ssd_tensor *y, const ssd_tensor *x,
                           const ssd_tensor *scale, const ssd_l2norm_params *p);
-ssd_status cpu_l2norm_bwd(ssd_backend *be, ssd_tensor *dx, ssd_tensor *dscale,
-                          const ssd_tensor *dy, const ssd_tensor *x, const ssd_tensor *scale,
-                          const ssd_l2norm_params *p);
+ssd_status cpu_l2norm_bwd(ssd_backend *be, ssd_tensor *dx, ssd_tensor *dscale, const ssd_tensor *dy,
+                          const ssd_tensor *x, const ssd_tensor *scale, const ssd_l2norm_params *p);
 
 /* Statistics of the cpu backend (primitives created, activation reorders
  * run, weight reorders run), for tests and bench/ops. Zeros for other backends. */
 void ssd_backend_cpu_stats(ssd_backend *be, long *prims, long *reorders, long *weight_reorders);
+/* Test support: re-stores a 4-D f32 tensor of the cpu backend as nChw8c or
+ * nChw16c (blk 8 or 16), as a preceding conv would have left it. */
+ssd_status ssd_backend_cpu_block(ssd_backend *be, ssd_tensor *t, int blk);
 /* Short name of the physical layout of t ("plain", "nChw16c", ...), for tests. */
 const char *ssd_backend_cpu_layout_name(const ssd_tensor *t, char *buf, size_t n);
 

@@ -22,8 +22,10 @@ void cpu_md_plain(dnnl_memory_desc_t *md, int ndim, const int64_t *dims) {
 }
 
 void cpu_md_of(const ssd_tensor *t, dnnl_memory_desc_t *md) {
-    if (t->layout) *md = *(const dnnl_memory_desc_t *)t->layout;
-    else cpu_md_plain(md, t->ndim, t->shape);
+    if (t->layout)
+        *md = *(const dnnl_memory_desc_t *)t->layout;
+    else
+        cpu_md_plain(md, t->ndim, t->shape);
 }
 
 bool cpu_md_equal(const dnnl_memory_desc_t *a, const dnnl_memory_desc_t *b) {
@@ -252,6 +254,24 @@ void ssd_backend_cpu_stats(ssd_backend *be, long *prims, long *reorders, long *w
     if (prims) *prims = c ? c->n_prims : 0;
     if (reorders) *reorders = c ? c->n_reorders : 0;
     if (weight_reorders) *weight_reorders = c ? c->n_weight_reorders : 0;
+}
+
+ssd_status ssd_backend_cpu_block(ssd_backend *be, ssd_tensor *t, int blk) {
+    if (!be || be->ops != &cpu_ops || t->be != be || t->ndim != 4 || t->dtype != SSD_F32 ||
+        (blk != 8 && blk != 16))
+        return ssd_error_set(SSD_E_INVAL, "cpu block: needs a 4-D f32 cpu tensor and 8 or 16");
+    cpu_impl *c = cpu_of(be);
+    dnnl_memory_desc_t from, to;
+    cpu_md_of(t, &from);
+    dnnl_dims_t d = {t->shape[0], t->shape[1], t->shape[2], t->shape[3]};
+    dnnl_memory_desc_init_by_tag(&to, 4, d, dnnl_f32, blk == 8 ? dnnl_nChw8c : dnnl_nChw16c);
+    size_t bytes = cpu_md_size(&to);
+    SSD_TRY(cpu_buf_reserve(&c->edge, bytes));
+    SSD_TRY(cpu_reorder(c, &from, t->data, &to, c->edge.p));
+    int64_t shape[4] = {t->shape[0], t->shape[1], t->shape[2], t->shape[3]};
+    SSD_TRY(cpu_out(be, t, 4, shape, &to));
+    memcpy(t->data, c->edge.p, bytes);
+    return SSD_OK;
 }
 
 /* oneDNN-style tag: outer dims by decreasing stride (upper case when also

@@ -153,7 +153,12 @@ ssd_status cpu_bn_fwd(ssd_backend *be, ssd_tensor *y, ssd_tensor *save_mean,
     }
     int64_t shape[4] = {x->shape[0], x->shape[1], x->shape[2], x->shape[3]};
     SSD_TRY(cpu_out(be, y, 4, shape, &md));
-    void *h[7] = {x->data, gamma->data, beta->data, mean, var, y->data,
+    void *h[7] = {x->data,
+                  gamma->data,
+                  beta->data,
+                  mean,
+                  var,
+                  y->data,
                   e->relu_ws ? (char *)ws->data + ALIGN64((size_t)C * 4) : NULL};
     SSD_TRY(cpu_prim_exec(c, &e->p, h));
     if (p->act != SSD_ACT_NONE && !fuse) SSD_TRY(cpu_act_inplace(c, p->act, &md, y->data));
@@ -231,6 +236,9 @@ static ssd_status bwd_make(cpu_impl *c, const dnnl_memory_desc_t *md, float eps,
     SSD_CHECK_GOTO(st, cpu_prim_arg(c, &e->p, DNNL_ARG_VARIANCE, &cmd), fail);
     SSD_CHECK_GOTO(st, cpu_prim_arg(c, &e->p, DNNL_ARG_DIFF_DST, md), fail);
     SSD_CHECK_GOTO(st, cpu_prim_arg(c, &e->p, DNNL_ARG_SCALE, &cmd), fail);
+    /* oneDNN 2.6 insists on a shift argument in backward though it never
+     * reads it; gamma's storage stands in (bn_bwd does not get beta). */
+    SSD_CHECK_GOTO(st, cpu_prim_arg(c, &e->p, DNNL_ARG_SHIFT, &cmd), fail);
     SSD_CHECK_GOTO(st, cpu_prim_arg(c, &e->p, DNNL_ARG_DIFF_SRC, md), fail);
     SSD_CHECK_GOTO(st, cpu_prim_arg(c, &e->p, DNNL_ARG_DIFF_SCALE, &cmd), fail);
     SSD_CHECK_GOTO(st, cpu_prim_arg(c, &e->p, DNNL_ARG_DIFF_SHIFT, &cmd), fail);
@@ -259,8 +267,10 @@ ssd_status cpu_bn_bwd(ssd_backend *be, ssd_tensor *dx, ssd_tensor *dgamma, ssd_t
     int64_t C = x->shape[1];
     SSD_TRY(check_c(gamma, C, "gamma"));
     SSD_TRY(check_c(save_mean, C, "save_mean"));
-    if (p->training) SSD_TRY(check_c(save_invstd, C, "save_invstd"));
-    else SSD_TRY(check_c(running_var, C, "running_var"));
+    if (p->training)
+        SSD_TRY(check_c(save_invstd, C, "save_invstd"));
+    else
+        SSD_TRY(check_c(running_var, C, "running_var"));
     dnnl_memory_desc_t md;
     cpu_md_of(x, &md);
     float eps = (float)p->eps;
@@ -302,8 +312,10 @@ ssd_status cpu_bn_bwd(ssd_backend *be, ssd_tensor *dx, ssd_tensor *dgamma, ssd_t
     SSD_TRY(cpu_out(be, dx, 4, x->shape, &md));
     SSD_TRY(cpu_out_plain(be, dgamma, 1, &cs));
     SSD_TRY(cpu_out_plain(be, dbeta, 1, &cs));
-    void *h[9] = {x->data,  save_mean->data, var,         dyp,
-                  gamma->data, dx->data,     dgamma->data, dbeta->data,
-                  fuse ? (char *)ws->data + ALIGN64((size_t)C * 4) : NULL};
+    void *h[10] = {x->data,     save_mean->data,
+                   var,         dyp,
+                   gamma->data, gamma->data,
+                   dx->data,    dgamma->data,
+                   dbeta->data, fuse ? (char *)ws->data + ALIGN64((size_t)C * 4) : NULL};
     return cpu_prim_exec(c, &e->p, h);
 }

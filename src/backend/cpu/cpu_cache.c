@@ -46,8 +46,10 @@ void cpu_key_init(cpu_key *k, int kind) {
 void cpu_key_add(cpu_key *k, int64_t v) {
     /* Overflow only from a programming error (keys are fixed-size per op);
      * mark it so the key can never match anything rather than truncate. */
-    if (k->n < CPU_KEY_MAX) k->v[k->n++] = v;
-    else k->v[0] = -1;
+    if (k->n < CPU_KEY_MAX)
+        k->v[k->n++] = v;
+    else
+        k->v[0] = -1;
 }
 
 /* Canonical form of a memory descriptor: only fields that define the layout,

@@ -34,9 +34,9 @@ static ssd_status conv_geom(geom *g, const ssd_tensor *x, const ssd_tensor *w, b
     g->groups = p->groups;
     g->bias = bias;
     if (p->groups < 1 || g->c % p->groups || g->o % p->groups || w->shape[1] != g->c / p->groups)
-        return ssd_error_set(SSD_E_INVAL, "%s: x has %lld channels, w is (%lld, %lld, ...), groups %d",
-                             op, (long long)g->c, (long long)g->o, (long long)w->shape[1],
-                             p->groups);
+        return ssd_error_set(SSD_E_INVAL,
+                             "%s: x has %lld channels, w is (%lld, %lld, ...), groups %d", op,
+                             (long long)g->c, (long long)g->o, (long long)w->shape[1], p->groups);
     for (int i = 0; i < 2; i++) {
         if (p->stride[i] < 1 || p->dilation[i] < 1 || p->pad[i] < 0)
             return ssd_error_set(SSD_E_INVAL, "%s: bad stride/dilation/padding", op);
@@ -56,10 +56,9 @@ static ssd_status conv_geom(geom *g, const ssd_tensor *x, const ssd_tensor *w, b
 
 static void key_geom(cpu_key *k, int kind, const geom *g, int act) {
     cpu_key_init(k, kind);
-    int64_t v[] = {g->n,          g->c,          g->h,        g->w,        g->o,
-                   g->kh,         g->kw,         g->groups,   g->bias,     act,
-                   g->strides[0], g->strides[1], g->dil[0],   g->dil[1],   g->pad_l[0],
-                   g->pad_l[1],   g->pad_r[0],   g->pad_r[1]};
+    int64_t v[] = {g->n,      g->c,      g->h,        g->w,        g->o,          g->kh,
+                   g->kw,     g->groups, g->bias,     act,         g->strides[0], g->strides[1],
+                   g->dil[0], g->dil[1], g->pad_l[0], g->pad_l[1], g->pad_r[0],   g->pad_r[1]};
     for (size_t i = 0; i < sizeof v / sizeof v[0]; i++) cpu_key_add(k, v[i]);
 }
 
@@ -101,10 +100,9 @@ static ssd_status fwd_desc(const geom *g, dnnl_convolution_desc_t *d, bool bias)
     md_weights(g, &w, false);
     md_bias(g, &b);
     md_dst(g, &dst);
-    CPU_DNNL(dnnl_dilated_convolution_forward_desc_init(d, dnnl_forward_training,
-                                                        dnnl_convolution_direct, &src, &w,
-                                                        bias ? &b : NULL, &dst, g->strides, g->dil,
-                                                        g->pad_l, g->pad_r),
+    CPU_DNNL(dnnl_dilated_convolution_forward_desc_init(
+                 d, dnnl_forward_training, dnnl_convolution_direct, &src, &w, bias ? &b : NULL,
+                 &dst, g->strides, g->dil, g->pad_l, g->pad_r),
              "conv forward descriptor");
     return SSD_OK;
 }
@@ -133,12 +131,14 @@ static ssd_status fwd_make(cpu_impl *c, const geom *g, ssd_act act, fwd_entry **
     fwd_entry *e = ssd_calloc(1, sizeof *e);
     if (!e) return SSD_E_NOMEM;
     SSD_CHECK_GOTO(st, fwd_desc(g, &d, g->bias), fail);
-    if (dnnl_primitive_attr_create(&attr) != dnnl_success || dnnl_post_ops_create(&po) != dnnl_success) {
+    if (dnnl_primitive_attr_create(&attr) != dnnl_success ||
+        dnnl_post_ops_create(&po) != dnnl_success) {
         st = ssd_error_set(SSD_E_BACKEND, "cpu backend: attr creation failed");
         goto fail;
     }
     if (act == SSD_ACT_RELU) dnnl_post_ops_append_eltwise(po, 1.0f, dnnl_eltwise_relu, 0.f, 0.f);
-    if (act == SSD_ACT_RELU6) dnnl_post_ops_append_eltwise(po, 1.0f, dnnl_eltwise_clip_v2, 0.f, 6.f);
+    if (act == SSD_ACT_RELU6)
+        dnnl_post_ops_append_eltwise(po, 1.0f, dnnl_eltwise_clip_v2, 0.f, 6.f);
     dnnl_primitive_attr_set_post_ops(attr, po);
     SSD_CHECK_GOTO(st, cpu_prim_create(c, &e->p, &d, attr, NULL, "conv forward"), fail);
     e->src = *cpu_pd_md(&e->p, dnnl_query_src_md);
@@ -168,7 +168,8 @@ ssd_status cpu_conv2d_fwd(ssd_backend *be, ssd_tensor *y, const ssd_tensor *x, c
     geom g;
     SSD_TRY(conv_geom(&g, x, w, b != NULL, p, "conv2d_fwd"));
     if (b) SSD_TRY(cpu_check_in(b, 1, "conv2d_fwd", "b"));
-    if (b && b->shape[0] != g.o) return ssd_error_set(SSD_E_INVAL, "conv2d_fwd: bias size mismatch");
+    if (b && b->shape[0] != g.o)
+        return ssd_error_set(SSD_E_INVAL, "conv2d_fwd: bias size mismatch");
     cpu_key k;
     key_geom(&k, CPU_K_CONV_FWD, &g, p->act);
     fwd_entry *e = cpu_cache_find(c, &k);

@@ -72,8 +72,10 @@ ssd_status cpu_concat_fwd(ssd_backend *be, ssd_tensor *y, const ssd_tensor *cons
             s = dnnl_concat_primitive_desc_create(&pd, NULL, n, axis, mds, attr, c->eng);
         if (attr) dnnl_primitive_attr_destroy(attr);
         ssd_status st = s == dnnl_success ? SSD_OK : cpu_dnnl_err(s, "concat");
-        if (st == SSD_OK) st = cpu_prim_from_pd(c, &e->p, pd, "concat");
-        else if (pd) dnnl_primitive_desc_destroy(pd);
+        if (st == SSD_OK)
+            st = cpu_prim_from_pd(c, &e->p, pd, "concat");
+        else if (pd)
+            dnnl_primitive_desc_destroy(pd);
         for (int i = 0; st == SSD_OK && i < n; i++)
             st = cpu_prim_arg(c, &e->p, DNNL_ARG_MULTIPLE_SRC + i, &mds[i]);
         if (st == SSD_OK) {
@@ -166,15 +168,15 @@ static void sm_destroy(void *o) {
 }
 
 static ssd_status sm_fwd_desc(bool log, const dnnl_memory_desc_t *md, int axis, void *d) {
-    dnnl_status_t s =
-        log ? dnnl_logsoftmax_forward_desc_init(d, dnnl_forward_training, md, axis)
-            : dnnl_softmax_forward_desc_init(d, dnnl_forward_training, md, axis);
+    dnnl_status_t s = log ? dnnl_logsoftmax_forward_desc_init(d, dnnl_forward_training, md, axis)
+                          : dnnl_softmax_forward_desc_init(d, dnnl_forward_training, md, axis);
     return s == dnnl_success ? SSD_OK : cpu_dnnl_err(s, "softmax forward descriptor");
 }
 
 static ssd_status sm_axis(const ssd_tensor *t, int axis, int *out, const char *op) {
     int a = axis < 0 ? axis + t->ndim : axis;
-    if (a < 0 || a >= t->ndim) return ssd_error_set(SSD_E_INVAL, "%s: axis %d out of range", op, axis);
+    if (a < 0 || a >= t->ndim)
+        return ssd_error_set(SSD_E_INVAL, "%s: axis %d out of range", op, axis);
     *out = a;
     return SSD_OK;
 }
@@ -372,8 +374,8 @@ ssd_status cpu_l2norm_fwd(ssd_backend *be, ssd_tensor *y, const ssd_tensor *x,
 
 /* With d = r + eps, r = |x|:  dx_c = s_c dy_c / d - x_c (sum_j s_j dy_j x_j) / (d^2 r),
  * dscale_c = sum_{n,hw} dy_c x_c / d. At r = 0 the second term is 0 (x = 0). */
-ssd_status cpu_l2norm_bwd(ssd_backend *be, ssd_tensor *dx, ssd_tensor *dscale,
-                          const ssd_tensor *dy, const ssd_tensor *x, const ssd_tensor *scale,
+ssd_status cpu_l2norm_bwd(ssd_backend *be, ssd_tensor *dx, ssd_tensor *dscale, const ssd_tensor *dy,
+                          const ssd_tensor *x, const ssd_tensor *scale,
                           const ssd_l2norm_params *p) {
     cpu_impl *c = cpu_of(be);
     SSD_TRY(l2_check(x, scale, "l2norm_bwd"));

@@ -6,19 +6,27 @@
 
 static const char *dnnl_status_str(dnnl_status_t s) {
     switch (s) {
-    case dnnl_success: return "success";
-    case dnnl_out_of_memory: return "out of memory";
-    case dnnl_invalid_arguments: return "invalid arguments";
-    case dnnl_unimplemented: return "unimplemented";
-    case dnnl_iterator_ends: return "iterator ends";
-    case dnnl_runtime_error: return "runtime error";
-    case dnnl_not_required: return "not required";
-    default: return "unknown error";
+    case dnnl_success:
+        return "success";
+    case dnnl_out_of_memory:
+        return "out of memory";
+    case dnnl_invalid_arguments:
+        return "invalid arguments";
+    case dnnl_unimplemented:
+        return "unimplemented";
+    case dnnl_iterator_ends:
+        return "iterator ends";
+    case dnnl_runtime_error:
+        return "runtime error";
+    case dnnl_not_required:
+        return "not required";
+    default:
+        return "unknown error";
     }
 }
 
 ssd_status cpu_dnnl_err(dnnl_status_t s, const char *what) {
-    ssd_status st = s == dnnl_out_of_memory  ? SSD_E_NOMEM
+    ssd_status st = s == dnnl_out_of_memory   ? SSD_E_NOMEM
                     : s == dnnl_unimplemented ? SSD_E_UNSUPPORTED
                                               : SSD_E_BACKEND;
     return ssd_error_set(st, "cpu backend: oneDNN %s: %s", what, dnnl_status_str(s));
@@ -72,7 +80,8 @@ ssd_status cpu_prim_arg(cpu_impl *c, cpu_prim *p, int arg, const dnnl_memory_des
 
 ssd_status cpu_prim_arg_q(cpu_impl *c, cpu_prim *p, int arg, dnnl_query_t q) {
     const dnnl_memory_desc_t *md = cpu_pd_md(p, q);
-    if (!md) return ssd_error_set(SSD_E_BACKEND, "cpu backend: primitive has no md for arg %d", arg);
+    if (!md)
+        return ssd_error_set(SSD_E_BACKEND, "cpu backend: primitive has no md for arg %d", arg);
     return cpu_prim_arg(c, p, arg, md);
 }
 
