@@ -542,29 +542,33 @@ static void t_chain(ctx *x) {
 
 /* ---- configurations ---- */
 
+/* clang-format off */
 static const conv_cfg CONVS[] = {
-    /* name                      n  c   h   w   o   k  s  p  d  g   bias   act           blk */
-    {"conv stem 3->32 k3s2p1", 2, 3, 38, 38, 32, 3, 2, 1, 1, 1, false, SSD_ACT_NONE, 0},
-    {"conv dw k3s1p1", 2, 32, 19, 19, 32, 3, 1, 1, 1, 32, false, SSD_ACT_NONE, 16},
-    {"conv dw k3s1p1 bias", 2, 32, 19, 19, 32, 3, 1, 1, 1, 32, true, SSD_ACT_NONE, 16},
-    {"conv dw k3s2p1", 2, 32, 19, 19, 32, 3, 2, 1, 1, 32, false, SSD_ACT_NONE, 16},
-    {"conv dw k3s2p1 bias", 2, 32, 20, 20, 32, 3, 2, 1, 1, 32, true, SSD_ACT_NONE, 16},
-    {"conv dw k5s1p2", 2, 32, 10, 10, 32, 5, 1, 2, 1, 32, false, SSD_ACT_NONE, 16},
-    {"conv dw k5s2p2", 2, 32, 11, 11, 32, 5, 2, 2, 1, 32, false, SSD_ACT_NONE, 16},
-    {"conv dw k3s1p1 plain in", 2, 32, 10, 10, 32, 3, 1, 1, 1, 32, false, SSD_ACT_NONE, 0},
-    {"conv 1x1", 2, 32, 10, 10, 64, 1, 1, 0, 1, 1, false, SSD_ACT_NONE, 16},
-    {"conv 1x1 bias", 2, 32, 10, 10, 24, 1, 1, 0, 1, 1, true, SSD_ACT_NONE, 16},
-    {"conv 1x1 bias nChw8c in", 2, 32, 10, 10, 64, 1, 1, 0, 1, 1, true, SSD_ACT_NONE, 8},
-    {"conv 1x1 relu6", 2, 32, 10, 10, 64, 1, 1, 0, 1, 1, true, SSD_ACT_RELU6, 16},
-    {"conv 3x3 bias", 2, 32, 10, 10, 48, 3, 1, 1, 1, 1, true, SSD_ACT_NONE, 16},
-    {"conv 3x3 bias relu", 2, 32, 10, 10, 48, 3, 1, 1, 1, 1, true, SSD_ACT_RELU, 16},
-    {"conv 3x3 s2 bias", 2, 32, 19, 19, 48, 3, 2, 1, 1, 1, true, SSD_ACT_NONE, 16},
-    {"conv 3x3 p0 bias", 2, 32, 7, 7, 32, 3, 1, 0, 1, 1, true, SSD_ACT_NONE, 16},
-    {"conv head 3x3 -> 6*4", 2, 64, 10, 10, 24, 3, 1, 1, 1, 1, true, SSD_ACT_NONE, 16},
-    {"conv head 3x3 -> 6*21", 2, 32, 5, 5, 126, 3, 1, 1, 1, 1, true, SSD_ACT_NONE, 16},
-    {"conv dilated k3p6d6", 2, 32, 19, 19, 32, 3, 1, 6, 6, 1, true, SSD_ACT_NONE, 16},
-    {"conv grouped g4", 2, 32, 9, 9, 64, 3, 1, 1, 1, 4, true, SSD_ACT_NONE, 16},
+    /* name                      n  c   h   w   o    k  s  p  d  g   bias   act            blk */
+    {"conv stem 3->32 k3s2p1",   2, 3,  38, 38, 32,  3, 2, 1, 1, 1,  false, SSD_ACT_NONE,  0},
+    {"conv dw k3s1p1",           2, 32, 19, 19, 32,  3, 1, 1, 1, 32, false, SSD_ACT_NONE,  16},
+    {"conv dw k3s1p1 bias",      2, 32, 19, 19, 32,  3, 1, 1, 1, 32, true,  SSD_ACT_NONE,  16},
+    {"conv dw k3s2p1",           2, 32, 19, 19, 32,  3, 2, 1, 1, 32, false, SSD_ACT_NONE,  16},
+    {"conv dw k3s2p1 bias",      2, 32, 20, 20, 32,  3, 2, 1, 1, 32, true,  SSD_ACT_NONE,  16},
+    {"conv dw k5s1p2",           2, 32, 10, 10, 32,  5, 1, 2, 1, 32, false, SSD_ACT_NONE,  16},
+    {"conv dw k5s2p2",           2, 32, 11, 11, 32,  5, 2, 2, 1, 32, false, SSD_ACT_NONE,  16},
+    {"conv dw k5s1p2 bias 40ch", 2, 40, 10, 10, 40,  5, 1, 2, 1, 40, true,  SSD_ACT_NONE,  16},
+    {"conv dw k5s1p2 plain in",  2, 32, 10, 10, 32,  5, 1, 2, 1, 32, false, SSD_ACT_NONE,  0},
+    {"conv dw k3s1p1 plain in",  2, 32, 10, 10, 32,  3, 1, 1, 1, 32, false, SSD_ACT_NONE,  0},
+    {"conv 1x1",                 2, 32, 10, 10, 64,  1, 1, 0, 1, 1,  false, SSD_ACT_NONE,  16},
+    {"conv 1x1 bias",            2, 32, 10, 10, 24,  1, 1, 0, 1, 1,  true,  SSD_ACT_NONE,  16},
+    {"conv 1x1 bias nChw8c in",  2, 32, 10, 10, 64,  1, 1, 0, 1, 1,  true,  SSD_ACT_NONE,  8},
+    {"conv 1x1 relu6",           2, 32, 10, 10, 64,  1, 1, 0, 1, 1,  true,  SSD_ACT_RELU6, 16},
+    {"conv 3x3 bias",            2, 32, 10, 10, 48,  3, 1, 1, 1, 1,  true,  SSD_ACT_NONE,  16},
+    {"conv 3x3 bias relu",       2, 32, 10, 10, 48,  3, 1, 1, 1, 1,  true,  SSD_ACT_RELU,  16},
+    {"conv 3x3 s2 bias",         2, 32, 19, 19, 48,  3, 2, 1, 1, 1,  true,  SSD_ACT_NONE,  16},
+    {"conv 3x3 p0 bias",         2, 32, 7,  7,  32,  3, 1, 0, 1, 1,  true,  SSD_ACT_NONE,  16},
+    {"conv head 3x3 -> 6*4",     2, 64, 10, 10, 24,  3, 1, 1, 1, 1,  true,  SSD_ACT_NONE,  16},
+    {"conv head 3x3 -> 6*21",    2, 32, 5,  5,  126, 3, 1, 1, 1, 1,  true,  SSD_ACT_NONE,  16},
+    {"conv dilated k3p6d6",      2, 32, 19, 19, 32,  3, 1, 6, 6, 1,  true,  SSD_ACT_NONE,  16},
+    {"conv grouped g4",          2, 32, 9,  9,  64,  3, 1, 1, 1, 4,  true,  SSD_ACT_NONE,  16},
 };
+/* clang-format on */
 
 static void run_all(ctx *x) {
     for (size_t i = 0; i < sizeof CONVS / sizeof CONVS[0]; i++) t_conv(x, &CONVS[i]);

@@ -51,8 +51,6 @@ enum {
     CPU_K_CONV_BWD_WEIGHTS,
     CPU_K_BN_FWD,
     CPU_K_BN_BWD,
-    CPU_K_ELTWISE_FWD,
-    CPU_K_ELTWISE_BWD,
     CPU_K_POOL_FWD,
     CPU_K_POOL_BWD,
     CPU_K_CONCAT,
@@ -70,6 +68,7 @@ void cpu_key_md(cpu_key *k, const dnnl_memory_desc_t *md);
 typedef struct {
     dnnl_primitive_desc_t pd;
     dnnl_primitive_t prim;
+    int nthr; /* 0: all threads; 1: created and run on one thread (small work) */
     int nargs;
     int arg[CPU_MAX_ARGS];
     dnnl_memory_t mem[CPU_MAX_ARGS];
@@ -109,13 +108,33 @@ ssd_status cpu_dnnl_err(dnnl_status_t s, const char *what);
         if (cpu_s_ != dnnl_success) return cpu_dnnl_err(cpu_s_, what);                             \
     } while (0)
 
+/* Small work runs on one thread: on two shared cores a parallel region can
+ * wait a whole scheduler slice for its second thread, which costs more than
+ * the work. Memory-bound work below this many bytes, compute below this many
+ * flops. */
+#define CPU_SMALL_BYTES ((size_t)1 << 20)
+#define CPU_SMALL_FLOPS 2e7
+static inline int cpu_nthr_bytes(size_t bytes) {
+    return bytes < CPU_SMALL_BYTES ? 1 : 0;
+}
+static inline int cpu_nthr_flops(double flops) {
+    return flops < CPU_SMALL_FLOPS ? 1 : 0;
+}
+/* For own OpenMP loops: parallel only when the buffer is big enough. */
+#define CPU_PAR_MIN_FLOATS ((int64_t)(CPU_SMALL_BYTES / sizeof(float)))
+
 /* Creates pd + primitive from an op descriptor; attr may be NULL (a user
- * scratchpad attr is used either way; the given attr is modified). */
+ * scratchpad attr is used either way; the given attr is modified). nthr as
+ * in cpu_prim. */
 ssd_status cpu_prim_create(cpu_impl *c, cpu_prim *p, const void *op_desc,
-                           dnnl_primitive_attr_t attr, const_dnnl_primitive_desc_t hint,
+                           dnnl_primitive_attr_t attr, const_dnnl_primitive_desc_t hint, int nthr,
                            const char *what);
-/* Wraps an already created pd (reorder, concat); takes ownership. */
-ssd_status cpu_prim_from_pd(cpu_impl *c, cpu_prim *p, dnnl_primitive_desc_t pd, const char *what);
+/* Creates a reorder primitive (nthr as in cpu_prim). */
+ssd_status cpu_prim_reorder(cpu_impl *c, cpu_prim *p, const dnnl_memory_desc_t *src,
+                            const dnnl_memory_desc_t *dst, int nthr);
+/* Creates a concat primitive with the dst layout left to oneDNN. */
+ssd_status cpu_prim_concat(cpu_impl *c, cpu_prim *p, int n, int axis,
+                           const dnnl_memory_desc_t *srcs, int nthr);
 /* Declares argument `arg` with memory descriptor md (in execution order). */
 ssd_status cpu_prim_arg(cpu_impl *c, cpu_prim *p, int arg, const dnnl_memory_desc_t *md);
 /* Declares argument `arg` with the md the pd reports for query q (index 0). */
@@ -158,6 +177,8 @@ void cpu_md_plain(dnnl_memory_desc_t *md, int ndim, const int64_t *dims);
 /* The md t is stored in (its layout, or plain over its shape). */
 void cpu_md_of(const ssd_tensor *t, dnnl_memory_desc_t *md);
 bool cpu_md_equal(const dnnl_memory_desc_t *a, const dnnl_memory_desc_t *b);
+/* For a 4-D f32 md: 1 if dense plain NCHW, B if dense nChw<B>c, else 0. */
+int cpu_md_cblock(const dnnl_memory_desc_t *md);
 size_t cpu_md_size(const dnnl_memory_desc_t *md);
 
 /* Makes output `t` an f32 tensor of `shape` stored in `md` (which must have
@@ -195,11 +216,11 @@ ssd_status cpu_act_fwd(ssd_backend *be, ssd_tensor *y, const ssd_tensor *x,
                        const ssd_act_params *p);
 ssd_status cpu_act_bwd(ssd_backend *be, ssd_tensor *dx, const ssd_tensor *dy, const ssd_tensor *y,
                        const ssd_act_params *p);
-/* The activation as an in-place eltwise on data stored in md (used by BN for ReLU6). */
-ssd_status cpu_act_inplace(cpu_impl *c, ssd_act act, const dnnl_memory_desc_t *md, void *data);
-/* d_pre = dy * act'(y), all three stored in md. */
-ssd_status cpu_act_bwd_raw(cpu_impl *c, ssd_act act, const dnnl_memory_desc_t *md, void *dpre,
-                           const void *dy, const void *y);
+/* Activation over n floats of a physical buffer (any layout: act(0) = 0
+ * keeps padding zero); y may be x. */
+void cpu_act_apply(ssd_act act, float *y, const float *x, int64_t n);
+/* dpre = dy where the activation passed gradient at its output y, else 0. */
+void cpu_act_grad(ssd_act act, float *dpre, const float *dy, const float *y, int64_t n);
 ssd_status cpu_add(ssd_backend *be, ssd_tensor *y, const ssd_tensor *a, const ssd_tensor *b);
 
 ssd_status cpu_maxpool_fwd(ssd_backend *be, ssd_tensor *y, ssd_tensor *ws, const ssd_tensor *x,

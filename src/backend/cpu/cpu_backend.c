@@ -36,6 +36,24 @@ size_t cpu_md_size(const dnnl_memory_desc_t *md) {
     return dnnl_memory_desc_get_size(md);
 }
 
+int cpu_md_cblock(const dnnl_memory_desc_t *md) {
+    if (md->ndims != 4 || md->data_type != dnnl_f32 || md->format_kind != dnnl_blocked ||
+        md->offset0 != 0)
+        return 0;
+    const dnnl_dim_t *d = md->dims, *pd = md->padded_dims;
+    const dnnl_blocking_desc_t *b = &md->format_desc.blocking;
+    if (pd[0] != d[0] || pd[2] != d[2] || pd[3] != d[3]) return 0;
+    const dnnl_dim_t *s = b->strides;
+    if (b->inner_nblks == 0)
+        return pd[1] == d[1] && s[3] == 1 && s[2] == d[3] && s[1] == d[2] * d[3] &&
+               s[0] == d[1] * d[2] * d[3];
+    if (b->inner_nblks != 1 || b->inner_idxs[0] != 1) return 0;
+    dnnl_dim_t B = b->inner_blks[0], hw = d[2] * d[3];
+    bool dense =
+        pd[1] % B == 0 && s[3] == B && s[2] == d[3] * B && s[1] == hw * B && s[0] == pd[1] * hw;
+    return dense ? (int)B : 0;
+}
+
 static bool md_padded(const dnnl_memory_desc_t *md) {
     for (int i = 0; i < md->ndims; i++)
         if (md->padded_dims[i] != md->dims[i]) return true;

@@ -56,6 +56,7 @@ static ssd_status fwd_make(cpu_impl *c, const dnnl_memory_desc_t *md, float eps,
     dnnl_batch_normalization_desc_t d;
     dnnl_memory_desc_t cmd;
     md_c(&cmd, md->dims[1]);
+    int nthr = cpu_nthr_bytes(2 * cpu_md_size(md));
     fwd_entry *e = ssd_calloc(1, sizeof *e);
     if (!e) return SSD_E_NOMEM;
     dnnl_status_t s = dnnl_batch_normalization_forward_desc_init(
@@ -65,7 +66,7 @@ static ssd_status fwd_make(cpu_impl *c, const dnnl_memory_desc_t *md, float eps,
         st = cpu_dnnl_err(s, "batch norm forward descriptor");
         goto fail;
     }
-    SSD_CHECK_GOTO(st, cpu_prim_create(c, &e->p, &d, NULL, NULL, "batch norm forward"), fail);
+    SSD_CHECK_GOTO(st, cpu_prim_create(c, &e->p, &d, NULL, NULL, nthr, "batch norm forward"), fail);
     SSD_CHECK_GOTO(st, cpu_prim_arg(c, &e->p, DNNL_ARG_SRC, md), fail);
     SSD_CHECK_GOTO(st, cpu_prim_arg(c, &e->p, DNNL_ARG_SCALE, &cmd), fail);
     SSD_CHECK_GOTO(st, cpu_prim_arg(c, &e->p, DNNL_ARG_SHIFT, &cmd), fail);
@@ -161,7 +162,8 @@ ssd_status cpu_bn_fwd(ssd_backend *be, ssd_tensor *y, ssd_tensor *save_mean,
                   y->data,
                   e->relu_ws ? (char *)ws->data + ALIGN64((size_t)C * 4) : NULL};
     SSD_TRY(cpu_prim_exec(c, &e->p, h));
-    if (p->act != SSD_ACT_NONE && !fuse) SSD_TRY(cpu_act_inplace(c, p->act, &md, y->data));
+    if (p->act != SSD_ACT_NONE && !fuse)
+        cpu_act_apply(p->act, y->data, y->data, (int64_t)(cpu_md_size(&md) / sizeof(float)));
 
     const float *v = var;
     if (p->training) {
@@ -218,6 +220,7 @@ static ssd_status bwd_make(cpu_impl *c, const dnnl_memory_desc_t *md, float eps,
     dnnl_memory_desc_t cmd;
     md_c(&cmd, md->dims[1]);
     unsigned flags = bn_flags(training, fuse);
+    int nthr = cpu_nthr_bytes(3 * cpu_md_size(md));
     bwd_entry *e = ssd_calloc(1, sizeof *e);
     if (!e) return SSD_E_NOMEM;
     dnnl_status_t s =
@@ -228,8 +231,9 @@ static ssd_status bwd_make(cpu_impl *c, const dnnl_memory_desc_t *md, float eps,
         st = cpu_dnnl_err(s, "batch norm backward descriptor");
         goto fail;
     }
-    SSD_CHECK_GOTO(st, cpu_prim_create(c, &e->hint, &fd, NULL, NULL, "batch norm (hint)"), fail);
-    SSD_CHECK_GOTO(st, cpu_prim_create(c, &e->p, &d, NULL, e->hint.pd, "batch norm backward"),
+    SSD_CHECK_GOTO(st, cpu_prim_create(c, &e->hint, &fd, NULL, NULL, nthr, "batch norm (hint)"),
+                   fail);
+    SSD_CHECK_GOTO(st, cpu_prim_create(c, &e->p, &d, NULL, e->hint.pd, nthr, "batch norm backward"),
                    fail);
     SSD_CHECK_GOTO(st, cpu_prim_arg(c, &e->p, DNNL_ARG_SRC, md), fail);
     SSD_CHECK_GOTO(st, cpu_prim_arg(c, &e->p, DNNL_ARG_MEAN, &cmd), fail);
@@ -292,7 +296,7 @@ ssd_status cpu_bn_bwd(ssd_backend *be, ssd_tensor *dx, ssd_tensor *dgamma, ssd_t
         void *yp;
         SSD_TRY(cpu_input(c, y, NULL, &md, &e->y_buf, &yp)); /* normally in x's layout already */
         SSD_TRY(cpu_buf_reserve(&e->dpre, cpu_md_size(&md)));
-        SSD_TRY(cpu_act_bwd_raw(c, p->act, &md, e->dpre.p, dyp, yp));
+        cpu_act_grad(p->act, e->dpre.p, dyp, yp, (int64_t)(cpu_md_size(&md) / sizeof(float)));
         dyp = e->dpre.p;
     }
     void *var;

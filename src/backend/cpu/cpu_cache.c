@@ -173,20 +173,11 @@ ssd_status cpu_reorder(cpu_impl *c, const dnnl_memory_desc_t *src_md, const void
     if (!e) {
         e = ssd_calloc(1, sizeof *e);
         if (!e) return SSD_E_NOMEM;
-        dnnl_primitive_desc_t pd = NULL;
-        dnnl_primitive_attr_t attr = NULL;
-        dnnl_status_t s = dnnl_primitive_attr_create(&attr);
-        if (s == dnnl_success)
-            s = dnnl_primitive_attr_set_scratchpad_mode(attr, dnnl_scratchpad_mode_user);
-        if (s == dnnl_success)
-            s = dnnl_reorder_primitive_desc_create(&pd, src_md, c->eng, dst_md, c->eng, attr);
-        if (attr) dnnl_primitive_attr_destroy(attr);
-        ssd_status st = s == dnnl_success ? SSD_OK : cpu_dnnl_err(s, "reorder");
-        if (st == SSD_OK) st = cpu_prim_from_pd(c, &e->p, pd, "reorder");
+        int nthr = cpu_nthr_bytes(cpu_md_size(src_md) + cpu_md_size(dst_md));
+        ssd_status st = cpu_prim_reorder(c, &e->p, src_md, dst_md, nthr);
         if (st == SSD_OK) st = cpu_prim_arg(c, &e->p, DNNL_ARG_FROM, src_md);
         if (st == SSD_OK) st = cpu_prim_arg(c, &e->p, DNNL_ARG_TO, dst_md);
         if (st != SSD_OK) {
-            if (!e->p.pd && pd) dnnl_primitive_desc_destroy(pd);
             reorder_destroy(e);
             return st;
         }

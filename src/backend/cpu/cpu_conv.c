@@ -54,6 +54,12 @@ static ssd_status conv_geom(geom *g, const ssd_tensor *x, const ssd_tensor *w, b
     return SSD_OK;
 }
 
+static int conv_nthr(const geom *g) {
+    double flops = 2.0 * (double)(g->n * g->o * g->oh * g->ow) * (double)(g->c / g->groups) *
+                   (double)(g->kh * g->kw);
+    return cpu_nthr_flops(flops);
+}
+
 static void key_geom(cpu_key *k, int kind, const geom *g, int act) {
     cpu_key_init(k, kind);
     int64_t v[] = {g->n,      g->c,      g->h,        g->w,        g->o,          g->kh,
@@ -140,7 +146,8 @@ static ssd_status fwd_make(cpu_impl *c, const geom *g, ssd_act act, fwd_entry **
     if (act == SSD_ACT_RELU6)
         dnnl_post_ops_append_eltwise(po, 1.0f, dnnl_eltwise_clip_v2, 0.f, 6.f);
     dnnl_primitive_attr_set_post_ops(attr, po);
-    SSD_CHECK_GOTO(st, cpu_prim_create(c, &e->p, &d, attr, NULL, "conv forward"), fail);
+    SSD_CHECK_GOTO(st, cpu_prim_create(c, &e->p, &d, attr, NULL, conv_nthr(g), "conv forward"),
+                   fail);
     e->src = *cpu_pd_md(&e->p, dnnl_query_src_md);
     e->w = *cpu_pd_md(&e->p, dnnl_query_weights_md);
     e->dst = *cpu_pd_md(&e->p, dnnl_query_dst_md);
@@ -211,7 +218,7 @@ static void bwd_data_destroy(void *o) {
 static ssd_status make_hint(cpu_impl *c, const geom *g, bool bias, cpu_prim *hint) {
     dnnl_convolution_desc_t d;
     SSD_TRY(fwd_desc(g, &d, bias));
-    return cpu_prim_create(c, hint, &d, NULL, NULL, "conv forward (hint)");
+    return cpu_prim_create(c, hint, &d, NULL, NULL, conv_nthr(g), "conv forward (hint)");
 }
 
 static ssd_status bwd_data_make(cpu_impl *c, const geom *g, bwd_data_entry **out) {
@@ -230,7 +237,9 @@ static ssd_status bwd_data_make(cpu_impl *c, const geom *g, bwd_data_entry **out
         st = cpu_dnnl_err(s, "conv backward-data descriptor");
         goto fail;
     }
-    SSD_CHECK_GOTO(st, cpu_prim_create(c, &e->p, &d, NULL, e->hint.pd, "conv backward-data"), fail);
+    SSD_CHECK_GOTO(
+        st, cpu_prim_create(c, &e->p, &d, NULL, e->hint.pd, conv_nthr(g), "conv backward-data"),
+        fail);
     e->dsrc = *cpu_pd_md(&e->p, dnnl_query_diff_src_md);
     e->w = *cpu_pd_md(&e->p, dnnl_query_weights_md);
     e->ddst = *cpu_pd_md(&e->p, dnnl_query_diff_dst_md);
@@ -283,6 +292,7 @@ typedef struct {
     cpu_prim hint, p;
     dnnl_memory_desc_t src, dw, ddst;
     bool dw_plain; /* the primitive writes dw straight into the plain tensor */
+    bool own_dw;   /* depthwise that oneDNN only has a gemm/reference kernel for: ours */
     cpu_buf x_buf, dy_buf, dw_buf;
 } bwd_w_entry;
 
@@ -315,8 +325,21 @@ static ssd_status bwd_w_make(cpu_impl *c, const geom *g, bwd_w_entry **out) {
         st = cpu_dnnl_err(s, "conv backward-weights descriptor");
         goto fail;
     }
-    SSD_CHECK_GOTO(st, cpu_prim_create(c, &e->p, &d, NULL, e->hint.pd, "conv backward-weights"),
-                   fail);
+    SSD_CHECK_GOTO(
+        st, cpu_prim_create(c, &e->p, &d, NULL, e->hint.pd, conv_nthr(g), "conv backward-weights"),
+        fail);
+    const char *impl = "";
+    dnnl_primitive_desc_query(e->p.pd, dnnl_query_impl_info_str, 0, &impl);
+    if (g->groups == g->c && g->groups == g->o && g->kh * g->kw <= 64 &&
+        strncmp(impl, "jit", 3) != 0) {
+        /* e.g. 5x5 depthwise: oneDNN 2.6 falls back to gemm on plain data. */
+        dnnl_dims_t xd = {g->n, g->c, g->h, g->w}, yd = {g->n, g->o, g->oh, g->ow};
+        dnnl_memory_desc_init_by_tag(&e->src, 4, xd, dnnl_f32, dnnl_nChw16c);
+        dnnl_memory_desc_init_by_tag(&e->ddst, 4, yd, dnnl_f32, dnnl_nChw16c);
+        e->own_dw = true;
+        *out = e;
+        return SSD_OK;
+    }
     e->src = *cpu_pd_md(&e->p, dnnl_query_src_md);
     e->dw = *cpu_pd_md(&e->p, dnnl_query_diff_weights_md);
     e->ddst = *cpu_pd_md(&e->p, dnnl_query_diff_dst_md);
@@ -333,6 +356,43 @@ static ssd_status bwd_w_make(cpu_impl *c, const geom *g, bwd_w_entry **out) {
 fail:
     bwd_w_destroy(e);
     return st;
+}
+
+/* Depthwise dw (and db) from nChw16c x and dy: per channel block, 16-lane
+ * accumulators for every kernel tap, summed over n, oh, ow in float like
+ * oneDNN's own kernels. */
+static void dw_bwd_weights(float *dw, float *db, const float *x, const float *dy, const geom *g) {
+    const int64_t CB = (g->c + 15) / 16, KK = g->kh * g->kw;
+    const bool par = CB > 1 && g->n * g->oh * g->ow * KK * 16 * CB >= CPU_PAR_MIN_FLOATS;
+#pragma omp parallel for schedule(dynamic) if (par)
+    for (int64_t cb = 0; cb < CB; cb++) {
+        float acc[64 * 16], bacc[16] = {0};
+        for (int64_t k = 0; k < KK * 16; k++) acc[k] = 0.f;
+        for (int64_t n = 0; n < g->n; n++) {
+            const float *xb = x + (n * CB + cb) * g->h * g->w * 16;
+            const float *yb = dy + (n * CB + cb) * g->oh * g->ow * 16;
+            for (int64_t oh = 0; oh < g->oh; oh++)
+                for (int64_t ow = 0; ow < g->ow; ow++) {
+                    const float *d = yb + (oh * g->ow + ow) * 16;
+                    for (int j = 0; j < 16; j++) bacc[j] += d[j];
+                    for (int64_t kh = 0; kh < g->kh; kh++) {
+                        int64_t ih = oh * g->strides[0] - g->pad_l[0] + kh * (g->dil[0] + 1);
+                        if (ih < 0 || ih >= g->h) continue;
+                        for (int64_t kw = 0; kw < g->kw; kw++) {
+                            int64_t iw = ow * g->strides[1] - g->pad_l[1] + kw * (g->dil[1] + 1);
+                            if (iw < 0 || iw >= g->w) continue;
+                            const float *xv = xb + (ih * g->w + iw) * 16;
+                            float *a = acc + (kh * g->kw + kw) * 16;
+                            for (int j = 0; j < 16; j++) a[j] += d[j] * xv[j];
+                        }
+                    }
+                }
+        }
+        for (int j = 0; j < 16 && cb * 16 + j < g->c; j++) {
+            for (int64_t k = 0; k < KK; k++) dw[(cb * 16 + j) * KK + k] = acc[k * 16 + j];
+            if (db) db[cb * 16 + j] = bacc[j];
+        }
+    }
 }
 
 ssd_status cpu_conv2d_bwd_weights(ssd_backend *be, ssd_tensor *dw, ssd_tensor *db,
@@ -353,6 +413,14 @@ ssd_status cpu_conv2d_bwd_weights(ssd_backend *be, ssd_tensor *dw, ssd_tensor *d
     SSD_TRY(cpu_input(c, x, NULL, &e->src, &e->x_buf, &h[0]));
     SSD_TRY(cpu_input(c, dy, NULL, &e->ddst, &e->dy_buf, &h[1]));
     SSD_TRY(cpu_out_plain(be, dw, 4, w->shape));
+    if (e->own_dw) {
+        if (db) {
+            int64_t o = g.o;
+            SSD_TRY(cpu_out_plain(be, db, 1, &o));
+        }
+        dw_bwd_weights(dw->data, db ? db->data : NULL, h[0], h[1], &g);
+        return SSD_OK;
+    }
     h[2] = e->dw_plain ? dw->data : e->dw_buf.p;
     if (db) {
         int64_t o = g.o;

@@ -1,140 +1,52 @@
-/* ReLU / ReLU6 on oneDNN eltwise in the input's own layout (backward from the
- * forward output, the *_use_dst_for_bwd algorithms), and element-wise add as
- * our own loop over the physical buffer. */
+/* ReLU / ReLU6 and add as our own loops over the physical buffer, in
+ * whatever layout the tensor has (both maps send 0 to 0, so the zero padding
+ * of blocked layouts stays zero). These ops are pure memory traffic; a loop
+ * is as fast as oneDNN's eltwise, needs no primitive, and stays on one
+ * thread for small tensors. NaN handling follows PyTorch: forward passes NaN
+ * through, backward passes the gradient where y is NaN (threshold_backward /
+ * hardtanh_backward compare with <= and >=). */
 #include "backend/cpu/cpu.h"
-
-#include "core/mem.h"
 
 #include <string.h>
 
-typedef struct {
-    cpu_prim p;
-} elt_entry;
-
-typedef struct {
-    cpu_prim hint, p;
-} elt_bwd_entry;
-
-static void elt_destroy(void *o) {
-    elt_entry *e = o;
-    if (!e) return;
-    cpu_prim_destroy(&e->p);
-    ssd_free(e);
-}
-
-static void elt_bwd_destroy(void *o) {
-    elt_bwd_entry *e = o;
-    if (!e) return;
-    cpu_prim_destroy(&e->p);
-    cpu_prim_destroy(&e->hint);
-    ssd_free(e);
-}
-
-/* ReLU6's mask from y is 0 < y < 6, as PyTorch's hardtanh backward (from x). */
-static void alg_of(ssd_act act, dnnl_alg_kind_t *alg, float *alpha, float *beta) {
-    *alpha = 0.f;
-    *beta = 0.f;
-    if (act == SSD_ACT_RELU6) {
-        *alg = dnnl_eltwise_clip_v2_use_dst_for_bwd;
-        *beta = 6.f;
-    } else {
-        *alg = dnnl_eltwise_relu_use_dst_for_bwd;
-    }
-}
-
-static ssd_status fwd_desc(ssd_act act, const dnnl_memory_desc_t *md, dnnl_eltwise_desc_t *d) {
-    dnnl_alg_kind_t alg;
-    float a, b;
-    alg_of(act, &alg, &a, &b);
-    CPU_DNNL(dnnl_eltwise_forward_desc_init(d, dnnl_forward_training, alg, md, a, b),
-             "eltwise forward descriptor");
-    return SSD_OK;
-}
-
-static ssd_status elt_fwd_get(cpu_impl *c, ssd_act act, const dnnl_memory_desc_t *md,
-                              elt_entry **out) {
-    cpu_key k;
-    cpu_key_init(&k, CPU_K_ELTWISE_FWD);
-    cpu_key_add(&k, act);
-    cpu_key_md(&k, md);
-    elt_entry *e = cpu_cache_find(c, &k);
-    if (!e) {
-        dnnl_eltwise_desc_t d;
-        SSD_TRY(fwd_desc(act, md, &d));
-        e = ssd_calloc(1, sizeof *e);
-        if (!e) return SSD_E_NOMEM;
-        ssd_status st = cpu_prim_create(c, &e->p, &d, NULL, NULL, "eltwise forward");
-        if (st == SSD_OK) st = cpu_prim_arg(c, &e->p, DNNL_ARG_SRC, md);
-        if (st == SSD_OK) st = cpu_prim_arg(c, &e->p, DNNL_ARG_DST, md);
-        if (st != SSD_OK) {
-            elt_destroy(e);
-            return st;
+void cpu_act_apply(ssd_act act, float *y, const float *x, int64_t n) {
+    if (act == SSD_ACT_RELU) {
+#pragma omp parallel for simd schedule(static) if (n >= CPU_PAR_MIN_FLOATS)
+        for (int64_t i = 0; i < n; i++) y[i] = x[i] < 0.f ? 0.f : x[i];
+    } else if (act == SSD_ACT_RELU6) {
+#pragma omp parallel for simd schedule(static) if (n >= CPU_PAR_MIN_FLOATS)
+        for (int64_t i = 0; i < n; i++) {
+            float v = x[i] < 0.f ? 0.f : x[i];
+            y[i] = v > 6.f ? 6.f : v;
         }
-        SSD_TRY(cpu_cache_insert(c, &k, e, elt_destroy));
+    } else if (y != x) {
+        memcpy(y, x, (size_t)n * sizeof *y);
     }
-    *out = e;
-    return SSD_OK;
 }
 
-ssd_status cpu_act_inplace(cpu_impl *c, ssd_act act, const dnnl_memory_desc_t *md, void *data) {
-    if (act == SSD_ACT_NONE) return SSD_OK;
-    elt_entry *e;
-    SSD_TRY(elt_fwd_get(c, act, md, &e));
-    void *h[2] = {data, data};
-    return cpu_prim_exec(c, &e->p, h);
-}
-
-ssd_status cpu_act_bwd_raw(cpu_impl *c, ssd_act act, const dnnl_memory_desc_t *md, void *dpre,
-                           const void *dy, const void *y) {
-    cpu_key k;
-    cpu_key_init(&k, CPU_K_ELTWISE_BWD);
-    cpu_key_add(&k, act);
-    cpu_key_md(&k, md);
-    elt_bwd_entry *e = cpu_cache_find(c, &k);
-    if (!e) {
-        dnnl_eltwise_desc_t fd, d;
-        dnnl_alg_kind_t alg;
-        float a, b;
-        alg_of(act, &alg, &a, &b);
-        SSD_TRY(fwd_desc(act, md, &fd));
-        CPU_DNNL(dnnl_eltwise_backward_desc_init(&d, alg, md, md, a, b),
-                 "eltwise backward descriptor");
-        e = ssd_calloc(1, sizeof *e);
-        if (!e) return SSD_E_NOMEM;
-        ssd_status st = cpu_prim_create(c, &e->hint, &fd, NULL, NULL, "eltwise (hint)");
-        if (st == SSD_OK) st = cpu_prim_create(c, &e->p, &d, NULL, e->hint.pd, "eltwise backward");
-        if (st == SSD_OK) st = cpu_prim_arg(c, &e->p, DNNL_ARG_DST, md);
-        if (st == SSD_OK) st = cpu_prim_arg(c, &e->p, DNNL_ARG_DIFF_DST, md);
-        if (st == SSD_OK) st = cpu_prim_arg(c, &e->p, DNNL_ARG_DIFF_SRC, md);
-        if (st != SSD_OK) {
-            elt_bwd_destroy(e);
-            return st;
-        }
-        SSD_TRY(cpu_cache_insert(c, &k, e, elt_bwd_destroy));
+void cpu_act_grad(ssd_act act, float *dpre, const float *dy, const float *y, int64_t n) {
+    if (act == SSD_ACT_RELU) {
+#pragma omp parallel for simd schedule(static) if (n >= CPU_PAR_MIN_FLOATS)
+        for (int64_t i = 0; i < n; i++) dpre[i] = y[i] <= 0.f ? 0.f : dy[i];
+    } else if (act == SSD_ACT_RELU6) {
+#pragma omp parallel for simd schedule(static) if (n >= CPU_PAR_MIN_FLOATS)
+        for (int64_t i = 0; i < n; i++) dpre[i] = (y[i] <= 0.f || y[i] >= 6.f) ? 0.f : dy[i];
+    } else if (dpre != dy) {
+        memcpy(dpre, dy, (size_t)n * sizeof *dpre);
     }
-    void *h[3] = {(void *)y, (void *)dy, dpre};
-    return cpu_prim_exec(c, &e->p, h);
 }
 
 ssd_status cpu_act_fwd(ssd_backend *be, ssd_tensor *y, const ssd_tensor *x,
                        const ssd_act_params *p) {
-    cpu_impl *c = cpu_of(be);
     SSD_TRY(cpu_check_in(x, 0, "act_fwd", "x"));
     dnnl_memory_desc_t md;
     cpu_md_of(x, &md);
     int64_t shape[SSD_MAX_DIMS];
-    int nd = x->ndim;
     memcpy(shape, x->shape, sizeof shape);
-    const void *src = x->data;
-    SSD_TRY(cpu_out(be, y, nd, shape, &md)); /* y may be x: then nothing moves */
-    if (p->kind == SSD_ACT_NONE) {
-        if (y->data != src) memcpy(y->data, src, cpu_md_size(&md));
-        return SSD_OK;
-    }
-    elt_entry *e;
-    SSD_TRY(elt_fwd_get(c, p->kind, &md, &e));
-    void *h[2] = {(void *)src, y->data};
-    return cpu_prim_exec(c, &e->p, h);
+    const float *src = x->data;
+    SSD_TRY(cpu_out(be, y, x->ndim, shape, &md)); /* y may be x: then nothing moves */
+    cpu_act_apply(p->kind, y->data, src, (int64_t)(cpu_md_size(&md) / sizeof(float)));
+    return SSD_OK;
 }
 
 ssd_status cpu_act_bwd(ssd_backend *be, ssd_tensor *dx, const ssd_tensor *dy, const ssd_tensor *y,
@@ -150,16 +62,11 @@ ssd_status cpu_act_bwd(ssd_backend *be, ssd_tensor *dx, const ssd_tensor *dy, co
     SSD_TRY(cpu_input(c, dy, NULL, &md, &c->tmp[0], &dyp));
     int64_t shape[SSD_MAX_DIMS];
     memcpy(shape, y->shape, sizeof shape);
-    const void *yp = y->data;
+    const float *yp = y->data;
     SSD_TRY(cpu_out(be, dx, y->ndim, shape, &md)); /* dx may be dy (same layout): in place */
-    if (p->kind == SSD_ACT_NONE) {
-        if (dx->data != dyp) memcpy(dx->data, dyp, cpu_md_size(&md));
-        return SSD_OK;
-    }
-    return cpu_act_bwd_raw(c, p->kind, &md, dx->data, dyp, yp);
+    cpu_act_grad(p->kind, dx->data, dyp, yp, (int64_t)(cpu_md_size(&md) / sizeof(float)));
+    return SSD_OK;
 }
-
-/* ---- add ---- */
 
 ssd_status cpu_add(ssd_backend *be, ssd_tensor *y, const ssd_tensor *a, const ssd_tensor *b) {
     cpu_impl *c = cpu_of(be);
@@ -167,7 +74,7 @@ ssd_status cpu_add(ssd_backend *be, ssd_tensor *y, const ssd_tensor *a, const ss
     SSD_TRY(cpu_check_in(b, 0, "add", "b"));
     if (!ssd_tensor_same_shape(a, b))
         return ssd_error_set(SSD_E_INVAL, "add: a and b differ in shape");
-    if (y == b && y != a) { /* y aliases b: sum commutes, so make it the a side */
+    if (y == b && y != a) { /* y aliases b: the sum commutes, so make it the a side */
         const ssd_tensor *t = a;
         a = b;
         b = t;
@@ -184,7 +91,7 @@ ssd_status cpu_add(ssd_backend *be, ssd_tensor *y, const ssd_tensor *a, const ss
     const float *bq = bp;
     /* Whole physical buffer, padding included: padding is zero in both. */
     int64_t n = (int64_t)(cpu_md_size(&md) / sizeof(float));
-#pragma omp parallel for simd schedule(static)
+#pragma omp parallel for simd schedule(static) if (n >= CPU_PAR_MIN_FLOATS)
     for (int64_t i = 0; i < n; i++) yp[i] = ap[i] + bq[i];
     return SSD_OK;
 }

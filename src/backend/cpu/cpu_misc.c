@@ -45,11 +45,89 @@ static ssd_status concat_shape(const ssd_tensor *const *xs, int n, int *axis, in
     return SSD_OK;
 }
 
+/* Our own concat covers the layouts SSD has: all inputs plain (any axis), or
+ * all nChw<B>c along channels with every part but the last a multiple of B.
+ * Then each part is one contiguous run per outer index: a memcpy. Returns the
+ * block size (1 plain, B blocked) or 0 when oneDNN must do it. */
+static int concat_fast(const ssd_tensor *const *xs, int n, int axis) {
+    int blk = -1;
+    for (int i = 0; i < n; i++) {
+        int b = 1;
+        if (xs[i]->layout) {
+            b = cpu_md_cblock(xs[i]->layout);
+            if (b <= 1 || axis != 1 || (i < n - 1 && xs[i]->shape[1] % b)) return 0;
+        }
+        if (blk >= 0 && b != blk) return 0;
+        blk = b;
+    }
+    return blk;
+}
+
+/* Elements of part i per outer index, and the outer count (physical). */
+static void concat_runs(const ssd_tensor *const *xs, int n, int axis, int blk, int64_t *outer,
+                        int64_t *run) {
+    const ssd_tensor *x0 = xs[0];
+    int64_t o = 1, inner = 1;
+    for (int d = 0; d < axis; d++) o *= x0->shape[d];
+    for (int d = axis + 1; d < x0->ndim; d++) inner *= x0->shape[d];
+    for (int i = 0; i < n; i++) {
+        int64_t ci = xs[i]->shape[axis];
+        if (blk > 1) ci = (ci + blk - 1) / blk * blk; /* padded channels */
+        run[i] = ci * inner;
+    }
+    *outer = o;
+}
+
+/* dir 0: parts -> whole (forward); 1: whole -> parts (backward). */
+static void concat_copy(float *whole, float *const *parts, const int64_t *run, int n, int64_t outer,
+                        int dir) {
+    int64_t total = 0;
+    for (int i = 0; i < n; i++) total += run[i];
+#pragma omp parallel for schedule(static) if (outer * total >= CPU_PAR_MIN_FLOATS && outer > 1)
+    for (int64_t o = 0; o < outer; o++) {
+        float *w = whole + o * total;
+        for (int i = 0; i < n; i++) {
+            float *p = parts[i] + o * run[i];
+            if (dir == 0)
+                memcpy(w, p, (size_t)run[i] * sizeof(float));
+            else
+                memcpy(p, w, (size_t)run[i] * sizeof(float));
+            w += run[i];
+        }
+    }
+}
+
+static void concat_md(dnnl_memory_desc_t *md, int nd, const int64_t *shape, int blk) {
+    if (blk <= 1) {
+        cpu_md_plain(md, nd, shape);
+        return;
+    }
+    dnnl_dims_t d = {shape[0], shape[1], shape[2], shape[3]};
+    dnnl_memory_desc_init_by_tag(md, 4, d, dnnl_f32,
+                                 blk == 16  ? dnnl_nChw16c
+                                 : blk == 8 ? dnnl_nChw8c
+                                            : dnnl_nChw4c);
+}
+
 ssd_status cpu_concat_fwd(ssd_backend *be, ssd_tensor *y, const ssd_tensor *const *xs, int n,
                           int axis) {
     cpu_impl *c = cpu_of(be);
     int64_t shape[SSD_MAX_DIMS];
     SSD_TRY(concat_shape(xs, n, &axis, shape, "concat_fwd"));
+    for (int i = 0; i < n; i++)
+        if (xs[i] == y) return ssd_error_set(SSD_E_INVAL, "concat_fwd: y is also an input");
+    int blk = concat_fast(xs, n, axis);
+    if (blk == 1 || blk == 4 || blk == 8 || blk == 16) {
+        int64_t outer, run[CPU_MAX_ARGS];
+        float *parts[CPU_MAX_ARGS];
+        dnnl_memory_desc_t md;
+        concat_runs(xs, n, axis, blk, &outer, run);
+        for (int i = 0; i < n; i++) parts[i] = xs[i]->data;
+        concat_md(&md, xs[0]->ndim, shape, blk);
+        SSD_TRY(cpu_out(be, y, xs[0]->ndim, shape, &md));
+        concat_copy(y->data, parts, run, n, outer, 0);
+        return SSD_OK;
+    }
     dnnl_memory_desc_t mds[CPU_MAX_ARGS];
     cpu_key k;
     cpu_key_init(&k, CPU_K_CONCAT);
@@ -63,19 +141,9 @@ ssd_status cpu_concat_fwd(ssd_backend *be, ssd_tensor *y, const ssd_tensor *cons
     if (!e) {
         e = ssd_calloc(1, sizeof *e);
         if (!e) return SSD_E_NOMEM;
-        dnnl_primitive_desc_t pd = NULL;
-        dnnl_primitive_attr_t attr = NULL;
-        dnnl_status_t s = dnnl_primitive_attr_create(&attr);
-        if (s == dnnl_success)
-            s = dnnl_primitive_attr_set_scratchpad_mode(attr, dnnl_scratchpad_mode_user);
-        if (s == dnnl_success)
-            s = dnnl_concat_primitive_desc_create(&pd, NULL, n, axis, mds, attr, c->eng);
-        if (attr) dnnl_primitive_attr_destroy(attr);
-        ssd_status st = s == dnnl_success ? SSD_OK : cpu_dnnl_err(s, "concat");
-        if (st == SSD_OK)
-            st = cpu_prim_from_pd(c, &e->p, pd, "concat");
-        else if (pd)
-            dnnl_primitive_desc_destroy(pd);
+        size_t bytes = 0;
+        for (int i = 0; i < n; i++) bytes += 2 * cpu_md_size(&mds[i]);
+        ssd_status st = cpu_prim_concat(c, &e->p, n, axis, mds, cpu_nthr_bytes(bytes));
         for (int i = 0; st == SSD_OK && i < n; i++)
             st = cpu_prim_arg(c, &e->p, DNNL_ARG_MULTIPLE_SRC + i, &mds[i]);
         if (st == SSD_OK) {
@@ -89,10 +157,7 @@ ssd_status cpu_concat_fwd(ssd_backend *be, ssd_tensor *y, const ssd_tensor *cons
         SSD_TRY(cpu_cache_insert(c, &k, e, concat_destroy));
     }
     void *h[CPU_MAX_ARGS];
-    for (int i = 0; i < n; i++) {
-        if (xs[i] == y) return ssd_error_set(SSD_E_INVAL, "concat_fwd: y is also an input");
-        h[i] = xs[i]->data;
-    }
+    for (int i = 0; i < n; i++) h[i] = xs[i]->data;
     SSD_TRY(cpu_out(be, y, xs[0]->ndim, shape, &e->dst));
     h[n] = y->data;
     return cpu_prim_exec(c, &e->p, h);
@@ -107,6 +172,26 @@ ssd_status cpu_concat_bwd(ssd_backend *be, ssd_tensor *const *dxs, const ssd_ten
     for (int d = 0; d < dy->ndim; d++)
         if (dy->shape[d] != shape[d])
             return ssd_error_set(SSD_E_INVAL, "concat_bwd: dy does not have the output's shape");
+    int blk = concat_fast(xs, n, axis);
+    if (blk == 1 || blk == 4 || blk == 8 || blk == 16) {
+        int64_t outer, run[CPU_MAX_ARGS];
+        float *parts[CPU_MAX_ARGS];
+        dnnl_memory_desc_t md;
+        concat_runs(xs, n, axis, blk, &outer, run);
+        concat_md(&md, dy->ndim, shape, blk);
+        void *dyp;
+        SSD_TRY(cpu_input(c, dy, NULL, &md, &c->tmp[1], &dyp));
+        for (int i = 0; i < n; i++) {
+            dnnl_memory_desc_t xmd;
+            int64_t xs_shape[SSD_MAX_DIMS];
+            cpu_md_of(xs[i], &xmd);
+            memcpy(xs_shape, xs[i]->shape, sizeof xs_shape);
+            SSD_TRY(cpu_out(be, dxs[i], xs[i]->ndim, xs_shape, &xmd));
+            parts[i] = dxs[i]->data;
+        }
+        concat_copy(dyp, parts, run, n, outer, 1);
+        return SSD_OK;
+    }
     dnnl_memory_desc_t dmd;
     cpu_md_of(dy, &dmd);
     const void *src = dy->data;
@@ -200,7 +285,8 @@ ssd_status cpu_softmax_fwd(ssd_backend *be, ssd_tensor *y, const ssd_tensor *x,
         SSD_TRY(sm_fwd_desc(p->log, &md, axis, &d));
         e = ssd_calloc(1, sizeof *e);
         if (!e) return SSD_E_NOMEM;
-        ssd_status st = cpu_prim_create(c, &e->p, &d, NULL, NULL, "softmax forward");
+        ssd_status st = cpu_prim_create(c, &e->p, &d, NULL, NULL,
+                                        cpu_nthr_bytes(2 * cpu_md_size(&md)), "softmax forward");
         if (st == SSD_OK) st = cpu_prim_arg(c, &e->p, DNNL_ARG_SRC, &md);
         if (st == SSD_OK) st = cpu_prim_arg(c, &e->p, DNNL_ARG_DST, &md);
         if (st != SSD_OK) {
@@ -242,8 +328,11 @@ ssd_status cpu_softmax_bwd(ssd_backend *be, ssd_tensor *dx, const ssd_tensor *dy
         if (s != dnnl_success) return cpu_dnnl_err(s, "softmax backward descriptor");
         e = ssd_calloc(1, sizeof *e);
         if (!e) return SSD_E_NOMEM;
-        ssd_status st = cpu_prim_create(c, &e->hint, &fd, NULL, NULL, "softmax (hint)");
-        if (st == SSD_OK) st = cpu_prim_create(c, &e->p, &d, NULL, e->hint.pd, "softmax backward");
+        ssd_status st = cpu_prim_create(c, &e->hint, &fd, NULL, NULL,
+                                        cpu_nthr_bytes(3 * cpu_md_size(&md)), "softmax (hint)");
+        if (st == SSD_OK)
+            st = cpu_prim_create(c, &e->p, &d, NULL, e->hint.pd,
+                                 cpu_nthr_bytes(3 * cpu_md_size(&md)), "softmax backward");
         if (st == SSD_OK) st = cpu_prim_arg(c, &e->p, DNNL_ARG_DST, &md);
         if (st == SSD_OK) st = cpu_prim_arg(c, &e->p, DNNL_ARG_DIFF_DST, &md);
         if (st == SSD_OK) st = cpu_prim_arg(c, &e->p, DNNL_ARG_DIFF_SRC, &md);
@@ -279,15 +368,58 @@ static ssd_status head_mds(const ssd_tensor *x, const ssd_head_params *p, dnnl_m
     return SSD_OK;
 }
 
+/* y[n][hw][c] = x[n][c][hw] (PyTorch's permute(0,2,3,1)) for x plain (blk 1)
+ * or nChw<blk>c: per pixel, contiguous runs of blk channels. dir 1 is the
+ * inverse (backward), which also rewrites the zero padding of the last block. */
+static void head_copy(float *x, float *y, int64_t N, int64_t C, int64_t HW, int blk, int dir) {
+    int64_t rows = N * HW;
+    bool par = rows * C >= CPU_PAR_MIN_FLOATS;
+    if (blk == 1) {
+#pragma omp parallel for collapse(2) schedule(static) if (par)
+        for (int64_t n = 0; n < N; n++)
+            for (int64_t c0 = 0; c0 < C; c0 += 16) {
+                int64_t c1 = c0 + 16 < C ? c0 + 16 : C;
+                float *xn = x + n * C * HW, *yn = y + n * HW * C;
+                for (int64_t hw = 0; hw < HW; hw++)
+                    for (int64_t ch = c0; ch < c1; ch++) {
+                        if (dir == 0)
+                            yn[hw * C + ch] = xn[ch * HW + hw];
+                        else
+                            xn[ch * HW + hw] = yn[hw * C + ch];
+                    }
+            }
+        return;
+    }
+    int64_t CB = (C + blk - 1) / blk;
+#pragma omp parallel for schedule(static) if (par)
+    for (int64_t r = 0; r < rows; r++) {
+        int64_t n = r / HW, hw = r % HW;
+        for (int64_t cb = 0; cb < CB; cb++) {
+            float *xp = x + ((n * CB + cb) * HW + hw) * blk, *yp = y + r * C + cb * blk;
+            int64_t len = C - cb * blk < blk ? C - cb * blk : blk;
+            if (dir == 0) {
+                memcpy(yp, xp, (size_t)len * sizeof(float));
+            } else {
+                memcpy(xp, yp, (size_t)len * sizeof(float));
+                for (int64_t j = len; j < blk; j++) xp[j] = 0.f;
+            }
+        }
+    }
+}
+
 ssd_status cpu_head_permute_fwd(ssd_backend *be, ssd_tensor *y, const ssd_tensor *x,
                                 const ssd_head_params *p) {
     cpu_impl *c = cpu_of(be);
     dnnl_memory_desc_t nhwc, xmd;
     int64_t ys[3];
     SSD_TRY(head_mds(x, p, &nhwc, ys, "head_permute_fwd"));
+    if (y == x) return ssd_error_set(SSD_E_INVAL, "head_permute_fwd: y must not be x");
     cpu_md_of(x, &xmd);
     SSD_TRY(cpu_out_plain(be, y, 3, ys));
-    return cpu_reorder(c, &xmd, x->data, &nhwc, y->data);
+    int blk = cpu_md_cblock(&xmd);
+    if (!blk) return cpu_reorder(c, &xmd, x->data, &nhwc, y->data);
+    head_copy(x->data, y->data, x->shape[0], x->shape[1], x->shape[2] * x->shape[3], blk, 0);
+    return SSD_OK;
 }
 
 ssd_status cpu_head_permute_bwd(ssd_backend *be, ssd_tensor *dx, const ssd_tensor *dy,
@@ -306,7 +438,10 @@ ssd_status cpu_head_permute_bwd(ssd_backend *be, ssd_tensor *dx, const ssd_tenso
     cpu_md_of(x, &xmd);
     int64_t xs[4] = {x->shape[0], x->shape[1], x->shape[2], x->shape[3]};
     SSD_TRY(cpu_out(be, dx, 4, xs, &xmd));
-    return cpu_reorder(c, &nhwc, dyp, &xmd, dx->data);
+    int blk = cpu_md_cblock(&xmd);
+    if (!blk) return cpu_reorder(c, &nhwc, dyp, &xmd, dx->data);
+    head_copy(dx->data, dyp, xs[0], xs[1], xs[2] * xs[3], blk, 1);
+    return SSD_OK;
 }
 
 /* ---- L2Norm ---- */

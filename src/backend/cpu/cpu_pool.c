@@ -87,7 +87,8 @@ ssd_status cpu_maxpool_fwd(ssd_backend *be, ssd_tensor *y, ssd_tensor *ws, const
         SSD_TRY(fwd_desc(&g, &md, &d));
         e = ssd_calloc(1, sizeof *e);
         if (!e) return SSD_E_NOMEM;
-        ssd_status st = cpu_prim_create(c, &e->p, &d, NULL, NULL, "pooling forward");
+        ssd_status st = cpu_prim_create(c, &e->p, &d, NULL, NULL,
+                                        cpu_nthr_bytes(2 * cpu_md_size(&md)), "pooling forward");
         if (st == SSD_OK) {
             e->dst = *cpu_pd_md(&e->p, dnnl_query_dst_md);
             const dnnl_memory_desc_t *w = cpu_pd_md(&e->p, dnnl_query_workspace_md);
@@ -149,14 +150,17 @@ ssd_status cpu_maxpool_bwd(ssd_backend *be, ssd_tensor *dx, const ssd_tensor *dy
         SSD_TRY(fwd_desc(&g, &md, &fd));
         e = ssd_calloc(1, sizeof *e);
         if (!e) return SSD_E_NOMEM;
-        ssd_status st = cpu_prim_create(c, &e->hint, &fd, NULL, NULL, "pooling (hint)");
+        ssd_status st = cpu_prim_create(c, &e->hint, &fd, NULL, NULL,
+                                        cpu_nthr_bytes(2 * cpu_md_size(&md)), "pooling (hint)");
         if (st == SSD_OK) {
             dnnl_status_t s = dnnl_pooling_backward_desc_init(
                 &d, dnnl_pooling_max, &md, cpu_pd_md(&e->hint, dnnl_query_dst_md), g.s, g.k, g.pl,
                 g.pr);
             st = s == dnnl_success ? SSD_OK : cpu_dnnl_err(s, "pooling backward descriptor");
         }
-        if (st == SSD_OK) st = cpu_prim_create(c, &e->p, &d, NULL, e->hint.pd, "pooling backward");
+        if (st == SSD_OK)
+            st = cpu_prim_create(c, &e->p, &d, NULL, e->hint.pd,
+                                 cpu_nthr_bytes(2 * cpu_md_size(&md)), "pooling backward");
         if (st == SSD_OK) {
             e->ddst = *cpu_pd_md(&e->p, dnnl_query_diff_dst_md);
             const dnnl_memory_desc_t *w = cpu_pd_md(&e->p, dnnl_query_workspace_md);
