@@ -478,14 +478,18 @@ static void torch_stop(torch_proc *tp) {
 }
 
 int main(int argc, char **argv) {
-    static const struct option opts[] = {
-        {"threads", required_argument, 0, 't'}, {"filter", required_argument, 0, 'f'},
-        {"no-torch", no_argument, 0, 'n'},      {"min-time", required_argument, 0, 'm'},
-        {"rounds", required_argument, 0, 'r'},  {"torch-script", required_argument, 0, 's'},
-        {"help", no_argument, 0, 'h'},          {0, 0, 0, 0}};
+    static const struct option opts[] = {{"threads", required_argument, 0, 't'},
+                                         {"filter", required_argument, 0, 'f'},
+                                         {"no-torch", no_argument, 0, 'n'},
+                                         {"min-time", required_argument, 0, 'm'},
+                                         {"rounds", required_argument, 0, 'r'},
+                                         {"torch-script", required_argument, 0, 's'},
+                                         {"bn-onednn", no_argument, 0, 'b'},
+                                         {"help", no_argument, 0, 'h'},
+                                         {0, 0, 0, 0}};
     int threads = 2, rounds = 3, c;
     const char *filter = NULL;
-    bool torch = true;
+    bool torch = true, bn_onednn = false;
     double min_time = 0.3;
     char script[4096];
     /* bench/ops_torch.py beside this source file (CMake compiles by absolute path) */
@@ -496,7 +500,7 @@ int main(int argc, char **argv) {
     else
         script[0] = 0;
     strncat(script, "ops_torch.py", sizeof script - strlen(script) - 1);
-    while ((c = getopt_long(argc, argv, "t:f:nm:r:s:h", opts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "t:f:nm:r:s:bh", opts, NULL)) != -1) {
         switch (c) {
         case 't':
             threads = atoi(optarg);
@@ -516,11 +520,15 @@ int main(int argc, char **argv) {
         case 's':
             snprintf(script, sizeof script, "%s", optarg);
             break;
+        case 'b':
+            bn_onednn = true;
+            break;
         case 'h':
             printf("usage: bench_ops [--threads N] [--filter SUBSTR] [--no-torch] [--min-time S]\n"
-                   "                 [--rounds R] [--torch-script PATH]\n\n"
+                   "                 [--rounds R] [--torch-script PATH] [--bn-onednn]\n\n"
                    "Per op config: fastest fwd+bwd step of ours and of PyTorch, measured in R\n"
-                   "interleaved rounds of at least S/R seconds each.\n");
+                   "interleaved rounds of at least S/R seconds each. --bn-onednn runs batch norm\n"
+                   "on oneDNN's primitive instead of our fused kernels.\n");
             return 0;
         default:
             return 2;
@@ -534,6 +542,7 @@ int main(int argc, char **argv) {
         fprintf(stderr, "bench_ops: %s\n", ssd_error_message());
         return 1;
     }
+    ssd_backend_cpu_set_bn_onednn(be, bn_onednn);
     torch_proc tp = {0};
     if (torch && !torch_start(&tp, script, threads)) {
         fprintf(stderr, "bench_ops: cannot start %s; timing ours only\n", script);

@@ -575,14 +575,20 @@ static void run_all(ctx *x) {
     if (!x->integer) {
         static const ssd_act acts[3] = {SSD_ACT_NONE, SSD_ACT_RELU, SSD_ACT_RELU6};
         static const char *an[3] = {"none", "relu", "relu6"};
-        for (int tr = 0; tr < 2; tr++)
-            for (int a = 0; a < 3; a++)
-                for (int blk = 0; blk <= 16; blk += 16) {
-                    char name[64];
-                    snprintf(name, sizeof name, "bn %s %s %s", tr ? "train" : "eval", an[a],
-                             blk ? "nChw16c" : "plain");
-                    t_bn(x, name, tr, acts[a], blk);
-                }
+        /* our fused kernels, and oneDNN's primitive (the path for other layouts) */
+        for (int dn = 0; dn < 2; dn++) {
+            ssd_backend_cpu_set_bn_onednn(x->cpu, dn);
+            for (int tr = 0; tr < 2; tr++)
+                for (int a = 0; a < 3; a++)
+                    for (int blk = 0; blk <= 16; blk += 8) {
+                        char name[96];
+                        snprintf(name, sizeof name, "bn %s %s %s%s", tr ? "train" : "eval", an[a],
+                                 blk ? (blk == 8 ? "nChw8c" : "nChw16c") : "plain",
+                                 dn ? " (oneDNN)" : "");
+                        t_bn(x, name, tr, acts[a], blk);
+                    }
+        }
+        ssd_backend_cpu_set_bn_onednn(x->cpu, false);
     }
     t_act(x, "relu nChw16c", SSD_ACT_RELU, 16, 16);
     t_act(x, "relu6 nChw16c", SSD_ACT_RELU6, 16, 16);

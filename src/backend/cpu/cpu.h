@@ -90,6 +90,8 @@ typedef struct {
     cpu_buf scratch; /* shared user scratchpad */
     cpu_buf edge;    /* plain staging for get/to_plain */
     cpu_buf tmp[4];  /* staging for ops without a cache entry of their own (add, l2norm, ...) */
+    cpu_buf bn[2];   /* batch norm per-channel tables and partial sums */
+    bool bn_onednn;  /* batch norm on oneDNN's primitive instead of our kernels */
     /* statistics, for tests and the bench */
     long n_prims, n_reorders, n_weight_reorders;
 } cpu_impl;
@@ -248,6 +250,9 @@ ssd_status cpu_l2norm_bwd(ssd_backend *be, ssd_tensor *dx, ssd_tensor *dscale, c
 /* Statistics of the cpu backend (primitives created, activation reorders
  * run, weight reorders run), for tests and bench/ops. Zeros for other backends. */
 void ssd_backend_cpu_stats(ssd_backend *be, long *prims, long *reorders, long *weight_reorders);
+/* Test and bench support: batch norm on oneDNN's primitive (true) or on our
+ * fused kernels (false, the default). */
+void ssd_backend_cpu_set_bn_onednn(ssd_backend *be, bool on);
 /* Test support: re-stores a 4-D f32 tensor of the cpu backend as nChw8c or
  * nChw16c (blk 8 or 16), as a preceding conv would have left it. */
 ssd_status ssd_backend_cpu_block(ssd_backend *be, ssd_tensor *t, int blk);

@@ -207,6 +207,7 @@ static void cpu_destroy(ssd_backend *be) {
         cpu_buf_free(&c->scratch);
         cpu_buf_free(&c->edge);
         for (int i = 0; i < 4; i++) cpu_buf_free(&c->tmp[i]);
+        for (int i = 0; i < 2; i++) cpu_buf_free(&c->bn[i]);
         if (c->strm) dnnl_stream_destroy(c->strm);
         if (c->eng) dnnl_engine_destroy(c->eng);
         ssd_free(c);
@@ -272,6 +273,10 @@ void ssd_backend_cpu_stats(ssd_backend *be, long *prims, long *reorders, long *w
     if (prims) *prims = c ? c->n_prims : 0;
     if (reorders) *reorders = c ? c->n_reorders : 0;
     if (weight_reorders) *weight_reorders = c ? c->n_weight_reorders : 0;
+}
+
+void ssd_backend_cpu_set_bn_onednn(ssd_backend *be, bool on) {
+    if (be && be->ops == &cpu_ops) cpu_of(be)->bn_onednn = on;
 }
 
 ssd_status ssd_backend_cpu_block(ssd_backend *be, ssd_tensor *t, int blk) {

@@ -27,10 +27,16 @@ void cpu_act_apply(ssd_act act, float *y, const float *x, int64_t n) {
 void cpu_act_grad(ssd_act act, float *dpre, const float *dy, const float *y, int64_t n) {
     if (act == SSD_ACT_RELU) {
 #pragma omp parallel for simd schedule(static) if (n >= CPU_PAR_MIN_FLOATS)
-        for (int64_t i = 0; i < n; i++) dpre[i] = y[i] <= 0.f ? 0.f : dy[i];
+        for (int64_t i = 0; i < n; i++) {
+            const float g = dy[i], v = y[i]; /* both loads unconditional: vectorizes */
+            dpre[i] = v <= 0.f ? 0.f : g;
+        }
     } else if (act == SSD_ACT_RELU6) {
 #pragma omp parallel for simd schedule(static) if (n >= CPU_PAR_MIN_FLOATS)
-        for (int64_t i = 0; i < n; i++) dpre[i] = (y[i] <= 0.f || y[i] >= 6.f) ? 0.f : dy[i];
+        for (int64_t i = 0; i < n; i++) {
+            const float g = dy[i], v = y[i];
+            dpre[i] = (v <= 0.f || v >= 6.f) ? 0.f : g;
+        }
     } else if (dpre != dy) {
         memcpy(dpre, dy, (size_t)n * sizeof *dpre);
     }
