@@ -3,7 +3,7 @@ BUILD ?= build
 JOBS  ?= $(shell nproc)
 CMAKE_FLAGS ?=
 
-.PHONY: all deps build test demo clean asan bench-ops bench-infer fuzz-onnx format
+.PHONY: all deps build test demo clean asan bench-ops bench-infer format fuzz-pth fuzz-onnx
 
 all: build
 
@@ -31,6 +31,17 @@ asan:
 	@$(MAKE) --no-print-directory build BUILD=build-asan CMAKE_FLAGS="-DSSD_SANITIZE=ON -DCMAKE_BUILD_TYPE=Debug"
 	@cd build-asan && $(ASAN_ENV) ctest --output-on-failure -j $(JOBS) -LE slow $(CTEST_ARGS)
 
+# libFuzzer on the .pth reader for FUZZ_SECONDS; new inputs go to build-fuzz/corpus_pth,
+# crashes to build-fuzz/ (keep small reproducers in tests/fuzz/corpus_pth after fixing).
+FUZZ_SECONDS ?= 60
+fuzz-pth:
+	@[ -f build-fuzz/CMakeCache.txt ] || CC=clang CXX=clang++ cmake -S . -B build-fuzz \
+		-DCMAKE_BUILD_TYPE=RelWithDebInfo -DSSD_FUZZ=ON >/dev/null
+	@cmake --build build-fuzz -j $(JOBS) --target fuzz_pth -- --no-print-directory
+	@mkdir -p build-fuzz/corpus_pth
+	@cd build-fuzz && ./fuzz_pth -max_total_time=$(FUZZ_SECONDS) -rss_limit_mb=2048 \
+		-max_len=8192 -print_final_stats=1 corpus_pth ../tests/fuzz/corpus_pth
+
 bench-ops: build
 	@$(BUILD)/bench_ops
 
@@ -39,9 +50,15 @@ bench-ops: build
 bench-infer: build
 	@$(BUILD)/bench_infer --npm $(BUILD)/npm
 
-# A short libFuzzer run of the ONNX loader (clang, ASan+UBSan); FUZZ_SECONDS=60 by default.
+# libFuzzer on the ONNX loader and runtime, as fuzz-pth (seeds: small graphs from gen_onnx.py).
 fuzz-onnx:
-	@tests/fuzz/fuzz_onnx.sh $(FUZZ_SECONDS)
+	@[ -f build-fuzz/CMakeCache.txt ] || CC=clang CXX=clang++ cmake -S . -B build-fuzz \
+		-DCMAKE_BUILD_TYPE=RelWithDebInfo -DSSD_FUZZ=ON >/dev/null
+	@cmake --build build-fuzz -j $(JOBS) --target fuzz_onnx -- --no-print-directory
+	@mkdir -p build-fuzz/corpus_onnx
+	@cd build-fuzz && ASAN_OPTIONS=allocator_may_return_null=1 ./fuzz_onnx \
+		-max_total_time=$(FUZZ_SECONDS) -rss_limit_mb=2048 -max_len=8192 -print_final_stats=1 \
+		corpus_onnx ../tests/fuzz/corpus_onnx
 
 format:
 	@clang-format -i $$(git ls-files '*.c' '*.h')

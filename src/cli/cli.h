@@ -16,6 +16,10 @@ typedef struct {
 int cmd_info(int argc, char **argv);
 int cmd_train(int argc, char **argv);
 int cmd_export(int argc, char **argv);
+int cmd_eval(int argc, char **argv);
+int cmd_convert(int argc, char **argv);
+/* `ssd convert tfjs ...` (argv[0] == "tfjs"), dispatched from cmd_convert. */
+int cmd_convert_tfjs(int argc, char **argv);
 
 /* Python's str2bool: yes/true/t/y/1, no/false/f/n/0 (any case); -1 otherwise. */
 int cli_parse_bool(const char *s, bool *out);

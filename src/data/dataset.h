@@ -27,7 +27,8 @@ typedef struct {
      * the reference: training drops difficult objects, evaluation keeps them flagged. */
     ssd_status (*annotation)(const ssd_dataset *ds, int64_t i, bool keep_difficult,
                              ssd_annotation *out);
-    /* Decodes image i (RGB) and its annotation. Thread-safe: loader workers call it concurrently. */
+    /* Decodes image i (RGB) and its annotation. Thread-safe: loader workers call it concurrently.
+     */
     ssd_status (*get)(const ssd_dataset *ds, int64_t i, bool keep_difficult, ssd_image *img,
                       ssd_annotation *ann);
     /* A stable id for messages and result files (VOC: the image id). */
@@ -48,5 +49,13 @@ static inline int64_t ssd_dataset_size(const ssd_dataset *ds) {
     return ds->ops->size(ds);
 }
 void ssd_dataset_destroy(ssd_dataset *ds); /* NULL-safe */
+
+/* Concatenates datasets in order (the reference's ConcatDataset). Takes
+ * ownership of parts[0..n) in every case (they are destroyed on failure).
+ * All parts must have the same class list; the result uses it. */
+ssd_status ssd_dataset_concat(ssd_dataset **out, ssd_dataset **parts, int n);
+
+/* Copies a's objects into out, without the difficult ones unless keep_difficult. */
+ssd_status ssd_annotation_copy(ssd_annotation *out, const ssd_annotation *a, bool keep_difficult);
 
 #endif

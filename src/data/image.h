@@ -18,6 +18,8 @@ ssd_status ssd_image_load(ssd_image *img, const char *path);
 ssd_status ssd_image_load_mem(ssd_image *img, const uint8_t *data, size_t len, const char *name);
 /* Reads only the header: width and height. */
 ssd_status ssd_image_size(const char *path, int *w, int *h);
+/* Header only, plus the channel count as stored (1 gray, 2 gray+alpha, 3, 4 CMYK or RGBA). */
+ssd_status ssd_image_info(const char *path, int *w, int *h, int *channels);
 /* quality 1..100. */
 ssd_status ssd_image_save_jpeg(const ssd_image *img, const char *path, int quality);
 ssd_status ssd_image_save_png(const ssd_image *img, const char *path);

@@ -39,7 +39,10 @@ ssd_status ssd_state_dict_add(ssd_state_dict *sd, const char *name, ssd_dtype dt
 const ssd_pth_tensor *ssd_state_dict_find(const ssd_state_dict *sd, const char *name);
 int64_t ssd_pth_tensor_numel(const ssd_pth_tensor *t);
 
-/* Errors name the file and, where it applies, the key. */
+/* Errors name the file and, where it applies, the key; malformed contents give
+ * SSD_E_FORMAT. *sd is initialised by the call (pass an empty or uninitialised
+ * one) and is left empty on failure. Memory stays within a small multiple of
+ * the file size whatever the file says. */
 ssd_status ssd_pth_load(ssd_state_dict *sd, const char *path);
 ssd_status ssd_pth_load_mem(ssd_state_dict *sd, const uint8_t *data, size_t len, const char *name);
 /* Atomic: written to a temporary name and renamed. */

@@ -318,3 +318,26 @@ ssd_status ssd_model_backward(ssd_model *m) {
     }
     return SSD_OK;
 }
+
+ssd_status ssd_model_to_dtype(ssd_model *m, ssd_dtype dt) {
+    for (int i = 0; i < m->params.n; i++) {
+        ssd_tensor *t = m->params.p[i].value;
+        if (!t || t->dtype == dt) continue;
+        int64_t n = ssd_tensor_numel(t), shape[SSD_MAX_DIMS];
+        int ndim = t->ndim;
+        memcpy(shape, t->shape, sizeof shape);
+        double *h = ssd_malloc((size_t)n * sizeof *h);
+        if (!h) return SSD_E_NOMEM;
+        ssd_status st = ssd_tensor_get(t, h, SSD_F64);
+        if (st == SSD_OK) {
+            ssd_backend *be = t->be;
+            ssd_tensor_deinit(t);
+            ssd_tensor_init(t, be, dt, ndim, shape);
+            st = ssd_tensor_alloc(t);
+            if (st == SSD_OK) st = ssd_tensor_set(t, h, SSD_F64);
+        }
+        ssd_free(h);
+        SSD_TRY(st);
+    }
+    return SSD_OK;
+}

@@ -71,6 +71,10 @@ ssd_status ssd_model_forward(ssd_model *m, const ssd_tensor *x, bool training);
 /* Uses m->dconf and m->dloc (gradients w.r.t. conf and loc). */
 ssd_status ssd_model_backward(ssd_model *m);
 
+/* Converts every parameter and buffer to dt (float64 runs the reference backend in
+ * double precision for exact comparisons). */
+ssd_status ssd_model_to_dtype(ssd_model *m, ssd_dtype dt);
+
 /* Trainable parameter count (excluding buffers). */
 int64_t ssd_model_num_params(const ssd_model *m);
 

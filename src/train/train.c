@@ -178,8 +178,8 @@ static void log_specs(const ssd_model *m) {
             snprintf(mx, sizeof mx, "%d", (int)s->max_size);
         } else {
             snprintf(sh, sizeof sh, "%d", (int)s->shrinkage);
-            ssd_pyfloat_repr(m->resolution * (double)s->min_size / m->resolution, mn, sizeof mn);
-            ssd_pyfloat_repr(m->resolution * (double)s->max_size / m->resolution, mx, sizeof mx);
+            ssd_pyfloat_repr(s->min_size, mn, sizeof mn);
+            ssd_pyfloat_repr(s->max_size, mx, sizeof mx);
         }
         char ar[64] = "";
         size_t o = 0;
@@ -327,7 +327,7 @@ static ssd_status train_epoch(trainer *t, ssd_loader *ld, int epoch, double out[
         t->global_step++;
         double ips = images / (ssd_now() - t0 + 1e-9);
         if (t->csv)
-            fprintf(t->csv, "step,%d,%lld,%.6f,%.6f,%.6f,%.6g,%.6g,%.6g,%.2f\n", epoch,
+            fprintf(t->csv, "step,%d,%lld,%.9g,%.9g,%.9g,%.9g,%.9g,%.9g,%.2f\n", epoch,
                     (long long)i, l[0], l[1], l[2], t->opt->lr[0], t->opt->lr[1], t->opt->lr[2],
                     ips);
         char extra[64];
@@ -354,7 +354,7 @@ static ssd_status train_epoch(trainer *t, ssd_loader *ld, int epoch, double out[
     ssd_debug("Epoch: %d, %lld images in %.1f s (%.1f images/s)", epoch, (long long)images, secs,
               images / (secs + 1e-9));
     if (t->csv) {
-        fprintf(t->csv, "train,%d,,%.6f,%.6f,%.6f,%.6g,%.6g,%.6g,%.2f\n", epoch, out[0], out[1],
+        fprintf(t->csv, "train,%d,,%.9g,%.9g,%.9g,%.9g,%.9g,%.9g,%.2f\n", epoch, out[0], out[1],
                 out[2], t->opt->lr[0], t->opt->lr[1], t->opt->lr[2], images / (secs + 1e-9));
         fflush(t->csv);
     }
@@ -390,7 +390,7 @@ static ssd_status validate(trainer *t, ssd_loader *ld, const ssd_dataset *ds, in
              "Classification Loss: %.4f",
              epoch, out[0], out[1], out[2]);
     if (t->csv) {
-        fprintf(t->csv, "val,%d,,%.6f,%.6f,%.6f,,,,\n", epoch, out[0], out[1], out[2]);
+        fprintf(t->csv, "val,%d,,%.9g,%.9g,%.9g,,,,\n", epoch, out[0], out[1], out[2]);
         fflush(t->csv);
     }
     ssd_tb_scalar(&t->tb, "Loss/val", epoch, (float)out[0]);

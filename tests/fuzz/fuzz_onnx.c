@@ -1,6 +1,6 @@
 /* libFuzzer target for the ONNX loader: any bytes must load or fail with a
  * message naming the file; a graph that loads with a small declared input is
- * also planned and run. Built and run by `make fuzz-onnx` (clang, ASan+UBSan). */
+ * also planned and run. `make fuzz-onnx` (clang, ASan+UBSan); seeds in corpus_onnx/. */
 #include "runtime/onnx_runtime.h"
 
 #include <stdint.h>

@@ -50,7 +50,42 @@ for name, p in net.named_parameters():
 for name, b in net.named_buffers():
     if b.dtype == torch.float32:
         t["after." + name] = b
+
+
+def grads64(x, g_conf, g_loc):
+    """The same step in float64: the exact answer float32 implementations approximate."""
+    n64 = MB1SSD(C).double()
+    n64.load_state_dict(torch.load(os.path.join(out, "init.pth")))
+    n64.train()
+    c, l = n64(x.double())
+    (c * g_conf.double()).sum().add((l * g_loc.double()).sum()).backward()
+    return c, l, {name: p.grad for name, p in n64.named_parameters()}
+
+
+# Training-mode batch norm backward cancels (dy - mean(dy) - xhat*mean(dy*xhat)) at every
+# layer, so float32 rounding is amplified on the way down: PyTorch's own float32
+# gradients of the first layers differ from float64 by up to a few percent of their
+# scale. Store the float64 truth and PyTorch's float32 error so that the C test can
+# hold our float32 gradients to PyTorch's own accuracy.
+_, _, g64 = grads64(x, g_conf, g_loc)
+for name, p in net.named_parameters():
+    t["grad64." + name] = g64[name]
+    t["err32." + name] = torch.tensor([(p.grad.double() - g64[name]).abs().max().item()],
+                                      dtype=torch.float64)
 fixture.save(os.path.join(out, "mb1.bin"), t)
+
+# A smaller float64 case for the reference backend, which runs it in float64: it must
+# agree with PyTorch's float64 to near double precision, which checks every op and the
+# wiring of the model exactly, free of float32 noise.
+x128 = torch.randn(2, 3, 128, 128, dtype=torch.float64)
+c128, l128, g128 = grads64(x128, torch.zeros(1), torch.zeros(1))  # shapes only
+gc = torch.randn(c128.shape, dtype=torch.float64)
+gl = torch.randn(l128.shape, dtype=torch.float64)
+c128, l128, g128 = grads64(x128, gc, gl)
+t64 = {"x": x128, "conf": c128, "loc": l128, "g_conf": gc, "g_loc": gl}
+for name, g in g128.items():
+    t64["grad64." + name] = g
+fixture.save(os.path.join(out, "mb1_f64_128.bin"), t64)
 
 # 10 SGD steps with the multibox loss on fixed batches and targets, from init.pth,
 # with pytorch-ssd's parameter groups and learning rates.

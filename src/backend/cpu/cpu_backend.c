@@ -1,7 +1,332 @@
-/* Placeholder until the oneDNN backend lands. */
-#include "tensor/backend.h"
+/* The cpu backend: creation, the vtable, storage and layouts. The ops live in
+ * cpu_conv.c, cpu_bn.c, cpu_eltwise.c, cpu_pool.c and cpu_misc.c. */
+#include "backend/cpu/cpu.h"
+
+#include "backend/ref/ref.h"
+#include "core/mem.h"
+#include "core/threads.h"
+#include "tensor/convert.h"
+
+#include <stdio.h>
+#include <string.h>
+
+/* ---- layouts ---- */
+
+void cpu_md_plain(dnnl_memory_desc_t *md, int ndim, const int64_t *dims) {
+    static const dnnl_format_tag_t tags[] = {dnnl_a,    dnnl_a,     dnnl_ab,    dnnl_abc,
+                                             dnnl_abcd, dnnl_abcde, dnnl_abcdef};
+    dnnl_dims_t d;
+    int n = ndim > 0 ? ndim : 1;
+    for (int i = 0; i < n; i++) d[i] = ndim > 0 ? dims[i] : 1;
+    dnnl_memory_desc_init_by_tag(md, n, d, dnnl_f32, tags[n]);
+}
+
+void cpu_md_of(const ssd_tensor *t, dnnl_memory_desc_t *md) {
+    if (t->layout)
+        *md = *(const dnnl_memory_desc_t *)t->layout;
+    else
+        cpu_md_plain(md, t->ndim, t->shape);
+}
+
+bool cpu_md_equal(const dnnl_memory_desc_t *a, const dnnl_memory_desc_t *b) {
+    return dnnl_memory_desc_equal(a, b) != 0;
+}
+
+size_t cpu_md_size(const dnnl_memory_desc_t *md) {
+    return dnnl_memory_desc_get_size(md);
+}
+
+int cpu_md_cblock(const dnnl_memory_desc_t *md) {
+    if (md->ndims != 4 || md->data_type != dnnl_f32 || md->format_kind != dnnl_blocked ||
+        md->offset0 != 0)
+        return 0;
+    const dnnl_dim_t *d = md->dims, *pd = md->padded_dims;
+    const dnnl_blocking_desc_t *b = &md->format_desc.blocking;
+    if (pd[0] != d[0] || pd[2] != d[2] || pd[3] != d[3]) return 0;
+    const dnnl_dim_t *s = b->strides;
+    if (b->inner_nblks == 0)
+        return pd[1] == d[1] && s[3] == 1 && s[2] == d[3] && s[1] == d[2] * d[3] &&
+               s[0] == d[1] * d[2] * d[3];
+    if (b->inner_nblks != 1 || b->inner_idxs[0] != 1) return 0;
+    dnnl_dim_t B = b->inner_blks[0], hw = d[2] * d[3];
+    bool dense =
+        pd[1] % B == 0 && s[3] == B && s[2] == d[3] * B && s[1] == hw * B && s[0] == pd[1] * hw;
+    return dense ? (int)B : 0;
+}
+
+static bool md_padded(const dnnl_memory_desc_t *md) {
+    for (int i = 0; i < md->ndims; i++)
+        if (md->padded_dims[i] != md->dims[i]) return true;
+    return false;
+}
+
+ssd_status cpu_out(ssd_backend *be, ssd_tensor *t, int ndim, const int64_t *shape,
+                   const dnnl_memory_desc_t *md) {
+    size_t bytes = cpu_md_size(md);
+    dnnl_memory_desc_t plain;
+    cpu_md_plain(&plain, ndim, shape);
+    bool is_plain = cpu_md_equal(md, &plain);
+    if (t->be && t->be != be) ssd_tensor_deinit(t);
+    t->be = be;
+    bool fresh = false;
+    if (t->cap < bytes || !t->data) {
+        if (!t->view && t->data) {
+            cpu_weights_forget(cpu_of(be), t->data);
+            ssd_free(t->data);
+        }
+        t->data = NULL;
+        t->cap = 0;
+        t->view = false;
+        SSD_TRY(ssd_host_alloc(be, t, bytes));
+        fresh = true;
+    }
+    if (is_plain) {
+        ssd_free(t->layout);
+        t->layout = NULL;
+    } else {
+        bool changed = !t->layout || !cpu_md_equal(t->layout, md);
+        if (!t->layout) {
+            t->layout = ssd_malloc(sizeof(dnnl_memory_desc_t));
+            if (!t->layout) return SSD_E_NOMEM;
+        }
+        *(dnnl_memory_desc_t *)t->layout = *md;
+        /* oneDNN expects the padding of blocked layouts to hold zeros. */
+        if (changed && !fresh && md_padded(md)) memset(t->data, 0, bytes);
+    }
+    t->dtype = SSD_F32;
+    t->ndim = ndim;
+    for (int i = 0; i < ndim; i++) t->shape[i] = shape[i];
+    t->version++;
+    return SSD_OK;
+}
+
+ssd_status cpu_out_plain(ssd_backend *be, ssd_tensor *t, int ndim, const int64_t *shape) {
+    dnnl_memory_desc_t md;
+    cpu_md_plain(&md, ndim, shape);
+    return cpu_out(be, t, ndim, shape, &md);
+}
+
+ssd_status cpu_check_in(const ssd_tensor *t, int ndim, const char *op, const char *name) {
+    if (!t) return ssd_error_set(SSD_E_INVAL, "%s: %s is missing", op, name);
+    if (t->dtype != SSD_F32)
+        return ssd_error_set(SSD_E_UNSUPPORTED, "%s: %s is %s; the cpu backend computes in float32",
+                             op, name, ssd_dtype_name(t->dtype));
+    if (ndim && t->ndim != ndim)
+        return ssd_error_set(SSD_E_INVAL, "%s: %s has %d dims, expected %d", op, name, t->ndim,
+                             ndim);
+    if (!t->data) return ssd_error_set(SSD_E_INVAL, "%s: %s has no storage", op, name);
+    return SSD_OK;
+}
+
+/* ---- storage ---- */
+
+static ssd_status cpu_alloc(ssd_backend *be, ssd_tensor *t, size_t bytes) {
+    return ssd_host_alloc(be, t, bytes);
+}
+
+static void cpu_free_storage(ssd_backend *be, ssd_tensor *t) {
+    if (t->data) cpu_weights_forget(cpu_of(be), t->data);
+    ssd_free(t->data);
+    ssd_free(t->layout);
+    t->data = NULL;
+    t->layout = NULL;
+    t->cap = 0;
+}
+
+/* Plain f32 copy of a blocked tensor in the backend's edge buffer. */
+static ssd_status stage_plain(ssd_backend *be, const ssd_tensor *t, void **out) {
+    cpu_impl *c = cpu_of(be);
+    dnnl_memory_desc_t plain;
+    cpu_md_plain(&plain, t->ndim, t->shape);
+    SSD_TRY(cpu_buf_reserve(&c->edge, cpu_md_size(&plain)));
+    SSD_TRY(cpu_reorder(c, t->layout, t->data, &plain, c->edge.p));
+    *out = c->edge.p;
+    return SSD_OK;
+}
+
+static ssd_status cpu_set(ssd_backend *be, ssd_tensor *t, const void *host, ssd_dtype dt) {
+    if (t->layout) {
+        ssd_free(t->layout); /* storage stays: it is at least the plain size */
+        t->layout = NULL;
+    }
+    return ssd_host_set(be, t, host, dt);
+}
+
+static ssd_status cpu_get(ssd_backend *be, const ssd_tensor *t, void *host, ssd_dtype dt) {
+    if (!t->layout) return ssd_host_get(be, t, host, dt);
+    void *plain;
+    SSD_TRY(stage_plain(be, t, &plain));
+    return ssd_convert(host, dt, plain, SSD_F32, (size_t)ssd_tensor_numel(t));
+}
+
+static ssd_status cpu_fill(ssd_backend *be, ssd_tensor *t, double v) {
+    if (t->layout) {
+        ssd_free(t->layout);
+        t->layout = NULL;
+    }
+    return ssd_host_fill(be, t, v);
+}
+
+static ssd_status cpu_to_plain(ssd_backend *be, ssd_tensor *t) {
+    if (!t->layout) return SSD_OK;
+    void *plain;
+    SSD_TRY(stage_plain(be, t, &plain));
+    memcpy(t->data, plain, ssd_tensor_nbytes(t)); /* blocked storage >= plain size */
+    ssd_free(t->layout);
+    t->layout = NULL;
+    t->version++;
+    return SSD_OK;
+}
+
+/* ---- the vtable ---- */
+
+static bool cpu_supports(ssd_backend *be, ssd_op op, ssd_dtype dt, const void *params) {
+    (void)be;
+    if (dt != SSD_F32 || (unsigned)op >= SSD_OP__COUNT) return false;
+    if (op == SSD_OP_CONV2D && params) {
+        const ssd_conv2d_params *p = params;
+        if (p->groups < 1 || p->stride[0] < 1 || p->stride[1] < 1 || p->dilation[0] < 1 ||
+            p->dilation[1] < 1 || p->pad[0] < 0 || p->pad[1] < 0)
+            return false;
+    }
+    if (op == SSD_OP_MAXPOOL && params) {
+        const ssd_pool_params *p = params;
+        if (p->kernel[0] < 1 || p->kernel[1] < 1 || p->stride[0] < 1 || p->stride[1] < 1 ||
+            p->pad[0] < 0 || p->pad[1] < 0)
+            return false;
+    }
+    return true;
+}
+
+static void cpu_destroy(ssd_backend *be) {
+    if (!be) return;
+    cpu_impl *c = be->impl;
+    if (c) {
+        cpu_cache_clear(c);
+        cpu_weights_clear(c);
+        cpu_buf_free(&c->scratch);
+        cpu_buf_free(&c->edge);
+        for (int i = 0; i < 4; i++) cpu_buf_free(&c->tmp[i]);
+        for (int i = 0; i < 2; i++) cpu_buf_free(&c->bn[i]);
+        if (c->strm) dnnl_stream_destroy(c->strm);
+        if (c->eng) dnnl_engine_destroy(c->eng);
+        ssd_free(c);
+    }
+    ssd_free(be);
+}
+
+static const ssd_backend_ops cpu_ops = {
+    .name = "cpu",
+    .supports = cpu_supports,
+    .alloc = cpu_alloc,
+    .free_storage = cpu_free_storage,
+    .set = cpu_set,
+    .get = cpu_get,
+    .fill = cpu_fill,
+    .to_plain = cpu_to_plain,
+    .conv2d_fwd = cpu_conv2d_fwd,
+    .conv2d_bwd_data = cpu_conv2d_bwd_data,
+    .conv2d_bwd_weights = cpu_conv2d_bwd_weights,
+    .bn_fwd = cpu_bn_fwd,
+    .bn_bwd = cpu_bn_bwd,
+    .act_fwd = cpu_act_fwd,
+    .act_bwd = cpu_act_bwd,
+    .maxpool_fwd = cpu_maxpool_fwd,
+    .maxpool_bwd = cpu_maxpool_bwd,
+    .add = cpu_add,
+    .concat_fwd = cpu_concat_fwd,
+    .concat_bwd = cpu_concat_bwd,
+    .softmax_fwd = cpu_softmax_fwd,
+    .softmax_bwd = cpu_softmax_bwd,
+    .head_permute_fwd = cpu_head_permute_fwd,
+    .head_permute_bwd = cpu_head_permute_bwd,
+    .l2norm_fwd = cpu_l2norm_fwd,
+    .l2norm_bwd = cpu_l2norm_bwd,
+    .destroy = cpu_destroy,
+};
 
 ssd_status ssd_backend_cpu_create(ssd_backend **out) {
     *out = NULL;
-    return ssd_error_set(SSD_E_UNSUPPORTED, "cpu backend not built yet");
+    ssd_backend *be = ssd_calloc(1, sizeof *be);
+    cpu_impl *c = ssd_calloc(1, sizeof *c);
+    if (!be || !c) {
+        ssd_free(be);
+        ssd_free(c);
+        return SSD_E_NOMEM;
+    }
+    be->ops = &cpu_ops;
+    be->impl = c;
+    be->threads = ssd_threads_get();
+    dnnl_status_t s = dnnl_engine_create(&c->eng, dnnl_cpu, 0);
+    if (s == dnnl_success) s = dnnl_stream_create(&c->strm, c->eng, dnnl_stream_default_flags);
+    if (s != dnnl_success) {
+        cpu_destroy(be);
+        return cpu_dnnl_err(s, "engine/stream creation");
+    }
+    *out = be;
+    return SSD_OK;
+}
+
+void ssd_backend_cpu_stats(ssd_backend *be, long *prims, long *reorders, long *weight_reorders) {
+    bool cpu = be && be->ops == &cpu_ops;
+    cpu_impl *c = cpu ? be->impl : NULL;
+    if (prims) *prims = c ? c->n_prims : 0;
+    if (reorders) *reorders = c ? c->n_reorders : 0;
+    if (weight_reorders) *weight_reorders = c ? c->n_weight_reorders : 0;
+}
+
+void ssd_backend_cpu_set_bn_onednn(ssd_backend *be, bool on) {
+    if (be && be->ops == &cpu_ops) cpu_of(be)->bn_onednn = on;
+}
+
+ssd_status ssd_backend_cpu_block(ssd_backend *be, ssd_tensor *t, int blk) {
+    if (!be || be->ops != &cpu_ops || t->be != be || t->ndim != 4 || t->dtype != SSD_F32 ||
+        (blk != 8 && blk != 16))
+        return ssd_error_set(SSD_E_INVAL, "cpu block: needs a 4-D f32 cpu tensor and 8 or 16");
+    cpu_impl *c = cpu_of(be);
+    dnnl_memory_desc_t from, to;
+    cpu_md_of(t, &from);
+    dnnl_dims_t d = {t->shape[0], t->shape[1], t->shape[2], t->shape[3]};
+    dnnl_memory_desc_init_by_tag(&to, 4, d, dnnl_f32, blk == 8 ? dnnl_nChw8c : dnnl_nChw16c);
+    size_t bytes = cpu_md_size(&to);
+    SSD_TRY(cpu_buf_reserve(&c->edge, bytes));
+    SSD_TRY(cpu_reorder(c, &from, t->data, &to, c->edge.p));
+    int64_t shape[4] = {t->shape[0], t->shape[1], t->shape[2], t->shape[3]};
+    SSD_TRY(cpu_out(be, t, 4, shape, &to));
+    memcpy(t->data, c->edge.p, bytes);
+    return SSD_OK;
+}
+
+/* oneDNN-style tag: outer dims by decreasing stride (upper case when also
+ * blocked), then the inner blocks, e.g. "aBcd16b" for nChw16c. */
+const char *ssd_backend_cpu_layout_name(const ssd_tensor *t, char *buf, size_t n) {
+    const dnnl_memory_desc_t *md = t->layout;
+    if (!md) {
+        snprintf(buf, n, "plain");
+        return buf;
+    }
+    if (md->format_kind != dnnl_blocked) {
+        snprintf(buf, n, "opaque");
+        return buf;
+    }
+    const dnnl_blocking_desc_t *b = &md->format_desc.blocking;
+    int order[DNNL_MAX_NDIMS], nd = md->ndims;
+    for (int i = 0; i < nd; i++) order[i] = i;
+    for (int i = 1; i < nd; i++) /* stable insertion sort, larger stride first */
+        for (int j = i; j > 0 && b->strides[order[j]] > b->strides[order[j - 1]]; j--) {
+            int tmp = order[j];
+            order[j] = order[j - 1];
+            order[j - 1] = tmp;
+        }
+    size_t off = 0;
+    for (int i = 0; i < nd && off + 1 < n; i++) {
+        bool blocked = false;
+        for (int k = 0; k < b->inner_nblks; k++) blocked |= b->inner_idxs[k] == order[i];
+        buf[off++] = (char)((blocked ? 'A' : 'a') + order[i]);
+    }
+    for (int k = 0; k < b->inner_nblks && off + 1 < n; k++)
+        off += (size_t)snprintf(buf + off, n - off, "%lld%c", (long long)b->inner_blks[k],
+                                (char)('a' + b->inner_idxs[k]));
+    buf[off < n ? off : n - 1] = 0;
+    return buf;
 }

@@ -1,0 +1,435 @@
+/* conv2d forward, backward-data and backward-weights on oneDNN.
+ *
+ * Every memory descriptor is format_tag any, so oneDNN picks its fastest
+ * blocked layouts; activations stay in them between layers, weights (plain
+ * OIHW parameters) are reordered once per version into the weight-copy table
+ * and shared by forward and backward-data where they want the same layout.
+ * dw is handed back plain: the optimizer works on plain parameters. */
+#include "backend/cpu/cpu.h"
+
+#include "core/mem.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+typedef struct {
+    int64_t n, c, h, w, o, kh, kw, oh, ow;
+    int groups;
+    bool bias;
+    dnnl_dims_t strides, dil, pad_l, pad_r;
+} geom;
+
+static ssd_status conv_geom(geom *g, const ssd_tensor *x, const ssd_tensor *w, bool bias,
+                            const ssd_conv2d_params *p, const char *op) {
+    SSD_TRY(cpu_check_in(x, 4, op, "x"));
+    SSD_TRY(cpu_check_in(w, 4, op, "w"));
+    memset(g, 0, sizeof *g);
+    g->n = x->shape[0];
+    g->c = x->shape[1];
+    g->h = x->shape[2];
+    g->w = x->shape[3];
+    g->o = w->shape[0];
+    g->kh = w->shape[2];
+    g->kw = w->shape[3];
+    g->groups = p->groups;
+    g->bias = bias;
+    if (p->groups < 1 || g->c % p->groups || g->o % p->groups || w->shape[1] != g->c / p->groups)
+        return ssd_error_set(SSD_E_INVAL,
+                             "%s: x has %lld channels, w is (%lld, %lld, ...), groups %d", op,
+                             (long long)g->c, (long long)g->o, (long long)w->shape[1], p->groups);
+    for (int i = 0; i < 2; i++) {
+        if (p->stride[i] < 1 || p->dilation[i] < 1 || p->pad[i] < 0)
+            return ssd_error_set(SSD_E_INVAL, "%s: bad stride/dilation/padding", op);
+        g->strides[i] = p->stride[i];
+        g->dil[i] = p->dilation[i] - 1; /* oneDNN counts the gaps */
+        g->pad_l[i] = p->pad[i];
+    }
+    g->oh = ssd_conv_out_size(g->h, (int)g->kh, p->stride[0], p->pad[0], p->dilation[0]);
+    g->ow = ssd_conv_out_size(g->w, (int)g->kw, p->stride[1], p->pad[1], p->dilation[1]);
+    if (g->oh < 1 || g->ow < 1)
+        return ssd_error_set(SSD_E_INVAL, "%s: kernel larger than the padded input", op);
+    /* Symmetric, as PyTorch: oneDNN derives the same output size by floor division. */
+    g->pad_r[0] = g->pad_l[0];
+    g->pad_r[1] = g->pad_l[1];
+    return SSD_OK;
+}
+
+static int conv_nthr(const geom *g) {
+    double flops = 2.0 * (double)(g->n * g->o * g->oh * g->ow) * (double)(g->c / g->groups) *
+                   (double)(g->kh * g->kw);
+    return cpu_nthr_flops(flops);
+}
+
+static void key_geom(cpu_key *k, int kind, const geom *g, int act) {
+    cpu_key_init(k, kind);
+    int64_t v[] = {g->n,      g->c,      g->h,        g->w,        g->o,          g->kh,
+                   g->kw,     g->groups, g->bias,     act,         g->strides[0], g->strides[1],
+                   g->dil[0], g->dil[1], g->pad_l[0], g->pad_l[1], g->pad_r[0],   g->pad_r[1]};
+    for (size_t i = 0; i < sizeof v / sizeof v[0]; i++) cpu_key_add(k, v[i]);
+}
+
+static void md_any(dnnl_memory_desc_t *md, int nd, const dnnl_dim_t *dims) {
+    dnnl_memory_desc_init_by_tag(md, nd, dims, dnnl_f32, dnnl_format_tag_any);
+}
+
+static void md_src(const geom *g, dnnl_memory_desc_t *md) {
+    dnnl_dims_t d = {g->n, g->c, g->h, g->w};
+    md_any(md, 4, d);
+}
+
+static void md_dst(const geom *g, dnnl_memory_desc_t *md) {
+    dnnl_dims_t d = {g->n, g->o, g->oh, g->ow};
+    md_any(md, 4, d);
+}
+
+/* Weights: (O, C, kh, kw), or (G, O/G, C/G, kh, kw) with groups; `plain`
+ * gives the row-major layout the parameter tensors have. */
+static void md_weights(const geom *g, dnnl_memory_desc_t *md, bool plain) {
+    if (g->groups > 1) {
+        dnnl_dims_t d = {g->groups, g->o / g->groups, g->c / g->groups, g->kh, g->kw};
+        dnnl_memory_desc_init_by_tag(md, 5, d, dnnl_f32, plain ? dnnl_abcde : dnnl_format_tag_any);
+    } else {
+        dnnl_dims_t d = {g->o, g->c, g->kh, g->kw};
+        dnnl_memory_desc_init_by_tag(md, 4, d, dnnl_f32, plain ? dnnl_abcd : dnnl_format_tag_any);
+    }
+}
+
+static void md_bias(const geom *g, dnnl_memory_desc_t *md) {
+    dnnl_dims_t d = {g->o};
+    dnnl_memory_desc_init_by_tag(md, 1, d, dnnl_f32, dnnl_a);
+}
+
+/* A forward descriptor: the real forward, or the hint for the backward ones. */
+static ssd_status fwd_desc(const geom *g, dnnl_convolution_desc_t *d, bool bias) {
+    dnnl_memory_desc_t src, w, b, dst;
+    md_src(g, &src);
+    md_weights(g, &w, false);
+    md_bias(g, &b);
+    md_dst(g, &dst);
+    CPU_DNNL(dnnl_dilated_convolution_forward_desc_init(
+                 d, dnnl_forward_training, dnnl_convolution_direct, &src, &w, bias ? &b : NULL,
+                 &dst, g->strides, g->dil, g->pad_l, g->pad_r),
+             "conv forward descriptor");
+    return SSD_OK;
+}
+
+/* ---- forward ---- */
+
+typedef struct {
+    cpu_prim p;
+    dnnl_memory_desc_t src, w, dst;
+    cpu_buf src_buf;
+} fwd_entry;
+
+static void fwd_destroy(void *o) {
+    fwd_entry *e = o;
+    if (!e) return;
+    cpu_prim_destroy(&e->p);
+    cpu_buf_free(&e->src_buf);
+    ssd_free(e);
+}
+
+static ssd_status fwd_make(cpu_impl *c, const geom *g, ssd_act act, fwd_entry **out) {
+    ssd_status st;
+    dnnl_primitive_attr_t attr = NULL;
+    dnnl_post_ops_t po = NULL;
+    dnnl_convolution_desc_t d;
+    fwd_entry *e = ssd_calloc(1, sizeof *e);
+    if (!e) return SSD_E_NOMEM;
+    SSD_CHECK_GOTO(st, fwd_desc(g, &d, g->bias), fail);
+    if (dnnl_primitive_attr_create(&attr) != dnnl_success ||
+        dnnl_post_ops_create(&po) != dnnl_success) {
+        st = ssd_error_set(SSD_E_BACKEND, "cpu backend: attr creation failed");
+        goto fail;
+    }
+    if (act == SSD_ACT_RELU) dnnl_post_ops_append_eltwise(po, 1.0f, dnnl_eltwise_relu, 0.f, 0.f);
+    if (act == SSD_ACT_RELU6)
+        dnnl_post_ops_append_eltwise(po, 1.0f, dnnl_eltwise_clip_v2, 0.f, 6.f);
+    dnnl_primitive_attr_set_post_ops(attr, po);
+    SSD_CHECK_GOTO(st, cpu_prim_create(c, &e->p, &d, attr, NULL, conv_nthr(g), "conv forward"),
+                   fail);
+    e->src = *cpu_pd_md(&e->p, dnnl_query_src_md);
+    e->w = *cpu_pd_md(&e->p, dnnl_query_weights_md);
+    e->dst = *cpu_pd_md(&e->p, dnnl_query_dst_md);
+    SSD_CHECK_GOTO(st, cpu_prim_arg(c, &e->p, DNNL_ARG_SRC, &e->src), fail);
+    SSD_CHECK_GOTO(st, cpu_prim_arg(c, &e->p, DNNL_ARG_WEIGHTS, &e->w), fail);
+    if (g->bias) {
+        dnnl_memory_desc_t b;
+        md_bias(g, &b);
+        SSD_CHECK_GOTO(st, cpu_prim_arg(c, &e->p, DNNL_ARG_BIAS, &b), fail);
+    }
+    SSD_CHECK_GOTO(st, cpu_prim_arg(c, &e->p, DNNL_ARG_DST, &e->dst), fail);
+    *out = e;
+    goto done;
+fail:
+    fwd_destroy(e);
+done:
+    if (po) dnnl_post_ops_destroy(po);
+    if (attr) dnnl_primitive_attr_destroy(attr);
+    return st;
+}
+
+ssd_status cpu_conv2d_fwd(ssd_backend *be, ssd_tensor *y, const ssd_tensor *x, const ssd_tensor *w,
+                          const ssd_tensor *b, const ssd_conv2d_params *p) {
+    cpu_impl *c = cpu_of(be);
+    geom g;
+    SSD_TRY(conv_geom(&g, x, w, b != NULL, p, "conv2d_fwd"));
+    if (b) SSD_TRY(cpu_check_in(b, 1, "conv2d_fwd", "b"));
+    if (b && b->shape[0] != g.o)
+        return ssd_error_set(SSD_E_INVAL, "conv2d_fwd: bias size mismatch");
+    cpu_key k;
+    key_geom(&k, CPU_K_CONV_FWD, &g, p->act);
+    fwd_entry *e = cpu_cache_find(c, &k);
+    if (!e) {
+        SSD_TRY(fwd_make(c, &g, p->act, &e));
+        SSD_TRY(cpu_cache_insert(c, &k, e, fwd_destroy));
+    }
+    void *h[4];
+    int n = 0;
+    dnnl_memory_desc_t wplain;
+    md_weights(&g, &wplain, true);
+    SSD_TRY(cpu_input(c, x, NULL, &e->src, &e->src_buf, &h[n++]));
+    SSD_TRY(cpu_weights(c, w, &wplain, &e->w, &h[n++]));
+    if (b) h[n++] = b->data; /* 1-D tensors are always plain */
+    int64_t shape[4] = {g.n, g.o, g.oh, g.ow};
+    SSD_TRY(cpu_out(be, y, 4, shape, &e->dst));
+    h[n++] = y->data;
+    return cpu_prim_exec(c, &e->p, h);
+}
+
+/* ---- backward data ---- */
+
+typedef struct {
+    cpu_prim hint, p;
+    dnnl_memory_desc_t dsrc, w, ddst;
+    cpu_buf dy_buf;
+} bwd_data_entry;
+
+static void bwd_data_destroy(void *o) {
+    bwd_data_entry *e = o;
+    if (!e) return;
+    cpu_prim_destroy(&e->p);
+    cpu_prim_destroy(&e->hint);
+    cpu_buf_free(&e->dy_buf);
+    ssd_free(e);
+}
+
+/* The forward primitive descriptor the backward ones are created against. */
+static ssd_status make_hint(cpu_impl *c, const geom *g, bool bias, cpu_prim *hint) {
+    dnnl_convolution_desc_t d;
+    SSD_TRY(fwd_desc(g, &d, bias));
+    return cpu_prim_create(c, hint, &d, NULL, NULL, conv_nthr(g), "conv forward (hint)");
+}
+
+static ssd_status bwd_data_make(cpu_impl *c, const geom *g, bwd_data_entry **out) {
+    ssd_status st;
+    dnnl_convolution_desc_t d;
+    dnnl_memory_desc_t dsrc, w, ddst;
+    bwd_data_entry *e = ssd_calloc(1, sizeof *e);
+    if (!e) return SSD_E_NOMEM;
+    SSD_CHECK_GOTO(st, make_hint(c, g, false, &e->hint), fail);
+    md_src(g, &dsrc);
+    md_weights(g, &w, false);
+    md_dst(g, &ddst);
+    dnnl_status_t s = dnnl_dilated_convolution_backward_data_desc_init(
+        &d, dnnl_convolution_direct, &dsrc, &w, &ddst, g->strides, g->dil, g->pad_l, g->pad_r);
+    if (s != dnnl_success) {
+        st = cpu_dnnl_err(s, "conv backward-data descriptor");
+        goto fail;
+    }
+    SSD_CHECK_GOTO(
+        st, cpu_prim_create(c, &e->p, &d, NULL, e->hint.pd, conv_nthr(g), "conv backward-data"),
+        fail);
+    e->dsrc = *cpu_pd_md(&e->p, dnnl_query_diff_src_md);
+    e->w = *cpu_pd_md(&e->p, dnnl_query_weights_md);
+    e->ddst = *cpu_pd_md(&e->p, dnnl_query_diff_dst_md);
+    SSD_CHECK_GOTO(st, cpu_prim_arg(c, &e->p, DNNL_ARG_DIFF_DST, &e->ddst), fail);
+    SSD_CHECK_GOTO(st, cpu_prim_arg(c, &e->p, DNNL_ARG_WEIGHTS, &e->w), fail);
+    SSD_CHECK_GOTO(st, cpu_prim_arg(c, &e->p, DNNL_ARG_DIFF_SRC, &e->dsrc), fail);
+    *out = e;
+    return SSD_OK;
+fail:
+    bwd_data_destroy(e);
+    return st;
+}
+
+static ssd_status check_dy(const geom *g, const ssd_tensor *dy, const char *op) {
+    SSD_TRY(cpu_check_in(dy, 4, op, "dy"));
+    if (dy->shape[0] != g->n || dy->shape[1] != g->o || dy->shape[2] != g->oh ||
+        dy->shape[3] != g->ow)
+        return ssd_error_set(SSD_E_INVAL, "%s: dy does not have the output's shape", op);
+    return SSD_OK;
+}
+
+ssd_status cpu_conv2d_bwd_data(ssd_backend *be, ssd_tensor *dx, const ssd_tensor *dy,
+                               const ssd_tensor *x, const ssd_tensor *w,
+                               const ssd_conv2d_params *p) {
+    cpu_impl *c = cpu_of(be);
+    geom g;
+    SSD_TRY(conv_geom(&g, x, w, false, p, "conv2d_bwd_data"));
+    SSD_TRY(check_dy(&g, dy, "conv2d_bwd_data"));
+    cpu_key k;
+    key_geom(&k, CPU_K_CONV_BWD_DATA, &g, 0);
+    bwd_data_entry *e = cpu_cache_find(c, &k);
+    if (!e) {
+        SSD_TRY(bwd_data_make(c, &g, &e));
+        SSD_TRY(cpu_cache_insert(c, &k, e, bwd_data_destroy));
+    }
+    void *h[3];
+    dnnl_memory_desc_t wplain;
+    md_weights(&g, &wplain, true);
+    SSD_TRY(cpu_input(c, dy, NULL, &e->ddst, &e->dy_buf, &h[0]));
+    SSD_TRY(cpu_weights(c, w, &wplain, &e->w, &h[1]));
+    int64_t shape[4] = {g.n, g.c, g.h, g.w};
+    SSD_TRY(cpu_out(be, dx, 4, shape, &e->dsrc));
+    h[2] = dx->data;
+    return cpu_prim_exec(c, &e->p, h);
+}
+
+/* ---- backward weights ---- */
+
+typedef struct {
+    cpu_prim hint, p;
+    dnnl_memory_desc_t src, dw, ddst;
+    bool dw_plain; /* the primitive writes dw straight into the plain tensor */
+    bool own_dw;   /* depthwise that oneDNN only has a gemm/reference kernel for: ours */
+    cpu_buf x_buf, dy_buf, dw_buf;
+} bwd_w_entry;
+
+static void bwd_w_destroy(void *o) {
+    bwd_w_entry *e = o;
+    if (!e) return;
+    cpu_prim_destroy(&e->p);
+    cpu_prim_destroy(&e->hint);
+    cpu_buf_free(&e->x_buf);
+    cpu_buf_free(&e->dy_buf);
+    cpu_buf_free(&e->dw_buf);
+    ssd_free(e);
+}
+
+static ssd_status bwd_w_make(cpu_impl *c, const geom *g, bwd_w_entry **out) {
+    ssd_status st;
+    dnnl_convolution_desc_t d;
+    dnnl_memory_desc_t src, dw, db, ddst;
+    bwd_w_entry *e = ssd_calloc(1, sizeof *e);
+    if (!e) return SSD_E_NOMEM;
+    SSD_CHECK_GOTO(st, make_hint(c, g, g->bias, &e->hint), fail);
+    md_src(g, &src);
+    md_weights(g, &dw, false);
+    md_bias(g, &db);
+    md_dst(g, &ddst);
+    dnnl_status_t s = dnnl_dilated_convolution_backward_weights_desc_init(
+        &d, dnnl_convolution_direct, &src, &dw, g->bias ? &db : NULL, &ddst, g->strides, g->dil,
+        g->pad_l, g->pad_r);
+    if (s != dnnl_success) {
+        st = cpu_dnnl_err(s, "conv backward-weights descriptor");
+        goto fail;
+    }
+    SSD_CHECK_GOTO(
+        st, cpu_prim_create(c, &e->p, &d, NULL, e->hint.pd, conv_nthr(g), "conv backward-weights"),
+        fail);
+    const char *impl = "";
+    dnnl_primitive_desc_query(e->p.pd, dnnl_query_impl_info_str, 0, &impl);
+    if (g->groups == g->c && g->groups == g->o && g->kh * g->kw <= 64 &&
+        strncmp(impl, "jit", 3) != 0) {
+        /* e.g. 5x5 depthwise: oneDNN 2.6 falls back to gemm on plain data. */
+        dnnl_dims_t xd = {g->n, g->c, g->h, g->w}, yd = {g->n, g->o, g->oh, g->ow};
+        dnnl_memory_desc_init_by_tag(&e->src, 4, xd, dnnl_f32, dnnl_nChw16c);
+        dnnl_memory_desc_init_by_tag(&e->ddst, 4, yd, dnnl_f32, dnnl_nChw16c);
+        e->own_dw = true;
+        *out = e;
+        return SSD_OK;
+    }
+    e->src = *cpu_pd_md(&e->p, dnnl_query_src_md);
+    e->dw = *cpu_pd_md(&e->p, dnnl_query_diff_weights_md);
+    e->ddst = *cpu_pd_md(&e->p, dnnl_query_diff_dst_md);
+    dnnl_memory_desc_t wplain;
+    md_weights(g, &wplain, true);
+    e->dw_plain = cpu_md_equal(&e->dw, &wplain);
+    SSD_CHECK_GOTO(st, cpu_prim_arg(c, &e->p, DNNL_ARG_SRC, &e->src), fail);
+    SSD_CHECK_GOTO(st, cpu_prim_arg(c, &e->p, DNNL_ARG_DIFF_DST, &e->ddst), fail);
+    SSD_CHECK_GOTO(st, cpu_prim_arg(c, &e->p, DNNL_ARG_DIFF_WEIGHTS, &e->dw), fail);
+    if (g->bias) SSD_CHECK_GOTO(st, cpu_prim_arg(c, &e->p, DNNL_ARG_DIFF_BIAS, &db), fail);
+    if (!e->dw_plain) SSD_CHECK_GOTO(st, cpu_buf_reserve(&e->dw_buf, cpu_md_size(&e->dw)), fail);
+    *out = e;
+    return SSD_OK;
+fail:
+    bwd_w_destroy(e);
+    return st;
+}
+
+/* Depthwise dw (and db) from nChw16c x and dy: per channel block, 16-lane
+ * accumulators for every kernel tap, summed over n, oh, ow in float like
+ * oneDNN's own kernels. */
+static void dw_bwd_weights(float *dw, float *db, const float *x, const float *dy, const geom *g) {
+    const int64_t CB = (g->c + 15) / 16, KK = g->kh * g->kw;
+    const bool par = CB > 1 && g->n * g->oh * g->ow * KK * 16 * CB >= CPU_PAR_MIN_FLOATS;
+#pragma omp parallel for schedule(dynamic) if (par)
+    for (int64_t cb = 0; cb < CB; cb++) {
+        float acc[64 * 16], bacc[16] = {0};
+        for (int64_t k = 0; k < KK * 16; k++) acc[k] = 0.f;
+        for (int64_t n = 0; n < g->n; n++) {
+            const float *xb = x + (n * CB + cb) * g->h * g->w * 16;
+            const float *yb = dy + (n * CB + cb) * g->oh * g->ow * 16;
+            for (int64_t oh = 0; oh < g->oh; oh++)
+                for (int64_t ow = 0; ow < g->ow; ow++) {
+                    const float *d = yb + (oh * g->ow + ow) * 16;
+                    for (int j = 0; j < 16; j++) bacc[j] += d[j];
+                    for (int64_t kh = 0; kh < g->kh; kh++) {
+                        int64_t ih = oh * g->strides[0] - g->pad_l[0] + kh * (g->dil[0] + 1);
+                        if (ih < 0 || ih >= g->h) continue;
+                        for (int64_t kw = 0; kw < g->kw; kw++) {
+                            int64_t iw = ow * g->strides[1] - g->pad_l[1] + kw * (g->dil[1] + 1);
+                            if (iw < 0 || iw >= g->w) continue;
+                            const float *xv = xb + (ih * g->w + iw) * 16;
+                            float *a = acc + (kh * g->kw + kw) * 16;
+                            for (int j = 0; j < 16; j++) a[j] += d[j] * xv[j];
+                        }
+                    }
+                }
+        }
+        for (int j = 0; j < 16 && cb * 16 + j < g->c; j++) {
+            for (int64_t k = 0; k < KK; k++) dw[(cb * 16 + j) * KK + k] = acc[k * 16 + j];
+            if (db) db[cb * 16 + j] = bacc[j];
+        }
+    }
+}
+
+ssd_status cpu_conv2d_bwd_weights(ssd_backend *be, ssd_tensor *dw, ssd_tensor *db,
+                                  const ssd_tensor *dy, const ssd_tensor *x, const ssd_tensor *w,
+                                  const ssd_conv2d_params *p) {
+    cpu_impl *c = cpu_of(be);
+    geom g;
+    SSD_TRY(conv_geom(&g, x, w, db != NULL, p, "conv2d_bwd_weights"));
+    SSD_TRY(check_dy(&g, dy, "conv2d_bwd_weights"));
+    cpu_key k;
+    key_geom(&k, CPU_K_CONV_BWD_WEIGHTS, &g, 0);
+    bwd_w_entry *e = cpu_cache_find(c, &k);
+    if (!e) {
+        SSD_TRY(bwd_w_make(c, &g, &e));
+        SSD_TRY(cpu_cache_insert(c, &k, e, bwd_w_destroy));
+    }
+    void *h[4];
+    SSD_TRY(cpu_input(c, x, NULL, &e->src, &e->x_buf, &h[0]));
+    SSD_TRY(cpu_input(c, dy, NULL, &e->ddst, &e->dy_buf, &h[1]));
+    SSD_TRY(cpu_out_plain(be, dw, 4, w->shape));
+    if (e->own_dw) {
+        if (db) {
+            int64_t o = g.o;
+            SSD_TRY(cpu_out_plain(be, db, 1, &o));
+        }
+        dw_bwd_weights(dw->data, db ? db->data : NULL, h[0], h[1], &g);
+        return SSD_OK;
+    }
+    h[2] = e->dw_plain ? dw->data : e->dw_buf.p;
+    if (db) {
+        int64_t o = g.o;
+        SSD_TRY(cpu_out_plain(be, db, 1, &o));
+        h[3] = db->data;
+    }
+    SSD_TRY(cpu_prim_exec(c, &e->p, h));
+    if (e->dw_plain) return SSD_OK;
+    dnnl_memory_desc_t wplain;
+    md_weights(&g, &wplain, true);
+    return cpu_reorder(c, &e->dw, e->dw_buf.p, &wplain, dw->data);
+}

@@ -1,0 +1,103 @@
+/* ReLU / ReLU6 and add as our own loops over the physical buffer, in
+ * whatever layout the tensor has (both maps send 0 to 0, so the zero padding
+ * of blocked layouts stays zero). These ops are pure memory traffic; a loop
+ * is as fast as oneDNN's eltwise, needs no primitive, and stays on one
+ * thread for small tensors. NaN handling follows PyTorch: forward passes NaN
+ * through, backward passes the gradient where y is NaN (threshold_backward /
+ * hardtanh_backward compare with <= and >=). */
+#include "backend/cpu/cpu.h"
+
+#include <string.h>
+
+void cpu_act_apply(ssd_act act, float *y, const float *x, int64_t n) {
+    if (act == SSD_ACT_RELU) {
+#pragma omp parallel for simd schedule(static) if (n >= CPU_PAR_MIN_FLOATS)
+        for (int64_t i = 0; i < n; i++) y[i] = x[i] < 0.f ? 0.f : x[i];
+    } else if (act == SSD_ACT_RELU6) {
+#pragma omp parallel for simd schedule(static) if (n >= CPU_PAR_MIN_FLOATS)
+        for (int64_t i = 0; i < n; i++) {
+            float v = x[i] < 0.f ? 0.f : x[i];
+            y[i] = v > 6.f ? 6.f : v;
+        }
+    } else if (y != x) {
+        memcpy(y, x, (size_t)n * sizeof *y);
+    }
+}
+
+void cpu_act_grad(ssd_act act, float *dpre, const float *dy, const float *y, int64_t n) {
+    if (act == SSD_ACT_RELU) {
+#pragma omp parallel for simd schedule(static) if (n >= CPU_PAR_MIN_FLOATS)
+        for (int64_t i = 0; i < n; i++) {
+            const float g = dy[i], v = y[i]; /* both loads unconditional: vectorizes */
+            dpre[i] = v <= 0.f ? 0.f : g;
+        }
+    } else if (act == SSD_ACT_RELU6) {
+#pragma omp parallel for simd schedule(static) if (n >= CPU_PAR_MIN_FLOATS)
+        for (int64_t i = 0; i < n; i++) {
+            const float g = dy[i], v = y[i];
+            dpre[i] = (v <= 0.f || v >= 6.f) ? 0.f : g;
+        }
+    } else if (dpre != dy) {
+        memcpy(dpre, dy, (size_t)n * sizeof *dpre);
+    }
+}
+
+ssd_status cpu_act_fwd(ssd_backend *be, ssd_tensor *y, const ssd_tensor *x,
+                       const ssd_act_params *p) {
+    SSD_TRY(cpu_check_in(x, 0, "act_fwd", "x"));
+    dnnl_memory_desc_t md;
+    cpu_md_of(x, &md);
+    int64_t shape[SSD_MAX_DIMS];
+    memcpy(shape, x->shape, sizeof shape);
+    const float *src = x->data;
+    SSD_TRY(cpu_out(be, y, x->ndim, shape, &md)); /* y may be x: then nothing moves */
+    cpu_act_apply(p->kind, y->data, src, (int64_t)(cpu_md_size(&md) / sizeof(float)));
+    return SSD_OK;
+}
+
+ssd_status cpu_act_bwd(ssd_backend *be, ssd_tensor *dx, const ssd_tensor *dy, const ssd_tensor *y,
+                       const ssd_act_params *p) {
+    cpu_impl *c = cpu_of(be);
+    SSD_TRY(cpu_check_in(dy, 0, "act_bwd", "dy"));
+    SSD_TRY(cpu_check_in(y, 0, "act_bwd", "y"));
+    if (!ssd_tensor_same_shape(dy, y))
+        return ssd_error_set(SSD_E_INVAL, "act_bwd: dy and y differ in shape");
+    dnnl_memory_desc_t md;
+    cpu_md_of(y, &md);
+    void *dyp;
+    SSD_TRY(cpu_input(c, dy, NULL, &md, &c->tmp[0], &dyp));
+    int64_t shape[SSD_MAX_DIMS];
+    memcpy(shape, y->shape, sizeof shape);
+    const float *yp = y->data;
+    SSD_TRY(cpu_out(be, dx, y->ndim, shape, &md)); /* dx may be dy (same layout): in place */
+    cpu_act_grad(p->kind, dx->data, dyp, yp, (int64_t)(cpu_md_size(&md) / sizeof(float)));
+    return SSD_OK;
+}
+
+ssd_status cpu_add(ssd_backend *be, ssd_tensor *y, const ssd_tensor *a, const ssd_tensor *b) {
+    cpu_impl *c = cpu_of(be);
+    SSD_TRY(cpu_check_in(a, 0, "add", "a"));
+    SSD_TRY(cpu_check_in(b, 0, "add", "b"));
+    if (!ssd_tensor_same_shape(a, b))
+        return ssd_error_set(SSD_E_INVAL, "add: a and b differ in shape");
+    if (y == b && y != a) { /* y aliases b: the sum commutes, so make it the a side */
+        const ssd_tensor *t = a;
+        a = b;
+        b = t;
+    }
+    dnnl_memory_desc_t md;
+    cpu_md_of(a, &md);
+    void *bp;
+    SSD_TRY(cpu_input(c, b, NULL, &md, &c->tmp[0], &bp));
+    const float *ap = a->data;
+    int64_t shape[SSD_MAX_DIMS];
+    memcpy(shape, a->shape, sizeof shape);
+    SSD_TRY(cpu_out(be, y, a->ndim, shape, &md));
+    float *yp = y->data;
+    const float *bq = bp;
+    /* Whole physical buffer, padding included: padding is zero in both. */
+    int64_t n = (int64_t)(cpu_md_size(&md) / sizeof(float));
+#pragma omp parallel for simd schedule(static) if (n >= CPU_PAR_MIN_FLOATS)
+    for (int64_t i = 0; i < n; i++) yp[i] = ap[i] + bq[i];
+    return SSD_OK;
+}
