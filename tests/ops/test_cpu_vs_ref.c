@@ -589,6 +589,19 @@ static void run_all(ctx *x) {
                     }
         }
         ssd_backend_cpu_set_bn_onednn(x->cpu, false);
+        /* our kernels as built for smaller instruction sets */
+        static const char *isas[2] = {"avx2", "base"};
+        for (int i = 0; i < 2; i++) {
+            ssd_backend_cpu_force_isa(isas[i]);
+            for (int a = 0; a < 3; a++) {
+                char name[96];
+                snprintf(name, sizeof name, "bn train %s nChw16c (%s kernels)", an[a], isas[i]);
+                t_bn(x, name, true, acts[a], 16);
+                snprintf(name, sizeof name, "bn eval %s plain (%s kernels)", an[a], isas[i]);
+                t_bn(x, name, false, acts[a], 0);
+            }
+        }
+        ssd_backend_cpu_force_isa(NULL);
     }
     t_act(x, "relu nChw16c", SSD_ACT_RELU, 16, 16);
     t_act(x, "relu6 nChw16c", SSD_ACT_RELU6, 16, 16);

@@ -122,6 +122,11 @@ static inline int cpu_nthr_bytes(size_t bytes) {
 static inline int cpu_nthr_flops(double flops) {
     return flops < CPU_SMALL_FLOPS ? 1 : 0;
 }
+/* Our kernels are built for the baseline ISA and, dispatched at load time,
+ * for AVX2 and AVX-512: much of the data they touch sits in cache, where the
+ * vector width shows. */
+#define CPU_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
+
 /* For own OpenMP loops: parallel only when the buffer is big enough. */
 #define CPU_PAR_MIN_FLOATS ((int64_t)(CPU_SMALL_BYTES / sizeof(float)))
 
@@ -253,6 +258,9 @@ void ssd_backend_cpu_stats(ssd_backend *be, long *prims, long *reorders, long *w
 /* Test and bench support: batch norm on oneDNN's primitive (true) or on our
  * fused kernels (false, the default). */
 void ssd_backend_cpu_set_bn_onednn(ssd_backend *be, bool on);
+/* Test support: runs our batch norm kernels built for "base", "avx2" or
+ * "avx512" (if the CPU has it), or NULL for the best the CPU has. Global. */
+void ssd_backend_cpu_force_isa(const char *isa);
 /* Test support: re-stores a 4-D f32 tensor of the cpu backend as nChw8c or
  * nChw16c (blk 8 or 16), as a preceding conv would have left it. */
 ssd_status ssd_backend_cpu_block(ssd_backend *be, ssd_tensor *t, int blk);

@@ -361,7 +361,8 @@ fail:
 /* Depthwise dw (and db) from nChw16c x and dy: per channel block, 16-lane
  * accumulators for every kernel tap, summed over n, oh, ow in float like
  * oneDNN's own kernels. */
-static void dw_bwd_weights(float *dw, float *db, const float *x, const float *dy, const geom *g) {
+CPU_CLONES static void dw_bwd_weights(float *dw, float *db, const float *x, const float *dy,
+                                      const geom *g) {
     const int64_t CB = (g->c + 15) / 16, KK = g->kh * g->kw;
     const bool par = CB > 1 && g->n * g->oh * g->ow * KK * 16 * CB >= CPU_PAR_MIN_FLOATS;
 #pragma omp parallel for schedule(dynamic) if (par)

@@ -371,7 +371,8 @@ static ssd_status head_mds(const ssd_tensor *x, const ssd_head_params *p, dnnl_m
 /* y[n][hw][c] = x[n][c][hw] (PyTorch's permute(0,2,3,1)) for x plain (blk 1)
  * or nChw<blk>c: per pixel, contiguous runs of blk channels. dir 1 is the
  * inverse (backward), which also rewrites the zero padding of the last block. */
-static void head_copy(float *x, float *y, int64_t N, int64_t C, int64_t HW, int blk, int dir) {
+CPU_CLONES static void head_copy(float *x, float *y, int64_t N, int64_t C, int64_t HW, int blk,
+                                 int dir) {
     int64_t rows = N * HW;
     bool par = rows * C >= CPU_PAR_MIN_FLOATS;
     if (blk == 1) {
@@ -465,8 +466,8 @@ static ssd_status l2_check(const ssd_tensor *x, const ssd_tensor *scale, const c
 }
 
 /* den[n, hw] = sqrt(sum_c x^2) + eps, written to den; also the norm itself. */
-static void l2_norms(const float *x, float *den, float *nrm, int64_t N, int64_t C, int64_t HW,
-                     float eps) {
+CPU_CLONES static void l2_norms(const float *x, float *den, float *nrm, int64_t N, int64_t C,
+                                int64_t HW, float eps) {
 #pragma omp parallel for schedule(static)
     for (int64_t n = 0; n < N; n++) {
         float *d = den + n * HW, *r = nrm + n * HW;
