@@ -4,7 +4,10 @@
  * blocked layouts; activations stay in them between layers, weights (plain
  * OIHW parameters) are reordered once per version into the weight-copy table
  * and shared by forward and backward-data where they want the same layout.
- * dw is handed back plain: the optimizer works on plain parameters. */
+ * dw is handed back plain, since the optimizer works on plain parameters:
+ * backward-weights writes oneDNN's blocked layout and one reorder makes it
+ * plain. Asking oneDNN for plain dw directly is worse: with it, 2.6 picks its
+ * gemm implementation on plain activations, i.e. reorders of x and dy. */
 #include "backend/cpu/cpu.h"
 
 #include "core/mem.h"
