@@ -1,7 +1,19 @@
 /* Internals of the reference backend: argument checks shared by its ops and
  * the op entry points its vtable points at (ref_backend.c). Every op checks
- * its arguments fully before writing anything, so a failed call leaves its
- * outputs untouched. */
+ * its arguments fully before writing anything, so a call with bad arguments
+ * leaves its outputs untouched.
+ *
+ * Beyond backend.h, the reference ops:
+ * - write save_mean / save_invstd in eval-mode bn_fwd too (from the running
+ *   statistics, when given), because eval-mode bn_bwd needs the mean for
+ *   dgamma and bn_bwd receives no running_mean;
+ * - accept NULL for bn_bwd's dx, dgamma, dbeta and l2norm_bwd's dx, dscale
+ *   (frozen layers), and for bn_fwd's save_* in eval mode;
+ * - ignore p->act in conv2d backward: the caller applies act_bwd with the
+ *   forward output first;
+ * - keep the max-pool workspace as an int64 tensor of y's shape holding
+ *   PyTorch's argmax indices (offset in the H*W plane);
+ * - bump `version` of every tensor they write, running statistics included. */
 #ifndef SSD_BACKEND_REF_OPS_H
 #define SSD_BACKEND_REF_OPS_H
 
