@@ -235,6 +235,24 @@ static void t_bn(ctx *x, const char *name, bool training, ssd_act act, int blk) 
     cmp(name, "dx", &DX, BWD_ATOL, BWD_RTOL, false);
     cmp(name, "dgamma", &DG, BWD_ATOL, BWD_RTOL, false);
     cmp(name, "dbeta", &DB, BWD_ATOL, BWD_RTOL, false);
+    {
+        /* Frozen layers: outputs the caller does not want are NULL. */
+        tp DX2, DG2;
+        tp_empty(x, &DX2);
+        tp_empty(x, &DG2);
+        CHECK_OK(C->bn_bwd(x->cpu, &DX2.c, NULL, NULL, &DY.c, &X.c, &Y.c, &WS.c, &G.c, &M.c, &IS.c,
+                           &RV.c, &p));
+        CHECK_OK(R->bn_bwd(x->ref, &DX2.r, NULL, NULL, &DY.r, &X.r, &Y.r, &WS.r, &G.r, &M.r, &IS.r,
+                           &RV.r, &p));
+        cmp(name, "dx alone", &DX2, BWD_ATOL, BWD_RTOL, false);
+        CHECK_OK(C->bn_bwd(x->cpu, NULL, &DG2.c, NULL, &DY.c, &X.c, &Y.c, &WS.c, &G.c, &M.c, &IS.c,
+                           &RV.c, &p));
+        CHECK_OK(R->bn_bwd(x->ref, NULL, &DG2.r, NULL, &DY.r, &X.r, &Y.r, &WS.r, &G.r, &M.r, &IS.r,
+                           &RV.r, &p));
+        cmp(name, "dgamma alone", &DG2, BWD_ATOL, BWD_RTOL, false);
+        tp_free(&DX2);
+        tp_free(&DG2);
+    }
     if (training) {
         /* Without a workspace the cpu side must still work (unfused, variance from invstd). */
         tp DX2;
@@ -420,6 +438,13 @@ static void t_l2norm(ctx *x, const char *name, int blk) {
     CHECK_OK(x->cpu->ops->l2norm_bwd(x->cpu, &DX.c, &DS.c, &DY.c, &X.c, &S.c, &p));
     cmp(name, "dx", &DX, 20 * NUM_ATOL, NUM_RTOL, false);
     cmp(name, "dscale", &DS, BWD_ATOL, BWD_RTOL, false);
+    /* frozen scale: no dscale */
+    CHECK_OK(x->ref->ops->l2norm_bwd(x->ref, &DX.r, NULL, &DY.r, &X.r, &S.r, &p));
+    CHECK_OK(x->cpu->ops->l2norm_bwd(x->cpu, &DX.c, NULL, &DY.c, &X.c, &S.c, &p));
+    cmp(name, "dx without dscale", &DX, 20 * NUM_ATOL, NUM_RTOL, false);
+    CHECK_OK(x->ref->ops->l2norm_bwd(x->ref, NULL, &DS.r, &DY.r, &X.r, &S.r, &p));
+    CHECK_OK(x->cpu->ops->l2norm_bwd(x->cpu, NULL, &DS.c, &DY.c, &X.c, &S.c, &p));
+    cmp(name, "dscale without dx", &DS, BWD_ATOL, BWD_RTOL, false);
     tp *all[] = {&X, &S, &DY, &Y, &DX, &DS};
     for (size_t i = 0; i < 6; i++) tp_free(all[i]);
 }

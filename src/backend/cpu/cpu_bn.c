@@ -353,24 +353,27 @@ ssd_status cpu_bn_bwd(ssd_backend *be, ssd_tensor *dx, ssd_tensor *dgamma, ssd_t
         memcpy(t[T_B], ws_ab(ws, &g, 1), (size_t)g.cp * 4);
     }
     const float *gm = gamma->data, *mean = save_mean->data;
-    const float *inv = p->training ? save_invstd->data : NULL, *rv = running_var->data;
+    const float *inv = p->training ? save_invstd->data : NULL;
+    const float *rv = p->training ? NULL : running_var->data;
     for (int64_t ch = 0; ch < C; ch++) t[T_MEAN][ch] = mean[ch];
     kern()->bsum(&g, x->data, dyp, t[T_A], t[T_B], t[T_MEAN], act, part);
     reduce_parts(&g, part, s, s + g.cp);
+    /* NULL outputs (a frozen layer) are simply not written. */
     int64_t cs = C;
-    SSD_TRY(cpu_out_plain(be, dgamma, 1, &cs));
-    SSD_TRY(cpu_out_plain(be, dbeta, 1, &cs));
-    float *dg = dgamma->data, *db = dbeta->data;
+    if (dgamma) SSD_TRY(cpu_out_plain(be, dgamma, 1, &cs));
+    if (dbeta) SSD_TRY(cpu_out_plain(be, dbeta, 1, &cs));
+    float *dg = dgamma ? dgamma->data : NULL, *db = dbeta ? dbeta->data : NULL;
     double m = (double)(g.n * g.hw);
     for (int64_t ch = 0; ch < C; ch++) {
         double is = p->training ? (double)inv[ch] : 1.0 / sqrt((double)rv[ch] + p->eps);
         double sg = s[ch], sgx = s[g.cp + ch];
-        db[ch] = (float)sg;
-        dg[ch] = (float)(sgx * is);
+        if (db) db[ch] = (float)sg;
+        if (dg) dg[ch] = (float)(sgx * is);
         t[T_K1][ch] = (float)(gm[ch] * is);
         t[T_K2][ch] = p->training ? (float)(sg / m) : 0.f;
         t[T_K3][ch] = p->training ? (float)(is * is * sgx / m) : 0.f;
     }
+    if (!dx) return SSD_OK;
     int64_t shape[4] = {x->shape[0], x->shape[1], x->shape[2], x->shape[3]};
     const float *xp = x->data;
     SSD_TRY(cpu_out(be, dx, 4, shape, &md)); /* dx may be dy: each element is read first */

@@ -468,7 +468,7 @@ static ssd_status l2_check(const ssd_tensor *x, const ssd_tensor *scale, const c
 /* den[n, hw] = sqrt(sum_c x^2) + eps, written to den; also the norm itself. */
 CPU_CLONES static void l2_norms(const float *x, float *den, float *nrm, int64_t N, int64_t C,
                                 int64_t HW, float eps) {
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (N * C * HW >= CPU_PAR_MIN_FLOATS)
     for (int64_t n = 0; n < N; n++) {
         float *d = den + n * HW, *r = nrm + n * HW;
         for (int64_t i = 0; i < HW; i++) r[i] = 0.f;
@@ -481,6 +481,17 @@ CPU_CLONES static void l2_norms(const float *x, float *den, float *nrm, int64_t 
             d[i] = r[i] + eps;
         }
     }
+}
+
+CPU_CLONES static void l2_fwd_out(float *yp, const float *xp, const float *s, const float *den,
+                                  int64_t N, int64_t C, int64_t HW) {
+#pragma omp parallel for collapse(2) schedule(static) if (N * C * HW >= CPU_PAR_MIN_FLOATS)
+    for (int64_t n = 0; n < N; n++)
+        for (int64_t ch = 0; ch < C; ch++) {
+            const float *xc = xp + (n * C + ch) * HW, *d = den + n * HW;
+            float *yc = yp + (n * C + ch) * HW;
+            for (int64_t i = 0; i < HW; i++) yc[i] = s[ch] * xc[i] / d[i];
+        }
 }
 
 ssd_status cpu_l2norm_fwd(ssd_backend *be, ssd_tensor *y, const ssd_tensor *x,
@@ -496,16 +507,44 @@ ssd_status cpu_l2norm_fwd(ssd_backend *be, ssd_tensor *y, const ssd_tensor *x,
     int64_t shape[4] = {x->shape[0], x->shape[1], x->shape[2], x->shape[3]};
     if (y == x) return ssd_error_set(SSD_E_INVAL, "l2norm_fwd: y must not be x");
     SSD_TRY(cpu_out_plain(be, y, 4, shape));
-    float *yp = y->data;
-    const float *s = scale->data;
-#pragma omp parallel for collapse(2) schedule(static)
-    for (int64_t n = 0; n < N; n++)
-        for (int64_t ch = 0; ch < C; ch++) {
-            const float *xc = xp + (n * C + ch) * HW, *d = den + n * HW;
-            float *yc = yp + (n * C + ch) * HW;
-            for (int64_t i = 0; i < HW; i++) yc[i] = s[ch] * xc[i] / d[i];
-        }
+    l2_fwd_out(y->data, xp, scale->data, den, N, C, HW);
     return SSD_OK;
+}
+
+/* dot[n,hw] = sum_c s_c dy x, then / (d^2 r) (0 where r = 0). */
+CPU_CLONES static void l2_dots(float *dot, const float *xp, const float *dyp, const float *s,
+                               const float *den, const float *nrm, int64_t N, int64_t C,
+                               int64_t HW) {
+#pragma omp parallel for schedule(static) if (N * C * HW >= CPU_PAR_MIN_FLOATS)
+    for (int64_t n = 0; n < N; n++) {
+        float *t = dot + n * HW;
+        for (int64_t i = 0; i < HW; i++) t[i] = 0.f;
+        for (int64_t ch = 0; ch < C; ch++) {
+            const float *xc = xp + (n * C + ch) * HW, *gc = dyp + (n * C + ch) * HW;
+            for (int64_t i = 0; i < HW; i++) t[i] += s[ch] * gc[i] * xc[i];
+        }
+        const float *d = den + n * HW, *r = nrm + n * HW;
+        for (int64_t i = 0; i < HW; i++) t[i] = r[i] > 0.f ? t[i] / (d[i] * d[i] * r[i]) : 0.f;
+    }
+}
+
+CPU_CLONES static void l2_bwd_out(float *dxp, float *ds, const float *xp, const float *dyp,
+                                  const float *s, const float *den, const float *dot, int64_t N,
+                                  int64_t C, int64_t HW) {
+#pragma omp parallel for schedule(static) if (N * C * HW >= CPU_PAR_MIN_FLOATS)
+    for (int64_t ch = 0; ch < C; ch++) {
+        double acc = 0.0;
+        for (int64_t n = 0; n < N; n++) {
+            const float *xc = xp + (n * C + ch) * HW, *gc = dyp + (n * C + ch) * HW;
+            const float *d = den + n * HW, *t = dot + n * HW;
+            if (dxp) {
+                float *o = dxp + (n * C + ch) * HW;
+                for (int64_t i = 0; i < HW; i++) o[i] = s[ch] * gc[i] / d[i] - xc[i] * t[i];
+            }
+            for (int64_t i = 0; i < HW; i++) acc += (double)(gc[i] * xc[i] / d[i]);
+        }
+        if (ds) ds[ch] = (float)acc;
+    }
 }
 
 /* With d = r + eps, r = |x|:  dx_c = s_c dy_c / d - x_c (sum_j s_j dy_j x_j) / (d^2 r),
@@ -526,34 +565,11 @@ ssd_status cpu_l2norm_bwd(ssd_backend *be, ssd_tensor *dx, ssd_tensor *dscale, c
     float *den = c->tmp[1].p, *nrm = den + N * HW, *dot = nrm + N * HW;
     l2_norms(xp, den, nrm, N, C, HW, (float)p->eps);
     const float *s = scale->data;
-#pragma omp parallel for schedule(static)
-    for (int64_t n = 0; n < N; n++) {
-        float *t = dot + n * HW;
-        for (int64_t i = 0; i < HW; i++) t[i] = 0.f;
-        for (int64_t ch = 0; ch < C; ch++) {
-            const float *xc = xp + (n * C + ch) * HW, *gc = dyp + (n * C + ch) * HW;
-            for (int64_t i = 0; i < HW; i++) t[i] += s[ch] * gc[i] * xc[i];
-        }
-        const float *d = den + n * HW, *r = nrm + n * HW;
-        for (int64_t i = 0; i < HW; i++) t[i] = r[i] > 0.f ? t[i] / (d[i] * d[i] * r[i]) : 0.f;
-    }
+    l2_dots(dot, xp, dyp, s, den, nrm, N, C, HW);
+    /* dx or dscale may be NULL (a frozen layer): not written then. */
     int64_t shape[4] = {x->shape[0], x->shape[1], x->shape[2], x->shape[3]}, cs = C;
-    SSD_TRY(cpu_out_plain(be, dx, 4, shape));
-    SSD_TRY(cpu_out_plain(be, dscale, 1, &cs));
-    float *dxp = dx->data, *ds = dscale->data;
-#pragma omp parallel for schedule(static)
-    for (int64_t ch = 0; ch < C; ch++) {
-        double acc = 0.0;
-        for (int64_t n = 0; n < N; n++) {
-            const float *xc = xp + (n * C + ch) * HW, *gc = dyp + (n * C + ch) * HW;
-            const float *d = den + n * HW, *t = dot + n * HW;
-            float *o = dxp + (n * C + ch) * HW;
-            for (int64_t i = 0; i < HW; i++) {
-                o[i] = s[ch] * gc[i] / d[i] - xc[i] * t[i];
-                acc += (double)(gc[i] * xc[i] / d[i]);
-            }
-        }
-        ds[ch] = (float)acc;
-    }
+    if (dx) SSD_TRY(cpu_out_plain(be, dx, 4, shape));
+    if (dscale) SSD_TRY(cpu_out_plain(be, dscale, 1, &cs));
+    l2_bwd_out(dx ? dx->data : NULL, dscale ? dscale->data : NULL, xp, dyp, s, den, dot, N, C, HW);
     return SSD_OK;
 }
