@@ -398,10 +398,13 @@ CPU_CLONES static void head_copy(float *x, float *y, int64_t N, int64_t C, int64
         for (int64_t cb = 0; cb < CB; cb++) {
             float *xp = x + ((n * CB + cb) * HW + hw) * blk, *yp = y + r * C + cb * blk;
             int64_t len = C - cb * blk < blk ? C - cb * blk : blk;
-            if (dir == 0) {
-                memcpy(yp, xp, (size_t)len * sizeof(float));
+            if (len == 16 && blk == 16) { /* the common case, as a constant-size copy */
+                if (dir == 0) memcpy(yp, xp, 16 * sizeof(float));
+                else memcpy(xp, yp, 16 * sizeof(float));
+            } else if (dir == 0) {
+                for (int64_t j = 0; j < len; j++) yp[j] = xp[j];
             } else {
-                memcpy(xp, yp, (size_t)len * sizeof(float));
+                for (int64_t j = 0; j < len; j++) xp[j] = yp[j];
                 for (int64_t j = len; j < blk; j++) xp[j] = 0.f;
             }
         }
