@@ -449,6 +449,43 @@ static void t_l2norm(ctx *x, const char *name, int blk) {
     for (size_t i = 0; i < 6; i++) tp_free(all[i]);
 }
 
+/* ---- views as outputs ---- */
+
+/* A view's storage is borrowed: an op writes through it when the output's
+ * layout and size fit, else it gives the view up and allocates its own. */
+static void t_views(ctx *x) {
+    ssd_head_params hp = {4};
+    int64_t xs[4] = {2, 24, 3, 3}, ys[3] = {2, 54, 4};
+    tp X, Y;
+    tp_rand(x, &X, 4, xs, 1, 16);
+    tp_empty(x, &Y);
+    CHECK_OK(x->ref->ops->head_permute_fwd(x->ref, &Y.r, &X.r, &hp));
+    float *mem = ssd_aligned_alloc(2 * 54 * 4 * sizeof(float));
+    ssd_tensor v;
+    ssd_tensor_init(&v, x->cpu, SSD_F32, 3, ys);
+    v.data = mem;
+    v.cap = 2 * 54 * 4 * sizeof(float);
+    v.view = true;
+    CHECK_OK(x->cpu->ops->head_permute_fwd(x->cpu, &v, &X.c, &hp));
+    CHECK(v.view && v.data == mem); /* plain output of the right size: written through */
+    float want[2 * 54 * 4];
+    CHECK_OK(ssd_tensor_get(&Y.r, want, SSD_F32));
+    CHECK(test_close_f32("view: head permute written through", mem, want, 2 * 54 * 4, 0, 0));
+    /* A blocked conv output does not fit a plain view: the view is given up. */
+    int64_t ws[4] = {16, 24, 1, 1};
+    tp W;
+    tp_rand(x, &W, 4, ws, 0.2f, 0);
+    ssd_conv2d_params cp = {{1, 1}, {0, 0}, {1, 1}, 1, SSD_ACT_NONE};
+    CHECK_OK(x->cpu->ops->conv2d_fwd(x->cpu, &v, &X.c, &W.c, NULL, &cp));
+    CHECK(!v.view && v.data != mem && blocked(&v));
+    CHECK(test_close_f32("view: untouched after being given up", mem, want, 2 * 54 * 4, 0, 0));
+    ssd_tensor_deinit(&v);
+    ssd_free(mem);
+    tp_free(&X);
+    tp_free(&Y);
+    tp_free(&W);
+}
+
 /* ---- the chain ---- */
 
 #define CHAIN_N 9
@@ -673,6 +710,7 @@ int main(void) {
     x.integer = true;
     run_all(&x);
     x.integer = false;
+    t_views(&x);
     t_chain(&x);
     ssd_backend_destroy(x.ref);
     ssd_backend_destroy(x.cpu);

@@ -144,12 +144,10 @@ ssd_status cpu_prim_concat(cpu_impl *c, cpu_prim *p, int n, int axis,
                            const dnnl_memory_desc_t *srcs, int nthr);
 /* Declares argument `arg` with memory descriptor md (in execution order). */
 ssd_status cpu_prim_arg(cpu_impl *c, cpu_prim *p, int arg, const dnnl_memory_desc_t *md);
-/* Declares argument `arg` with the md the pd reports for query q (index 0). */
-ssd_status cpu_prim_arg_q(cpu_impl *c, cpu_prim *p, int arg, dnnl_query_t q);
 /* Runs with data handles in the order the args were declared. */
 ssd_status cpu_prim_exec(cpu_impl *c, cpu_prim *p, void *const *handles);
 void cpu_prim_destroy(cpu_prim *p);
-/* The md the pd reports for query q (a zero md if none). */
+/* The md the pd reports for query q (NULL or a zero md if none). */
 const dnnl_memory_desc_t *cpu_pd_md(const cpu_prim *p, dnnl_query_t q);
 
 /* ---- caches (cpu_cache.c) ---- */
@@ -264,7 +262,8 @@ void ssd_backend_cpu_force_isa(const char *isa);
 /* Test support: re-stores a 4-D f32 tensor of the cpu backend as nChw8c or
  * nChw16c (blk 8 or 16), as a preceding conv would have left it. */
 ssd_status ssd_backend_cpu_block(ssd_backend *be, ssd_tensor *t, int blk);
-/* Short name of the physical layout of t ("plain", "nChw16c", ...), for tests. */
+/* The physical layout of t as oneDNN spells it ("plain", "aBcd16b" for
+ * nChw16c, ...), for tests and messages. */
 const char *ssd_backend_cpu_layout_name(const ssd_tensor *t, char *buf, size_t n);
 
 #endif

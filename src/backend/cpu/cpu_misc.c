@@ -399,8 +399,10 @@ CPU_CLONES static void head_copy(float *x, float *y, int64_t N, int64_t C, int64
             float *xp = x + ((n * CB + cb) * HW + hw) * blk, *yp = y + r * C + cb * blk;
             int64_t len = C - cb * blk < blk ? C - cb * blk : blk;
             if (len == 16 && blk == 16) { /* the common case, as a constant-size copy */
-                if (dir == 0) memcpy(yp, xp, 16 * sizeof(float));
-                else memcpy(xp, yp, 16 * sizeof(float));
+                if (dir == 0)
+                    memcpy(yp, xp, 16 * sizeof(float));
+                else
+                    memcpy(xp, yp, 16 * sizeof(float));
             } else if (dir == 0) {
                 for (int64_t j = 0; j < len; j++) yp[j] = xp[j];
             } else {
