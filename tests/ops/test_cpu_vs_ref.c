@@ -185,6 +185,13 @@ static void t_conv(ctx *x, const conv_cfg *q) {
     CHECK_OK(R->conv2d_bwd_data(x->ref, &DX.r, &dz->r, &X.r, &W.r, &p));
     CHECK_OK(C->conv2d_bwd_data(x->cpu, &DX.c, &dz->c, &X.c, &W.c, &p));
     cmp(q->name, "dx after in-place weight update", &DX, FWD_ATOL, FWD_RTOL, I);
+    if (q->g == 1) { /* weights that are not plain (not what layers keep, but valid) */
+        CHECK_OK(ssd_backend_cpu_block(x->cpu, &W.c, 8));
+        CHECK_OK(C->conv2d_fwd(x->cpu, &Y.c, &X.c, &W.c, bc, &p));
+        cmp(q->name, "y with blocked weights", &Y, FWD_ATOL, FWD_RTOL, I);
+        CHECK_OK(C->conv2d_bwd_data(x->cpu, &DX.c, &dz->c, &X.c, &W.c, &p));
+        cmp(q->name, "dx with blocked weights", &DX, FWD_ATOL, FWD_RTOL, I);
+    }
 
     tp *all[] = {&X, &W, &B, &DY, &Y, &DZ, &DX, &DW, &DB};
     for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) tp_free(all[i]);

@@ -97,6 +97,19 @@ static void md_weights(const geom *g, dnnl_memory_desc_t *md, bool plain) {
     }
 }
 
+/* The md w is stored in: plain parameters, or (groups 1 only) a layout. */
+static ssd_status md_w_of(const geom *g, const ssd_tensor *w, dnnl_memory_desc_t *md,
+                          const char *op) {
+    if (!w->layout) {
+        md_weights(g, md, true);
+        return SSD_OK;
+    }
+    if (g->groups > 1)
+        return ssd_error_set(SSD_E_INVAL, "%s: grouped conv weights must be plain", op);
+    *md = *(const dnnl_memory_desc_t *)w->layout;
+    return SSD_OK;
+}
+
 static void md_bias(const geom *g, dnnl_memory_desc_t *md) {
     dnnl_dims_t d = {g->o};
     dnnl_memory_desc_init_by_tag(md, 1, d, dnnl_f32, dnnl_a);
@@ -189,10 +202,11 @@ ssd_status cpu_conv2d_fwd(ssd_backend *be, ssd_tensor *y, const ssd_tensor *x, c
     }
     void *h[4];
     int n = 0;
-    dnnl_memory_desc_t wplain;
-    md_weights(&g, &wplain, true);
+    dnnl_memory_desc_t wmd;
+    SSD_TRY(md_w_of(&g, w, &wmd, "conv2d_fwd"));
+    if (y == x) return ssd_error_set(SSD_E_INVAL, "conv2d_fwd: y must not be x");
     SSD_TRY(cpu_input(c, x, NULL, &e->src, &e->src_buf, &h[n++]));
-    SSD_TRY(cpu_weights(c, w, &wplain, &e->w, &h[n++]));
+    SSD_TRY(cpu_weights(c, w, &wmd, &e->w, &h[n++]));
     if (b) h[n++] = b->data; /* 1-D tensors are always plain */
     int64_t shape[4] = {g.n, g.o, g.oh, g.ow};
     SSD_TRY(cpu_out(be, y, 4, shape, &e->dst));
@@ -279,10 +293,11 @@ ssd_status cpu_conv2d_bwd_data(ssd_backend *be, ssd_tensor *dx, const ssd_tensor
         SSD_TRY(cpu_cache_insert(c, &k, e, bwd_data_destroy));
     }
     void *h[3];
-    dnnl_memory_desc_t wplain;
-    md_weights(&g, &wplain, true);
+    dnnl_memory_desc_t wmd;
+    SSD_TRY(md_w_of(&g, w, &wmd, "conv2d_bwd_data"));
+    if (dx == dy) return ssd_error_set(SSD_E_INVAL, "conv2d_bwd_data: dx must not be dy");
     SSD_TRY(cpu_input(c, dy, NULL, &e->ddst, &e->dy_buf, &h[0]));
-    SSD_TRY(cpu_weights(c, w, &wplain, &e->w, &h[1]));
+    SSD_TRY(cpu_weights(c, w, &wmd, &e->w, &h[1]));
     int64_t shape[4] = {g.n, g.c, g.h, g.w};
     SSD_TRY(cpu_out(be, dx, 4, shape, &e->dsrc));
     h[2] = dx->data;
