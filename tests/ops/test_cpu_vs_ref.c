@@ -109,6 +109,13 @@ static bool blocked(const ssd_tensor *t) {
     return t->layout != NULL;
 }
 
+/* oneDNN picks blocked layouts for these shapes where it has AVX2 or wider
+ * kernels; below that (or under valgrind, which hides AVX-512) it may not. */
+static bool wide_isa(void) {
+    unsigned isa = (unsigned)dnnl_get_effective_cpu_isa();
+    return (isa & (unsigned)dnnl_cpu_isa_avx2) == (unsigned)dnnl_cpu_isa_avx2;
+}
+
 /* ---- conv ---- */
 
 typedef struct {
@@ -148,7 +155,7 @@ static void t_conv(ctx *x, const conv_cfg *q) {
     CHECK_OK(R->conv2d_fwd(x->ref, &Y.r, &X.r, &W.r, br, &p));
     CHECK_OK(C->conv2d_fwd(x->cpu, &Y.c, &X.c, &W.c, bc, &p));
     cmp(q->name, "y", &Y, FWD_ATOL, FWD_RTOL, I);
-    if (q->o % 8 == 0) CHECK(blocked(&Y.c)); /* oneDNN's pick for these shapes */
+    if (q->o % 8 == 0 && wide_isa()) CHECK(blocked(&Y.c)); /* oneDNN's pick */
 
     /* Backward takes the gradient before the fused activation. */
     tp *dz = &DY;
@@ -585,8 +592,9 @@ static void t_chain(ctx *x) {
     CHECK(allocs1 == allocs0);
     CHECK(prims1 == prims0); /* no primitive created in the steady state */
     /* Only the plain host-made dy is reordered (into the pool's layout); the
-     * weights did not change, so no weight reorder either. */
-    CHECK(reorders1 - reorders0 == 1);
+     * weights did not change, so no weight reorder either. (Narrower ISAs
+     * may have oneDNN pick different layouts for forward and backward.) */
+    CHECK(reorders1 - reorders0 == 1 || !wide_isa());
     CHECK(wre1 == wre0);
     if (reorders1 - reorders0 != 1 || wre1 != wre0)
         fprintf(stderr, "chain: %ld activation and %ld weight reorders in the steady state\n",
@@ -594,7 +602,7 @@ static void t_chain(ctx *x) {
     const char *names[7] = {"conv0", "bn0+relu", "dw1", "bn1+relu6", "pw2", "bn2", "pool"};
     for (int i = 0; i < 7; i++) {
         char buf[32];
-        CHECK(blocked(&ch->a[i].c));
+        CHECK(blocked(&ch->a[i].c) || !wide_isa());
         if (!blocked(&ch->a[i].c))
             fprintf(stderr, "chain: %s is %s\n", names[i],
                     ssd_backend_cpu_layout_name(&ch->a[i].c, buf, sizeof buf));
