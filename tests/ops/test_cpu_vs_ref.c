@@ -109,11 +109,13 @@ static bool blocked(const ssd_tensor *t) {
     return t->layout != NULL;
 }
 
-/* oneDNN picks blocked layouts for these shapes where it has AVX2 or wider
- * kernels; below that (or under valgrind, which hides AVX-512) it may not. */
+/* With AVX-512 kernels oneDNN picks blocked layouts for all these shapes and
+ * the same ones forward and backward. With narrower ones (AVX2 machines,
+ * valgrind, which hides AVX-512) it falls back to gemm on plain data for
+ * some (the dilated conv), so the layout checks apply to AVX-512 only. */
 static bool wide_isa(void) {
     unsigned isa = (unsigned)dnnl_get_effective_cpu_isa();
-    return (isa & (unsigned)dnnl_cpu_isa_avx2) == (unsigned)dnnl_cpu_isa_avx2;
+    return (isa & (unsigned)dnnl_cpu_isa_avx512_core) == (unsigned)dnnl_cpu_isa_avx512_core;
 }
 
 /* ---- conv ---- */
