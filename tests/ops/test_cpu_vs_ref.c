@@ -395,11 +395,12 @@ static void t_concat(ctx *x, const char *name, int nd, int64_t c0, int64_t c1, i
     for (size_t i = 0; i < 6; i++) tp_free(all[i]);
 }
 
-static void t_softmax(ctx *x, const char *name, int nd, const int64_t *shape, int axis, bool log) {
+static void t_softmax(ctx *x, const char *name, int nd, const int64_t *shape, int axis, bool log,
+                      int blk) {
     ssd_softmax_params p = {.axis = axis, .log = log};
     tp X, DY, Y, DX;
-    tp_rand(x, &X, nd, shape, 3, 0);
-    tp_rand(x, &DY, nd, shape, 1, 0);
+    tp_rand(x, &X, nd, shape, 3, blk);
+    tp_rand(x, &DY, nd, shape, 1, blk);
     tp_empty(x, &Y);
     tp_empty(x, &DX);
     CHECK_OK(x->ref->ops->softmax_fwd(x->ref, &Y.r, &X.r, &p));
@@ -705,10 +706,12 @@ static void run_all(ctx *x) {
     t_concat(x, "concat axis 1 of 3-D", 3, 30, 12, 1, 0);
     if (!x->integer) {
         int64_t s3[3] = {2, 100, 21}, s4[4] = {2, 21, 5, 5};
-        t_softmax(x, "softmax last axis", 3, s3, -1, false);
-        t_softmax(x, "log-softmax last axis", 3, s3, 2, true);
-        t_softmax(x, "softmax axis 1", 4, s4, 1, false);
-        t_softmax(x, "log-softmax axis 1", 4, s4, 1, true);
+        t_softmax(x, "softmax last axis", 3, s3, -1, false, 0);
+        t_softmax(x, "log-softmax last axis", 3, s3, 2, true, 0);
+        t_softmax(x, "softmax axis 1", 4, s4, 1, false, 0);
+        t_softmax(x, "log-softmax axis 1", 4, s4, 1, true, 0);
+        t_softmax(x, "softmax axis 1 nChw16c", 4, s4, 1, false, 16);
+        t_softmax(x, "log-softmax axis 1 nChw16c", 4, s4, 1, true, 16);
         t_l2norm(x, "l2norm nChw16c", 16);
         t_l2norm(x, "l2norm plain", 0);
     }
