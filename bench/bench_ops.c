@@ -489,10 +489,10 @@ int main(int argc, char **argv) {
                                          {"bn-onednn", no_argument, 0, 'b'},
                                          {"help", no_argument, 0, 'h'},
                                          {0, 0, 0, 0}};
-    int threads = 2, rounds = 3, c;
+    int threads = 2, rounds = 5, c;
     const char *filter = NULL;
     bool torch = true, bn_onednn = false;
-    double min_time = 0.3;
+    double min_time = 0.5;
     char script[4096];
     /* bench/ops_torch.py beside this source file (CMake compiles by absolute path) */
     snprintf(script, sizeof script, "%s", __FILE__);

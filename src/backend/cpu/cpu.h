@@ -110,11 +110,11 @@ ssd_status cpu_dnnl_err(dnnl_status_t s, const char *what);
         if (cpu_s_ != dnnl_success) return cpu_dnnl_err(cpu_s_, what);                             \
     } while (0)
 
-/* Small work runs on one thread: on two shared cores a parallel region can
- * wait a whole scheduler slice for its second thread, which costs more than
- * the work. Memory-bound work below this many bytes, compute below this many
- * flops. */
-#define CPU_SMALL_BYTES ((size_t)1 << 20)
+/* Small work runs on one thread: a parallel region costs its fork/join (and
+ * on busy shared cores it may wait a scheduler slice for its second thread).
+ * Memory-bound work below this many bytes (PyTorch's grain: 32K floats; above
+ * it two cores' caches and bandwidth win), compute below this many flops. */
+#define CPU_SMALL_BYTES ((size_t)128 << 10)
 #define CPU_SMALL_FLOPS 2e7
 static inline int cpu_nthr_bytes(size_t bytes) {
     return bytes < CPU_SMALL_BYTES ? 1 : 0;
