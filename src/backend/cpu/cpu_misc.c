@@ -83,9 +83,7 @@ static void concat_copy(float *whole, float *const *parts, const int64_t *run, i
                         int dir) {
     int64_t total = 0;
     for (int i = 0; i < n; i++) total += run[i];
-    /* One thread: a copy is bound by memory bandwidth, which one core nearly
-     * saturates here, and a parallel region on shared cores can stall a whole
-     * scheduler slice. (PyTorch's cat copies serially as well.) */
+#pragma omp parallel for schedule(static) if (outer * total >= CPU_PAR_MIN_FLOATS && outer > 1)
     for (int64_t o = 0; o < outer; o++) {
         float *w = whole + o * total;
         for (int i = 0; i < n; i++) {
@@ -375,9 +373,10 @@ static ssd_status head_mds(const ssd_tensor *x, const ssd_head_params *p, dnnl_m
  * inverse (backward), which also rewrites the zero padding of the last block. */
 CPU_CLONES static void head_copy(float *x, float *y, int64_t N, int64_t C, int64_t HW, int blk,
                                  int dir) {
-    /* One thread, as concat_copy. */
     int64_t rows = N * HW;
+    bool par = rows * C >= CPU_PAR_MIN_FLOATS;
     if (blk == 1) {
+#pragma omp parallel for collapse(2) schedule(static) if (par)
         for (int64_t n = 0; n < N; n++)
             for (int64_t c0 = 0; c0 < C; c0 += 16) {
                 int64_t c1 = c0 + 16 < C ? c0 + 16 : C;
@@ -393,6 +392,7 @@ CPU_CLONES static void head_copy(float *x, float *y, int64_t N, int64_t C, int64
         return;
     }
     int64_t CB = (C + blk - 1) / blk;
+#pragma omp parallel for schedule(static) if (par)
     for (int64_t r = 0; r < rows; r++) {
         int64_t n = r / HW, hw = r % HW;
         for (int64_t cb = 0; cb < CB; cb++) {
