@@ -18,7 +18,12 @@ def rnd(*shape, scale=1.0, grad=True):
 
 
 def grads(out, dy, inputs):
-    torch.autograd.grad(out, inputs, dy)
+    # .contiguous(): cat's and permute's backward return strided views and
+    # leave the copy to the next layer (whose oneDNN call makes it contiguous);
+    # ours hands back dense gradients, so both sides pay for the copy here.
+    # For every other op the gradients are contiguous already: a no-op.
+    for g in torch.autograd.grad(out, inputs, dy):
+        g.contiguous()
 
 
 def conv(c):

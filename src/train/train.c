@@ -11,6 +11,7 @@
 #include "core/threads.h"
 #include "data/loader.h"
 #include "data/voc.h"
+#include "eval/eval.h"
 #include "models/model.h"
 #include "train/schedule.h"
 #include "train/sgd.h"
@@ -399,6 +400,38 @@ static ssd_status validate(trainer *t, ssd_loader *ld, const ssd_dataset *ds, in
     return SSD_OK;
 }
 
+/* --validation-mean-ap: eval_ssd's VOC mAP on the validation set, with its log lines
+ * ("Epoch: N, Average Precision Per-class:" ...) and TensorBoard tags. */
+static ssd_status mean_ap(trainer *t, const ssd_dataset *val, const char *model_dir, int epoch) {
+    ssd_eval_params p;
+    ssd_eval_params_default(&p);
+    p.batch_size = t->c->batch_size;
+    p.workers = t->c->num_workers;
+    p.pr_curves = false;
+    char *dir = ssd_path_join(model_dir, "eval_results");
+    if (!dir) return SSD_E_NOMEM;
+    p.eval_dir = dir;
+    ssd_eval_results r;
+    memset(&r, 0, sizeof r);
+    ssd_status st = ssd_mkdir_p(dir);
+    if (st == SSD_OK) st = ssd_eval_run(t->m, val, &p, &r);
+    if (st == SSD_OK) {
+        char prefix[32];
+        snprintf(prefix, sizeof prefix, "Epoch: %d, ", epoch);
+        ssd_eval_log(&r, prefix);
+        ssd_tb_scalar(&t->tb, "Mean Average Precision/val", epoch, (float)r.map);
+        for (int i = 1; i < r.num_classes; i++) {
+            char tag[160];
+            snprintf(tag, sizeof tag, "Class Average Precision/%s", r.classes[i].name);
+            ssd_tb_scalar(&t->tb, tag, epoch, (float)r.classes[i].ap);
+        }
+        if (t->csv) fprintf(t->csv, "map,%d,,%.9g,,,,,,\n", epoch, r.map);
+    }
+    ssd_eval_results_free(&r);
+    ssd_free(dir);
+    return st;
+}
+
 /* Weights and training state, both written atomically. */
 static ssd_status save_checkpoint(trainer *t, const char *path, int64_t done_epoch) {
     SSD_TRY(ssd_model_save(t->m, path));
@@ -532,9 +565,6 @@ ssd_status ssd_train_run(const ssd_train_config *cfg) {
         ssd_info("Build network.");
         st = ssd_model_create(&m, be, c->net, train->num_classes, c->resolution);
     }
-    if (st == SSD_OK && c->validation_mean_ap)
-        ssd_warn("--validation-mean-ap: mAP during training is not available yet; the "
-                 "validation loss is computed.");
     if (st == SSD_OK) {
         if (c->freeze_base_net) ssd_info("Freeze base net.");
         else if (c->freeze_net) ssd_info("Freeze all the layers except prediction heads.");
@@ -610,6 +640,8 @@ ssd_status ssd_train_run(const ssd_train_config *cfg) {
         if (st != SSD_OK) break;
         if (epoch % c->validation_epochs == 0 || epoch == c->num_epochs - 1) {
             st = validate(&t, vl, val, epoch, va);
+            if (st != SSD_OK) break;
+            if (c->validation_mean_ap) st = mean_ap(&t, val, model_dir, epoch);
             if (st != SSD_OK) break;
             char loss[40], name[160];
             snprintf(name, sizeof name, "%s-Epoch-%d-Loss-%s.pth", c->net, epoch,

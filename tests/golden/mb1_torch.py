@@ -62,17 +62,44 @@ class MB1SSD(nn.Module):
         return torch.cat(confs, 1), torch.cat(locs, 1)
 
 
-def priors_300():
-    specs = [(19, 16, 60, 105), (10, 32, 105, 150), (5, 64, 150, 195), (3, 100, 195, 240),
-             (2, 150, 240, 285), (1, 300, 285, 330)]
+def feature_maps(size):
+    net = MB1SSD(2).eval()
+    sizes = []
+    with torch.no_grad():
+        x = torch.zeros(1, 3, size, size)
+        for i in range(14):
+            x = net.base_net[i](x)
+            if i in (11, 13):
+                sizes.append(x.shape[2])
+        for e in net.extras:
+            x = e(x)
+            sizes.append(x.shape[2])
+    return sizes
+
+
+def specs_for(size):
+    """mobilenetv1_ssd_config: the fixed table at 300, else set_image_size(size, 20, 90)."""
+    if size == 300:
+        return [(19, 16, 60, 105), (10, 32, 105, 150), (5, 64, 150, 195), (3, 100, 195, 240),
+                (2, 150, 240, 285), (1, 300, 285, 330)]
+    fms = feature_maps(size)
+    steps = [math.ceil(size / f) for f in fms]
+    step = int(math.floor((90 - 20) / (len(fms) - 2)))
+    mins = [size * 10 / 100.0] + [size * r / 100.0 for r in range(20, 91, step)]
+    maxs = [size * 20 / 100.0] + [size * (r + step) / 100.0 for r in range(20, 91, step)]
+    return [(f, s, a, b) for f, s, a, b in zip(fms, steps, mins, maxs)]
+
+
+def priors_300(size=300):
+    specs = specs_for(size)
     out = []
     for fm, shrink, mn, mx in specs:
-        scale = 300 / shrink
+        scale = size / shrink
         for j, i in itertools.product(range(fm), repeat=2):
             cx, cy = (i + 0.5) / scale, (j + 0.5) / scale
-            s = mn / 300
+            s = mn / size
             out.append([cx, cy, s, s])
-            s2 = math.sqrt(mx * mn) / 300
+            s2 = math.sqrt(mx * mn) / size
             out.append([cx, cy, s2, s2])
             for r in (2, 3):
                 q = math.sqrt(r)

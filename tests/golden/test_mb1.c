@@ -255,20 +255,26 @@ static void check_steps(ssd_backend *be) {
         return;
     }
     const fixture_tensor *xs = fixture_find(&s, "x"), *lab = fixture_find(&s, "labels"),
-                         *gl = fixture_find(&s, "gt_loc"), *losses = fixture_find(&s, "losses");
-    CHECK_OK(ssd_model_create(&m, be, "mb1-ssd", 3, 300));
-    if (!m || !xs || !lab || !gl || !losses) goto done;
+                         *gl = fixture_find(&s, "gt_loc"), *losses = fixture_find(&s, "losses"),
+                         *losses64 = fixture_find(&s, "losses64"), *lrs = fixture_find(&s, "lrs");
+    const fixture_tensor *res = fixture_find(&s, "resolution");
+    int R = res ? (int)((const double *)res->data)[0] : 300;
+    CHECK_OK(ssd_model_create(&m, be, "mb1-ssd", 3, R));
+    if (!m || !xs || !lab || !gl || !losses || !losses64 || !lrs) goto done;
+    const fixture_tensor *pr = fixture_find(&s, "priors");
+    CHECK(pr && pr->numel == (int64_t)m->num_priors * 4);
+    if (pr && pr->numel == (int64_t)m->num_priors * 4) /* derived specs, as set_image_size */
+        test_close_f32("priors", m->priors, pr->data, pr->numel, 1e-6, 0);
     CHECK_OK(ssd_model_load(m, path("init.pth"), SSD_LOAD_FULL));
     CHECK_OK(ssd_sgd_init(&opt, &m->params, 0.9, 5e-4));
-    opt.lr[SSD_GROUP_BASE] = 0.001;
-    opt.lr[SSD_GROUP_EXTRAS] = 0.01;
-    opt.lr[SSD_GROUP_HEADS] = 0.01;
+    for (int g = 0; g < 3; g++) opt.lr[g] = ((const double *)lrs->data)[g];
+    double worst = 0;
     int steps = (int)xs->shape[0], n = (int)xs->shape[1], k = m->num_priors, c = m->num_classes;
-    size_t per = (size_t)(n * 3 * 300 * 300);
+    size_t per = (size_t)(n * 3 * R * R);
     float *conf = ssd_malloc((size_t)n * k * c * 4), *loc = ssd_malloc((size_t)n * k * 16);
     float *dconf = ssd_malloc((size_t)n * k * c * 4), *dloc = ssd_malloc((size_t)n * k * 16);
     ssd_tensor x;
-    ssd_tensor_init4(&x, be, SSD_F32, n, 3, 300, 300);
+    ssd_tensor_init4(&x, be, SSD_F32, n, 3, R, R);
     for (int st = 0; st < steps && conf && loc && dconf && dloc; st++) {
         CHECK_OK(ssd_tensor_set(&x, (const float *)xs->data + per * st, SSD_F32));
         CHECK_OK(ssd_model_forward(m, &x, true));
@@ -278,12 +284,23 @@ static void check_steps(ssd_backend *be) {
         CHECK_OK(ssd_multibox_loss(&reg, &cls, dconf, dloc, conf, loc,
                                    (const int64_t *)lab->data + (size_t)st * n * k,
                                    (const float *)gl->data + (size_t)st * n * k * 4, n, k, c, 3));
-        const double *want = (const double *)losses->data + 2 * st;
-        char what[64];
-        snprintf(what, sizeof what, "step %d reg/cls loss", st);
+        const double *w32 = (const double *)losses->data + 2 * st;
+        const double *w64 = (const double *)losses64->data + 2 * st;
         double got[2] = {reg, cls};
-        /* Losses follow the parameters through 10 updates: 1e-4 relative. */
-        test_close_f64(what, got, want, 2, 0, 1e-4);
+        for (int q = 0; q < 2; q++) {
+            /* Step 0 has no history: 1e-4 relative, as the forward. Later steps: no further
+             * from the float64 trajectory than 3x PyTorch float32's drift, plus 1e-4. */
+            double err = fabs(got[q] - w64[q]), drift = fabs(w32[q] - w64[q]);
+            double bound = 3 * drift + 1e-4 * fabs(w64[q]);
+            if (err / (fabs(w64[q]) + 1e-30) > worst) worst = err / (fabs(w64[q]) + 1e-30);
+            if (err <= bound) {
+                test_passed++;
+            } else {
+                test_failed++;
+                fprintf(stderr, "FAIL step %d %s loss: ssd %.7g, pytorch float64 %.7g, float32 %.7g\n",
+                        st, q ? "classification" : "regression", got[q], w64[q], w32[q]);
+            }
+        }
         ssd_tensor_ensure(&m->dconf, be, SSD_F32, 3, m->conf.shape);
         ssd_tensor_ensure(&m->dloc, be, SSD_F32, 3, m->loc.shape);
         CHECK_OK(ssd_tensor_set(&m->dconf, dconf, SSD_F32));
@@ -291,6 +308,7 @@ static void check_steps(ssd_backend *be) {
         CHECK_OK(ssd_model_backward(m));
         CHECK_OK(ssd_sgd_step(&opt));
     }
+    printf("10 SGD steps: worst relative loss difference to PyTorch float64 %.3g\n", worst);
     CHECK_OK(ssd_model_save(m, path("after_steps_c.pth")));
     ssd_tensor_deinit(&x);
     ssd_free(conf);

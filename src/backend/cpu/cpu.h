@@ -110,11 +110,11 @@ ssd_status cpu_dnnl_err(dnnl_status_t s, const char *what);
         if (cpu_s_ != dnnl_success) return cpu_dnnl_err(cpu_s_, what);                             \
     } while (0)
 
-/* Small work runs on one thread: on two shared cores a parallel region can
- * wait a whole scheduler slice for its second thread, which costs more than
- * the work. Memory-bound work below this many bytes, compute below this many
- * flops. */
-#define CPU_SMALL_BYTES ((size_t)1 << 20)
+/* Small work runs on one thread: a parallel region costs its fork/join (and
+ * on busy shared cores it may wait a scheduler slice for its second thread).
+ * Memory-bound work below this many bytes (PyTorch's grain: 32K floats; above
+ * it two cores' caches and bandwidth win), compute below this many flops. */
+#define CPU_SMALL_BYTES ((size_t)128 << 10)
 #define CPU_SMALL_FLOPS 2e7
 static inline int cpu_nthr_bytes(size_t bytes) {
     return bytes < CPU_SMALL_BYTES ? 1 : 0;
@@ -122,6 +122,11 @@ static inline int cpu_nthr_bytes(size_t bytes) {
 static inline int cpu_nthr_flops(double flops) {
     return flops < CPU_SMALL_FLOPS ? 1 : 0;
 }
+/* Our kernels are built for the baseline ISA and, dispatched at load time,
+ * for AVX2 and AVX-512: much of the data they touch sits in cache, where the
+ * vector width shows. */
+#define CPU_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
+
 /* For own OpenMP loops: parallel only when the buffer is big enough. */
 #define CPU_PAR_MIN_FLOATS ((int64_t)(CPU_SMALL_BYTES / sizeof(float)))
 
@@ -139,12 +144,10 @@ ssd_status cpu_prim_concat(cpu_impl *c, cpu_prim *p, int n, int axis,
                            const dnnl_memory_desc_t *srcs, int nthr);
 /* Declares argument `arg` with memory descriptor md (in execution order). */
 ssd_status cpu_prim_arg(cpu_impl *c, cpu_prim *p, int arg, const dnnl_memory_desc_t *md);
-/* Declares argument `arg` with the md the pd reports for query q (index 0). */
-ssd_status cpu_prim_arg_q(cpu_impl *c, cpu_prim *p, int arg, dnnl_query_t q);
 /* Runs with data handles in the order the args were declared. */
 ssd_status cpu_prim_exec(cpu_impl *c, cpu_prim *p, void *const *handles);
 void cpu_prim_destroy(cpu_prim *p);
-/* The md the pd reports for query q (a zero md if none). */
+/* The md the pd reports for query q (NULL or a zero md if none). */
 const dnnl_memory_desc_t *cpu_pd_md(const cpu_prim *p, dnnl_query_t q);
 
 /* ---- caches (cpu_cache.c) ---- */
@@ -253,10 +256,14 @@ void ssd_backend_cpu_stats(ssd_backend *be, long *prims, long *reorders, long *w
 /* Test and bench support: batch norm on oneDNN's primitive (true) or on our
  * fused kernels (false, the default). */
 void ssd_backend_cpu_set_bn_onednn(ssd_backend *be, bool on);
+/* Test support: runs our batch norm kernels built for "base", "avx2" or
+ * "avx512" (if the CPU has it), or NULL for the best the CPU has. Global. */
+void ssd_backend_cpu_force_isa(const char *isa);
 /* Test support: re-stores a 4-D f32 tensor of the cpu backend as nChw8c or
  * nChw16c (blk 8 or 16), as a preceding conv would have left it. */
 ssd_status ssd_backend_cpu_block(ssd_backend *be, ssd_tensor *t, int blk);
-/* Short name of the physical layout of t ("plain", "nChw16c", ...), for tests. */
+/* The physical layout of t as oneDNN spells it ("plain", "aBcd16b" for
+ * nChw16c, ...), for tests and messages. */
 const char *ssd_backend_cpu_layout_name(const ssd_tensor *t, char *buf, size_t n);
 
 #endif

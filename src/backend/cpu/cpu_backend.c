@@ -68,19 +68,29 @@ ssd_status cpu_out(ssd_backend *be, ssd_tensor *t, int ndim, const int64_t *shap
     bool is_plain = cpu_md_equal(md, &plain);
     if (t->be && t->be != be) ssd_tensor_deinit(t);
     t->be = be;
+    if (t->view) {
+        /* A view's storage and layout are borrowed: write through it only as it is. */
+        bool same = is_plain ? !t->layout : (t->layout && cpu_md_equal(t->layout, md));
+        if (!same || t->cap < bytes) {
+            t->data = t->layout = NULL;
+            t->cap = 0;
+            t->view = false;
+        }
+    }
     bool fresh = false;
     if (t->cap < bytes || !t->data) {
-        if (!t->view && t->data) {
+        if (t->data) {
             cpu_weights_forget(cpu_of(be), t->data);
             ssd_free(t->data);
         }
         t->data = NULL;
         t->cap = 0;
-        t->view = false;
         SSD_TRY(ssd_host_alloc(be, t, bytes));
         fresh = true;
     }
-    if (is_plain) {
+    if (t->view) {
+        /* same layout as asked for: nothing to change */
+    } else if (is_plain) {
         ssd_free(t->layout);
         t->layout = NULL;
     } else {
@@ -144,11 +154,14 @@ static ssd_status stage_plain(ssd_backend *be, const ssd_tensor *t, void **out) 
     return SSD_OK;
 }
 
+/* Drops t's layout (it becomes plain; its storage is at least the plain size). */
+static void drop_layout(ssd_tensor *t) {
+    if (!t->view) ssd_free(t->layout); /* a view's layout is borrowed */
+    t->layout = NULL;
+}
+
 static ssd_status cpu_set(ssd_backend *be, ssd_tensor *t, const void *host, ssd_dtype dt) {
-    if (t->layout) {
-        ssd_free(t->layout); /* storage stays: it is at least the plain size */
-        t->layout = NULL;
-    }
+    drop_layout(t);
     return ssd_host_set(be, t, host, dt);
 }
 
@@ -160,10 +173,7 @@ static ssd_status cpu_get(ssd_backend *be, const ssd_tensor *t, void *host, ssd_
 }
 
 static ssd_status cpu_fill(ssd_backend *be, ssd_tensor *t, double v) {
-    if (t->layout) {
-        ssd_free(t->layout);
-        t->layout = NULL;
-    }
+    drop_layout(t);
     return ssd_host_fill(be, t, v);
 }
 
@@ -172,8 +182,7 @@ static ssd_status cpu_to_plain(ssd_backend *be, ssd_tensor *t) {
     void *plain;
     SSD_TRY(stage_plain(be, t, &plain));
     memcpy(t->data, plain, ssd_tensor_nbytes(t)); /* blocked storage >= plain size */
-    ssd_free(t->layout);
-    t->layout = NULL;
+    drop_layout(t);
     t->version++;
     return SSD_OK;
 }

@@ -15,6 +15,8 @@
  * textbook "shifted data" variance. Running statistics follow PyTorch:
  * momentum update with the unbiased batch variance. */
 #pragma GCC optimize("fp-contract=off") /* t = x*a + b must round alike in both passes */
+/* 64-byte vectors pass only between always-inline helpers: no ABI is involved. */
+#pragma GCC diagnostic ignored "-Wpsabi"
 
 #include "backend/cpu/cpu_bn.h"
 
@@ -23,7 +25,7 @@
 #include <math.h>
 #include <string.h>
 
-#define RUN 64 /* pixels per float partial sum */
+#define RUN 32 /* vectors per float partial sum */
 
 typedef struct {
     int64_t n, c, cb, hw, cp; /* cp = cb * blk: channels with padding */
@@ -46,181 +48,18 @@ static bool geo_of(const ssd_tensor *x, geo *g) {
     return true;
 }
 
-#define INLINE static inline __attribute__((always_inline))
-
-/* Four lanes of a channel block; blocked layouts are processed as B/4 such
- * vectors per pixel (GCC's vector extensions: SSE on the baseline ISA, no
- * reliance on the auto-vectorizer for these short lane loops). */
-typedef float v4 __attribute__((vector_size(16)));
-typedef int v4i __attribute__((vector_size(16)));
-
-INLINE v4 ld4(const float *p) {
-    v4 v;
-    memcpy(&v, p, sizeof v);
-    return v;
-}
-
-INLINE void st4(float *p, v4 v) {
-    memcpy(p, &v, sizeof v);
-}
-
-INLINE v4 splat(float f) {
-    return (v4){f, f, f, f};
-}
-
-INLINE v4 sel(v4i m, v4 a, v4 b) { /* m ? a : b, lane-wise */
-    return (v4)(((v4i)a & m) | ((v4i)b & ~m));
-}
-
-INLINE float act_of(float t, ssd_act act) {
-    if (act == SSD_ACT_NONE) return t;
-    float v = t < 0.f ? 0.f : t;
-    return act == SSD_ACT_RELU6 && v > 6.f ? 6.f : v;
-}
-
-INLINE v4 act_v(v4 t, ssd_act act) {
-    if (act == SSD_ACT_NONE) return t;
-    v4 z = splat(0.f), v = sel(t < z, z, t); /* NaN stays NaN, as in PyTorch */
-    if (act == SSD_ACT_RELU6) v = sel(v > splat(6.f), splat(6.f), v);
-    return v;
-}
-
-/* Gradient mask at pre-activation t, as PyTorch's backward reads it off y
- * (<= and >=, so a NaN passes the gradient). */
-INLINE float masked(float g, float t, ssd_act act) {
-    if (act == SSD_ACT_RELU) return t <= 0.f ? 0.f : g;
-    if (act == SSD_ACT_RELU6) return ((t <= 0.f) | (t >= 6.f)) ? 0.f : g;
-    return g;
-}
-
-INLINE v4 masked_v(v4 g, v4 t, ssd_act act) {
-    if (act == SSD_ACT_NONE) return g;
-    v4i off = t <= splat(0.f);
-    if (act == SSD_ACT_RELU6) off |= t >= splat(6.f);
-    return sel(off, splat(0.f), g);
-}
-
-/* ---- per (n, channel block) kernels; B is a literal at every call ---- */
-
-INLINE void stats_blk(const float *x, int64_t hw, int B, const float *K, double *s1, double *s2) {
-    for (int64_t i0 = 0; i0 < hw; i0 += RUN) {
-        int64_t i1 = i0 + RUN < hw ? i0 + RUN : hw;
-        if (B == 1) {
-            float a1 = 0.f, a2 = 0.f, k = K[0];
-#pragma omp simd reduction(+ : a1, a2)
-            for (int64_t i = i0; i < i1; i++) {
-                float d = x[i] - k;
-                a1 += d;
-                a2 += d * d;
-            }
-            s1[0] += a1;
-            s2[0] += a2;
-            continue;
-        }
-        v4 f1[4] = {0}, f2[4] = {0}, k[4];
-        for (int q = 0; q < B / 4; q++) k[q] = ld4(K + 4 * q);
-        for (int64_t i = i0; i < i1; i++)
-            for (int q = 0; q < B / 4; q++) {
-                v4 d = ld4(x + i * B + 4 * q) - k[q];
-                f1[q] += d;
-                f2[q] += d * d;
-            }
-        for (int q = 0; q < B / 4; q++)
-            for (int j = 0; j < 4; j++) {
-                s1[4 * q + j] += f1[q][j];
-                s2[4 * q + j] += f2[q][j];
-            }
-    }
-}
-
-INLINE void apply_blk(float *y, const float *x, int64_t hw, int B, const float *a, const float *b,
-                      ssd_act act) {
-    if (B == 1) {
-        float a0 = a[0], b0 = b[0];
-#pragma omp simd
-        for (int64_t i = 0; i < hw; i++) y[i] = act_of(x[i] * a0 + b0, act);
-        return;
-    }
-    v4 va[4], vb[4];
-    for (int q = 0; q < B / 4; q++) {
-        va[q] = ld4(a + 4 * q);
-        vb[q] = ld4(b + 4 * q);
-    }
-    for (int64_t i = 0; i < hw; i++)
-        for (int q = 0; q < B / 4; q++)
-            st4(y + i * B + 4 * q, act_v(ld4(x + i * B + 4 * q) * va[q] + vb[q], act));
-}
-
-/* sg += sum g, sgx += sum g*(x - mean), g = dy masked by the activation. */
-INLINE void bsum_blk(const float *x, const float *dy, int64_t hw, int B, const float *a,
-                     const float *b, const float *mean, ssd_act act, double *sg, double *sgx) {
-    for (int64_t i0 = 0; i0 < hw; i0 += RUN) {
-        int64_t i1 = i0 + RUN < hw ? i0 + RUN : hw;
-        if (B == 1) {
-            float a1 = 0.f, a2 = 0.f, a0 = a[0], b0 = b[0], m = mean[0];
-#pragma omp simd reduction(+ : a1, a2)
-            for (int64_t i = i0; i < i1; i++) {
-                float xv = x[i], g = masked(dy[i], xv * a0 + b0, act);
-                a1 += g;
-                a2 += g * (xv - m);
-            }
-            sg[0] += a1;
-            sgx[0] += a2;
-            continue;
-        }
-        v4 f1[4] = {0}, f2[4] = {0}, va[4], vb[4], vm[4];
-        for (int q = 0; q < B / 4; q++) {
-            va[q] = ld4(a + 4 * q);
-            vb[q] = ld4(b + 4 * q);
-            vm[q] = ld4(mean + 4 * q);
-        }
-        for (int64_t i = i0; i < i1; i++)
-            for (int q = 0; q < B / 4; q++) {
-                v4 xv = ld4(x + i * B + 4 * q);
-                v4 g = masked_v(ld4(dy + i * B + 4 * q), xv * va[q] + vb[q], act);
-                f1[q] += g;
-                f2[q] += g * (xv - vm[q]);
-            }
-        for (int q = 0; q < B / 4; q++)
-            for (int j = 0; j < 4; j++) {
-                sg[4 * q + j] += f1[q][j];
-                sgx[4 * q + j] += f2[q][j];
-            }
-    }
-}
-
-/* dx = k1 * (g - k2 - (x - mean) * k3); eval passes k2 = k3 = 0. */
-INLINE void bdx_blk(float *dx, const float *x, const float *dy, int64_t hw, int B, const float *a,
-                    const float *b, const float *mean, const float *k1, const float *k2,
-                    const float *k3, ssd_act act) {
-    if (B == 1) {
-        float a0 = a[0], b0 = b[0], m = mean[0], c1 = k1[0], c2 = k2[0], c3 = k3[0];
-#pragma omp simd
-        for (int64_t i = 0; i < hw; i++) {
-            float xv = x[i], g = masked(dy[i], xv * a0 + b0, act);
-            dx[i] = c1 * (g - c2 - (xv - m) * c3);
-        }
-        return;
-    }
-    v4 va[4], vb[4], vm[4], c1[4], c2[4], c3[4];
-    for (int q = 0; q < B / 4; q++) {
-        va[q] = ld4(a + 4 * q);
-        vb[q] = ld4(b + 4 * q);
-        vm[q] = ld4(mean + 4 * q);
-        c1[q] = ld4(k1 + 4 * q);
-        c2[q] = ld4(k2 + 4 * q);
-        c3[q] = ld4(k3 + 4 * q);
-    }
-    for (int64_t i = 0; i < hw; i++)
-        for (int q = 0; q < B / 4; q++) {
-            v4 xv = ld4(x + i * B + 4 * q);
-            v4 g = masked_v(ld4(dy + i * B + 4 * q), xv * va[q] + vb[q], act);
-            st4(dx + i * B + 4 * q, c1[q] * (g - c2[q] - (xv - vm[q]) * c3[q]));
-        }
-}
+/* Kernels run over each (n, channel block) item as 16-float vectors (GCC
+ * vector extensions; one zmm with AVX-512, split on smaller ISAs). An item is
+ * hw*B floats where float k belongs to channel k % B of the block, and since
+ * B divides 16, lane l of every vector is channel l % B: per-channel values
+ * are loaded as a repeating pattern and lane sums fold back by l % B. Plain
+ * layout is B = 1 (one channel per item). A tail shorter than a vector runs
+ * scalar. */
+typedef float v16 __attribute__((vector_size(64)));
+typedef int v16i __attribute__((vector_size(64)));
 
 /* Instantiate the statement with B_ (block size) and A_ (activation) as
- * literals, so the lane loops vectorize and the mask folds away. */
+ * literals, so the lane patterns and the mask fold away. */
 #define BY_BLK(B, ...)                                                                             \
     do {                                                                                           \
         if ((B) == 16) {                                                                           \
@@ -252,56 +91,53 @@ INLINE void bdx_blk(float *dx, const float *x, const float *dy, int64_t hw, int 
         }                                                                                          \
     } while (0)
 
-/* ---- passes over the whole tensor ---- */
+/* One copy of the kernels per instruction set, picked at run time. */
+#define KSUF    avx512
+#define KTARGET "avx512f"
+#include "backend/cpu/cpu_bn_kern.h"
+#undef KSUF
+#undef KTARGET
+#define KSUF    avx2
+#define KTARGET "avx2"
+#include "backend/cpu/cpu_bn_kern.h"
+#undef KSUF
+#undef KTARGET
+#define KSUF base
+#include "backend/cpu/cpu_bn_kern.h"
+#undef KSUF
 
-static void pass_stats(const geo *g, const float *x, const float *K, double *part) {
-    const int64_t items = g->n * g->cb, B = g->blk;
-#pragma omp parallel for schedule(static) if (g->par)
-    for (int64_t it = 0; it < items; it++) {
-        int64_t cb = it % g->cb;
-        double *s1 = part + it * 2 * B, *s2 = s1 + B;
-        for (int j = 0; j < B; j++) s1[j] = s2[j] = 0.0;
-        BY_BLK(B, stats_blk(x + it * g->hw * B_, g->hw, B_, K + cb * B_, s1, s2));
-    }
+typedef struct {
+    void (*stats)(const geo *, const float *, const float *, double *);
+    void (*apply)(const geo *, float *, const float *, const float *, const float *, ssd_act);
+    void (*bsum)(const geo *, const float *, const float *, const float *, const float *,
+                 const float *, ssd_act, double *);
+    void (*dx)(const geo *, float *, const float *, const float *, const float *, const float *,
+               const float *, const float *, const float *, const float *, ssd_act);
+} kernels;
+
+static _Atomic int forced_isa; /* 0: what the CPU has; else 1 base, 2 avx2, 3 avx512 */
+
+void ssd_backend_cpu_force_isa(const char *isa) {
+    forced_isa = !isa                         ? 0
+                 : strcmp(isa, "base") == 0   ? 1
+                 : strcmp(isa, "avx2") == 0   ? 2
+                 : strcmp(isa, "avx512") == 0 ? 3
+                                              : 0;
 }
 
-static void pass_apply(const geo *g, float *y, const float *x, const float *a, const float *b,
-                       ssd_act act) {
-    const int64_t items = g->n * g->cb;
-#pragma omp parallel for schedule(static) if (g->par)
-    for (int64_t it = 0; it < items; it++) {
-        int64_t cb = it % g->cb, off = it * g->hw * g->blk;
-        BY_ACT(act, BY_BLK(g->blk,
-                           apply_blk(y + off, x + off, g->hw, B_, a + cb * B_, b + cb * B_, A_)));
-    }
+static const kernels *kern(void) {
+    static const kernels k512 = {pass_stats_avx512, pass_apply_avx512, pass_bsum_avx512,
+                                 pass_dx_avx512};
+    static const kernels k256 = {pass_stats_avx2, pass_apply_avx2, pass_bsum_avx2, pass_dx_avx2};
+    static const kernels kbase = {pass_stats_base, pass_apply_base, pass_bsum_base, pass_dx_base};
+    __builtin_cpu_init();
+    int f = forced_isa;
+    bool has512 = __builtin_cpu_supports("avx512f"), has2 = __builtin_cpu_supports("avx2");
+    if ((f == 0 || f == 3) && has512) return &k512;
+    if ((f == 0 || f >= 2) && has2) return &k256;
+    return &kbase;
 }
 
-static void pass_bsum(const geo *g, const float *x, const float *dy, const float *a, const float *b,
-                      const float *mean, ssd_act act, double *part) {
-    const int64_t items = g->n * g->cb, B = g->blk;
-#pragma omp parallel for schedule(static) if (g->par)
-    for (int64_t it = 0; it < items; it++) {
-        int64_t cb = it % g->cb, off = it * g->hw * B;
-        double *s1 = part + it * 2 * B, *s2 = s1 + B;
-        for (int j = 0; j < B; j++) s1[j] = s2[j] = 0.0;
-        BY_ACT(act, BY_BLK(B, bsum_blk(x + off, dy + off, g->hw, B_, a + cb * B_, b + cb * B_,
-                                       mean + cb * B_, A_, s1, s2)));
-    }
-}
-
-static void pass_dx(const geo *g, float *dx, const float *x, const float *dy, const float *a,
-                    const float *b, const float *mean, const float *k1, const float *k2,
-                    const float *k3, ssd_act act) {
-    const int64_t items = g->n * g->cb;
-#pragma omp parallel for schedule(static) if (g->par)
-    for (int64_t it = 0; it < items; it++) {
-        int64_t cb = it % g->cb, off = it * g->hw * g->blk, o = cb * g->blk;
-        BY_ACT(act, BY_BLK(g->blk, bdx_blk(dx + off, x + off, dy + off, g->hw, B_, a + o, b + o,
-                                           mean + o, k1 + o, k2 + o, k3 + o, A_)));
-    }
-}
-
-/* Sums the per-(n, block) partials over n: out1/out2 per padded channel. */
 static void reduce_parts(const geo *g, const double *part, double *out1, double *out2) {
     const int B = g->blk;
     for (int64_t cb = 0; cb < g->cb; cb++)
@@ -427,7 +263,7 @@ ssd_status cpu_bn_fwd(ssd_backend *be, ssd_tensor *y, ssd_tensor *save_mean,
     if (p->training) {
         for (int64_t ch = 0; ch < C; ch++) /* the shift: each channel's first value */
             t[T_K][ch] = xp[(ch / g.blk) * g.hw * g.blk + ch % g.blk];
-        pass_stats(&g, xp, t[T_K], part);
+        kern()->stats(&g, xp, t[T_K], part);
         reduce_parts(&g, part, s, s + g.cp);
         double m = (double)(g.n * g.hw), mom = p->momentum, unbias = m / (m - 1);
         for (int64_t ch = 0; ch < C; ch++) {
@@ -465,7 +301,7 @@ ssd_status cpu_bn_fwd(ssd_backend *be, ssd_tensor *y, ssd_tensor *save_mean,
     cpu_md_of(x, &md);
     int64_t shape[4] = {x->shape[0], x->shape[1], x->shape[2], x->shape[3]};
     SSD_TRY(cpu_out(be, y, 4, shape, &md)); /* y may be x: in place */
-    pass_apply(&g, y->data, xp, t[T_A], t[T_B], p->act);
+    kern()->apply(&g, y->data, xp, t[T_A], t[T_B], p->act);
     return SSD_OK;
 }
 
@@ -517,27 +353,30 @@ ssd_status cpu_bn_bwd(ssd_backend *be, ssd_tensor *dx, ssd_tensor *dgamma, ssd_t
         memcpy(t[T_B], ws_ab(ws, &g, 1), (size_t)g.cp * 4);
     }
     const float *gm = gamma->data, *mean = save_mean->data;
-    const float *inv = p->training ? save_invstd->data : NULL, *rv = running_var->data;
+    const float *inv = p->training ? save_invstd->data : NULL;
+    const float *rv = p->training ? NULL : running_var->data;
     for (int64_t ch = 0; ch < C; ch++) t[T_MEAN][ch] = mean[ch];
-    pass_bsum(&g, x->data, dyp, t[T_A], t[T_B], t[T_MEAN], act, part);
+    kern()->bsum(&g, x->data, dyp, t[T_A], t[T_B], t[T_MEAN], act, part);
     reduce_parts(&g, part, s, s + g.cp);
+    /* NULL outputs (a frozen layer) are simply not written. */
     int64_t cs = C;
-    SSD_TRY(cpu_out_plain(be, dgamma, 1, &cs));
-    SSD_TRY(cpu_out_plain(be, dbeta, 1, &cs));
-    float *dg = dgamma->data, *db = dbeta->data;
+    if (dgamma) SSD_TRY(cpu_out_plain(be, dgamma, 1, &cs));
+    if (dbeta) SSD_TRY(cpu_out_plain(be, dbeta, 1, &cs));
+    float *dg = dgamma ? dgamma->data : NULL, *db = dbeta ? dbeta->data : NULL;
     double m = (double)(g.n * g.hw);
     for (int64_t ch = 0; ch < C; ch++) {
         double is = p->training ? (double)inv[ch] : 1.0 / sqrt((double)rv[ch] + p->eps);
         double sg = s[ch], sgx = s[g.cp + ch];
-        db[ch] = (float)sg;
-        dg[ch] = (float)(sgx * is);
+        if (db) db[ch] = (float)sg;
+        if (dg) dg[ch] = (float)(sgx * is);
         t[T_K1][ch] = (float)(gm[ch] * is);
         t[T_K2][ch] = p->training ? (float)(sg / m) : 0.f;
         t[T_K3][ch] = p->training ? (float)(is * is * sgx / m) : 0.f;
     }
+    if (!dx) return SSD_OK;
     int64_t shape[4] = {x->shape[0], x->shape[1], x->shape[2], x->shape[3]};
     const float *xp = x->data;
     SSD_TRY(cpu_out(be, dx, 4, shape, &md)); /* dx may be dy: each element is read first */
-    pass_dx(&g, dx->data, xp, dyp, t[T_A], t[T_B], t[T_MEAN], t[T_K1], t[T_K2], t[T_K3], act);
+    kern()->dx(&g, dx->data, xp, dyp, t[T_A], t[T_B], t[T_MEAN], t[T_K1], t[T_K2], t[T_K3], act);
     return SSD_OK;
 }

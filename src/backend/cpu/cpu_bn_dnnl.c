@@ -294,21 +294,32 @@ ssd_status cpu_bn_bwd_dnnl(ssd_backend *be, ssd_tensor *dx, ssd_tensor *dgamma, 
         var = (char *)ws->data + CPU_BN_WS_HDR;
     } else {
         /* No ws from forward: recover the variance from invstd. */
-        SSD_TRY(cpu_buf_reserve(&e->var, (size_t)C * 4));
+        SSD_TRY(cpu_buf_reserve(&e->var, (size_t)C * 4 * 3));
         float *v = e->var.p;
         const float *inv = save_invstd->data;
         for (int64_t i = 0; i < C; i++) v[i] = (float)(1.0 / ((double)inv[i] * inv[i]) - p->eps);
         var = v;
     }
+    /* Outputs the caller does not want (NULL: a frozen layer) go to scratch. */
     int64_t cs = C;
-    SSD_TRY(cpu_out(be, dx, 4, x->shape, &md));
-    SSD_TRY(cpu_out_plain(be, dgamma, 1, &cs));
-    SSD_TRY(cpu_out_plain(be, dbeta, 1, &cs));
+    void *dxp, *dgp, *dbp;
+    if (dx) {
+        SSD_TRY(cpu_out(be, dx, 4, x->shape, &md));
+        dxp = dx->data;
+    } else {
+        SSD_TRY(cpu_buf_reserve(&c->tmp[3], cpu_md_size(&md)));
+        dxp = c->tmp[3].p;
+    }
+    SSD_TRY(cpu_buf_reserve(&e->var, (size_t)C * 4 * 3));
+    if (dgamma) SSD_TRY(cpu_out_plain(be, dgamma, 1, &cs));
+    if (dbeta) SSD_TRY(cpu_out_plain(be, dbeta, 1, &cs));
+    dgp = dgamma ? dgamma->data : (float *)e->var.p + C;
+    dbp = dbeta ? dbeta->data : (float *)e->var.p + 2 * C;
     void *h[10] = {
         x->data,     save_mean->data,
         var,         dyp,
         gamma->data, gamma->data,
-        dx->data,    dgamma->data,
-        dbeta->data, fuse ? (char *)ws->data + CPU_BN_WS_HDR + ALIGN64((size_t)C * 4) : NULL};
+        dxp,         dgp,
+        dbp,         fuse ? (char *)ws->data + CPU_BN_WS_HDR + ALIGN64((size_t)C * 4) : NULL};
     return cpu_prim_exec(c, &e->p, h);
 }

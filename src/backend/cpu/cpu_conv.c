@@ -4,7 +4,10 @@
  * blocked layouts; activations stay in them between layers, weights (plain
  * OIHW parameters) are reordered once per version into the weight-copy table
  * and shared by forward and backward-data where they want the same layout.
- * dw is handed back plain: the optimizer works on plain parameters. */
+ * dw is handed back plain, since the optimizer works on plain parameters:
+ * backward-weights writes oneDNN's blocked layout and one reorder makes it
+ * plain. Asking oneDNN for plain dw directly is worse: with it, 2.6 picks its
+ * gemm implementation on plain activations, i.e. reorders of x and dy. */
 #include "backend/cpu/cpu.h"
 
 #include "core/mem.h"
@@ -92,6 +95,19 @@ static void md_weights(const geom *g, dnnl_memory_desc_t *md, bool plain) {
         dnnl_dims_t d = {g->o, g->c, g->kh, g->kw};
         dnnl_memory_desc_init_by_tag(md, 4, d, dnnl_f32, plain ? dnnl_abcd : dnnl_format_tag_any);
     }
+}
+
+/* The md w is stored in: plain parameters, or (groups 1 only) a layout. */
+static ssd_status md_w_of(const geom *g, const ssd_tensor *w, dnnl_memory_desc_t *md,
+                          const char *op) {
+    if (!w->layout) {
+        md_weights(g, md, true);
+        return SSD_OK;
+    }
+    if (g->groups > 1)
+        return ssd_error_set(SSD_E_INVAL, "%s: grouped conv weights must be plain", op);
+    *md = *(const dnnl_memory_desc_t *)w->layout;
+    return SSD_OK;
 }
 
 static void md_bias(const geom *g, dnnl_memory_desc_t *md) {
@@ -186,10 +202,11 @@ ssd_status cpu_conv2d_fwd(ssd_backend *be, ssd_tensor *y, const ssd_tensor *x, c
     }
     void *h[4];
     int n = 0;
-    dnnl_memory_desc_t wplain;
-    md_weights(&g, &wplain, true);
+    dnnl_memory_desc_t wmd;
+    SSD_TRY(md_w_of(&g, w, &wmd, "conv2d_fwd"));
+    if (y == x) return ssd_error_set(SSD_E_INVAL, "conv2d_fwd: y must not be x");
     SSD_TRY(cpu_input(c, x, NULL, &e->src, &e->src_buf, &h[n++]));
-    SSD_TRY(cpu_weights(c, w, &wplain, &e->w, &h[n++]));
+    SSD_TRY(cpu_weights(c, w, &wmd, &e->w, &h[n++]));
     if (b) h[n++] = b->data; /* 1-D tensors are always plain */
     int64_t shape[4] = {g.n, g.o, g.oh, g.ow};
     SSD_TRY(cpu_out(be, y, 4, shape, &e->dst));
@@ -276,10 +293,11 @@ ssd_status cpu_conv2d_bwd_data(ssd_backend *be, ssd_tensor *dx, const ssd_tensor
         SSD_TRY(cpu_cache_insert(c, &k, e, bwd_data_destroy));
     }
     void *h[3];
-    dnnl_memory_desc_t wplain;
-    md_weights(&g, &wplain, true);
+    dnnl_memory_desc_t wmd;
+    SSD_TRY(md_w_of(&g, w, &wmd, "conv2d_bwd_data"));
+    if (dx == dy) return ssd_error_set(SSD_E_INVAL, "conv2d_bwd_data: dx must not be dy");
     SSD_TRY(cpu_input(c, dy, NULL, &e->ddst, &e->dy_buf, &h[0]));
-    SSD_TRY(cpu_weights(c, w, &wplain, &e->w, &h[1]));
+    SSD_TRY(cpu_weights(c, w, &wmd, &e->w, &h[1]));
     int64_t shape[4] = {g.n, g.c, g.h, g.w};
     SSD_TRY(cpu_out(be, dx, 4, shape, &e->dsrc));
     h[2] = dx->data;
@@ -361,7 +379,8 @@ fail:
 /* Depthwise dw (and db) from nChw16c x and dy: per channel block, 16-lane
  * accumulators for every kernel tap, summed over n, oh, ow in float like
  * oneDNN's own kernels. */
-static void dw_bwd_weights(float *dw, float *db, const float *x, const float *dy, const geom *g) {
+CPU_CLONES static void dw_bwd_weights(float *dw, float *db, const float *x, const float *dy,
+                                      const geom *g) {
     const int64_t CB = (g->c + 15) / 16, KK = g->kh * g->kw;
     const bool par = CB > 1 && g->n * g->oh * g->ow * KK * 16 * CB >= CPU_PAR_MIN_FLOATS;
 #pragma omp parallel for schedule(dynamic) if (par)

@@ -9,7 +9,7 @@
 
 #include <string.h>
 
-void cpu_act_apply(ssd_act act, float *y, const float *x, int64_t n) {
+CPU_CLONES void cpu_act_apply(ssd_act act, float *y, const float *x, int64_t n) {
     if (act == SSD_ACT_RELU) {
 #pragma omp parallel for simd schedule(static) if (n >= CPU_PAR_MIN_FLOATS)
         for (int64_t i = 0; i < n; i++) y[i] = x[i] < 0.f ? 0.f : x[i];
@@ -24,7 +24,7 @@ void cpu_act_apply(ssd_act act, float *y, const float *x, int64_t n) {
     }
 }
 
-void cpu_act_grad(ssd_act act, float *dpre, const float *dy, const float *y, int64_t n) {
+CPU_CLONES void cpu_act_grad(ssd_act act, float *dpre, const float *dy, const float *y, int64_t n) {
     if (act == SSD_ACT_RELU) {
 #pragma omp parallel for simd schedule(static) if (n >= CPU_PAR_MIN_FLOATS)
         for (int64_t i = 0; i < n; i++) {
@@ -74,6 +74,11 @@ ssd_status cpu_act_bwd(ssd_backend *be, ssd_tensor *dx, const ssd_tensor *dy, co
     return SSD_OK;
 }
 
+CPU_CLONES static void add_kernel(float *y, const float *a, const float *b, int64_t n) {
+#pragma omp parallel for simd schedule(static) if (n >= CPU_PAR_MIN_FLOATS)
+    for (int64_t i = 0; i < n; i++) y[i] = a[i] + b[i];
+}
+
 ssd_status cpu_add(ssd_backend *be, ssd_tensor *y, const ssd_tensor *a, const ssd_tensor *b) {
     cpu_impl *c = cpu_of(be);
     SSD_TRY(cpu_check_in(a, 0, "add", "a"));
@@ -93,11 +98,7 @@ ssd_status cpu_add(ssd_backend *be, ssd_tensor *y, const ssd_tensor *a, const ss
     int64_t shape[SSD_MAX_DIMS];
     memcpy(shape, a->shape, sizeof shape);
     SSD_TRY(cpu_out(be, y, a->ndim, shape, &md));
-    float *yp = y->data;
-    const float *bq = bp;
     /* Whole physical buffer, padding included: padding is zero in both. */
-    int64_t n = (int64_t)(cpu_md_size(&md) / sizeof(float));
-#pragma omp parallel for simd schedule(static) if (n >= CPU_PAR_MIN_FLOATS)
-    for (int64_t i = 0; i < n; i++) yp[i] = ap[i] + bq[i];
+    add_kernel(y->data, ap, bp, (int64_t)(cpu_md_size(&md) / sizeof(float)));
     return SSD_OK;
 }

@@ -371,7 +371,8 @@ static ssd_status head_mds(const ssd_tensor *x, const ssd_head_params *p, dnnl_m
 /* y[n][hw][c] = x[n][c][hw] (PyTorch's permute(0,2,3,1)) for x plain (blk 1)
  * or nChw<blk>c: per pixel, contiguous runs of blk channels. dir 1 is the
  * inverse (backward), which also rewrites the zero padding of the last block. */
-static void head_copy(float *x, float *y, int64_t N, int64_t C, int64_t HW, int blk, int dir) {
+CPU_CLONES static void head_copy(float *x, float *y, int64_t N, int64_t C, int64_t HW, int blk,
+                                 int dir) {
     int64_t rows = N * HW;
     bool par = rows * C >= CPU_PAR_MIN_FLOATS;
     if (blk == 1) {
@@ -397,10 +398,15 @@ static void head_copy(float *x, float *y, int64_t N, int64_t C, int64_t HW, int 
         for (int64_t cb = 0; cb < CB; cb++) {
             float *xp = x + ((n * CB + cb) * HW + hw) * blk, *yp = y + r * C + cb * blk;
             int64_t len = C - cb * blk < blk ? C - cb * blk : blk;
-            if (dir == 0) {
-                memcpy(yp, xp, (size_t)len * sizeof(float));
+            if (len == 16 && blk == 16) { /* the common case, as a constant-size copy */
+                if (dir == 0)
+                    memcpy(yp, xp, 16 * sizeof(float));
+                else
+                    memcpy(xp, yp, 16 * sizeof(float));
+            } else if (dir == 0) {
+                for (int64_t j = 0; j < len; j++) yp[j] = xp[j];
             } else {
-                memcpy(xp, yp, (size_t)len * sizeof(float));
+                for (int64_t j = 0; j < len; j++) xp[j] = yp[j];
                 for (int64_t j = len; j < blk; j++) xp[j] = 0.f;
             }
         }
@@ -465,9 +471,9 @@ static ssd_status l2_check(const ssd_tensor *x, const ssd_tensor *scale, const c
 }
 
 /* den[n, hw] = sqrt(sum_c x^2) + eps, written to den; also the norm itself. */
-static void l2_norms(const float *x, float *den, float *nrm, int64_t N, int64_t C, int64_t HW,
-                     float eps) {
-#pragma omp parallel for schedule(static)
+CPU_CLONES static void l2_norms(const float *x, float *den, float *nrm, int64_t N, int64_t C,
+                                int64_t HW, float eps) {
+#pragma omp parallel for schedule(static) if (N * C * HW >= CPU_PAR_MIN_FLOATS)
     for (int64_t n = 0; n < N; n++) {
         float *d = den + n * HW, *r = nrm + n * HW;
         for (int64_t i = 0; i < HW; i++) r[i] = 0.f;
@@ -480,6 +486,17 @@ static void l2_norms(const float *x, float *den, float *nrm, int64_t N, int64_t 
             d[i] = r[i] + eps;
         }
     }
+}
+
+CPU_CLONES static void l2_fwd_out(float *yp, const float *xp, const float *s, const float *den,
+                                  int64_t N, int64_t C, int64_t HW) {
+#pragma omp parallel for collapse(2) schedule(static) if (N * C * HW >= CPU_PAR_MIN_FLOATS)
+    for (int64_t n = 0; n < N; n++)
+        for (int64_t ch = 0; ch < C; ch++) {
+            const float *xc = xp + (n * C + ch) * HW, *d = den + n * HW;
+            float *yc = yp + (n * C + ch) * HW;
+            for (int64_t i = 0; i < HW; i++) yc[i] = s[ch] * xc[i] / d[i];
+        }
 }
 
 ssd_status cpu_l2norm_fwd(ssd_backend *be, ssd_tensor *y, const ssd_tensor *x,
@@ -495,16 +512,44 @@ ssd_status cpu_l2norm_fwd(ssd_backend *be, ssd_tensor *y, const ssd_tensor *x,
     int64_t shape[4] = {x->shape[0], x->shape[1], x->shape[2], x->shape[3]};
     if (y == x) return ssd_error_set(SSD_E_INVAL, "l2norm_fwd: y must not be x");
     SSD_TRY(cpu_out_plain(be, y, 4, shape));
-    float *yp = y->data;
-    const float *s = scale->data;
-#pragma omp parallel for collapse(2) schedule(static)
-    for (int64_t n = 0; n < N; n++)
-        for (int64_t ch = 0; ch < C; ch++) {
-            const float *xc = xp + (n * C + ch) * HW, *d = den + n * HW;
-            float *yc = yp + (n * C + ch) * HW;
-            for (int64_t i = 0; i < HW; i++) yc[i] = s[ch] * xc[i] / d[i];
-        }
+    l2_fwd_out(y->data, xp, scale->data, den, N, C, HW);
     return SSD_OK;
+}
+
+/* dot[n,hw] = sum_c s_c dy x, then / (d^2 r) (0 where r = 0). */
+CPU_CLONES static void l2_dots(float *dot, const float *xp, const float *dyp, const float *s,
+                               const float *den, const float *nrm, int64_t N, int64_t C,
+                               int64_t HW) {
+#pragma omp parallel for schedule(static) if (N * C * HW >= CPU_PAR_MIN_FLOATS)
+    for (int64_t n = 0; n < N; n++) {
+        float *t = dot + n * HW;
+        for (int64_t i = 0; i < HW; i++) t[i] = 0.f;
+        for (int64_t ch = 0; ch < C; ch++) {
+            const float *xc = xp + (n * C + ch) * HW, *gc = dyp + (n * C + ch) * HW;
+            for (int64_t i = 0; i < HW; i++) t[i] += s[ch] * gc[i] * xc[i];
+        }
+        const float *d = den + n * HW, *r = nrm + n * HW;
+        for (int64_t i = 0; i < HW; i++) t[i] = r[i] > 0.f ? t[i] / (d[i] * d[i] * r[i]) : 0.f;
+    }
+}
+
+CPU_CLONES static void l2_bwd_out(float *dxp, float *ds, const float *xp, const float *dyp,
+                                  const float *s, const float *den, const float *dot, int64_t N,
+                                  int64_t C, int64_t HW) {
+#pragma omp parallel for schedule(static) if (N * C * HW >= CPU_PAR_MIN_FLOATS)
+    for (int64_t ch = 0; ch < C; ch++) {
+        double acc = 0.0;
+        for (int64_t n = 0; n < N; n++) {
+            const float *xc = xp + (n * C + ch) * HW, *gc = dyp + (n * C + ch) * HW;
+            const float *d = den + n * HW, *t = dot + n * HW;
+            if (dxp) {
+                float *o = dxp + (n * C + ch) * HW;
+                for (int64_t i = 0; i < HW; i++) o[i] = s[ch] * gc[i] / d[i] - xc[i] * t[i];
+            }
+            for (int64_t i = 0; i < HW; i++) acc += (double)(gc[i] * xc[i] / d[i]);
+        }
+        if (ds) ds[ch] = (float)acc;
+    }
 }
 
 /* With d = r + eps, r = |x|:  dx_c = s_c dy_c / d - x_c (sum_j s_j dy_j x_j) / (d^2 r),
@@ -525,34 +570,11 @@ ssd_status cpu_l2norm_bwd(ssd_backend *be, ssd_tensor *dx, ssd_tensor *dscale, c
     float *den = c->tmp[1].p, *nrm = den + N * HW, *dot = nrm + N * HW;
     l2_norms(xp, den, nrm, N, C, HW, (float)p->eps);
     const float *s = scale->data;
-#pragma omp parallel for schedule(static)
-    for (int64_t n = 0; n < N; n++) {
-        float *t = dot + n * HW;
-        for (int64_t i = 0; i < HW; i++) t[i] = 0.f;
-        for (int64_t ch = 0; ch < C; ch++) {
-            const float *xc = xp + (n * C + ch) * HW, *gc = dyp + (n * C + ch) * HW;
-            for (int64_t i = 0; i < HW; i++) t[i] += s[ch] * gc[i] * xc[i];
-        }
-        const float *d = den + n * HW, *r = nrm + n * HW;
-        for (int64_t i = 0; i < HW; i++) t[i] = r[i] > 0.f ? t[i] / (d[i] * d[i] * r[i]) : 0.f;
-    }
+    l2_dots(dot, xp, dyp, s, den, nrm, N, C, HW);
+    /* dx or dscale may be NULL (a frozen layer): not written then. */
     int64_t shape[4] = {x->shape[0], x->shape[1], x->shape[2], x->shape[3]}, cs = C;
-    SSD_TRY(cpu_out_plain(be, dx, 4, shape));
-    SSD_TRY(cpu_out_plain(be, dscale, 1, &cs));
-    float *dxp = dx->data, *ds = dscale->data;
-#pragma omp parallel for schedule(static)
-    for (int64_t ch = 0; ch < C; ch++) {
-        double acc = 0.0;
-        for (int64_t n = 0; n < N; n++) {
-            const float *xc = xp + (n * C + ch) * HW, *gc = dyp + (n * C + ch) * HW;
-            const float *d = den + n * HW, *t = dot + n * HW;
-            float *o = dxp + (n * C + ch) * HW;
-            for (int64_t i = 0; i < HW; i++) {
-                o[i] = s[ch] * gc[i] / d[i] - xc[i] * t[i];
-                acc += (double)(gc[i] * xc[i] / d[i]);
-            }
-        }
-        ds[ch] = (float)acc;
-    }
+    if (dx) SSD_TRY(cpu_out_plain(be, dx, 4, shape));
+    if (dscale) SSD_TRY(cpu_out_plain(be, dscale, 1, &cs));
+    l2_bwd_out(dx ? dx->data : NULL, dscale ? dscale->data : NULL, xp, dyp, s, den, dot, N, C, HW);
     return SSD_OK;
 }

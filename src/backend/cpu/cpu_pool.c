@@ -104,6 +104,8 @@ ssd_status cpu_maxpool_fwd(ssd_backend *be, ssd_tensor *y, ssd_tensor *ws, const
         SSD_TRY(cpu_cache_insert(c, &k, e, fwd_destroy));
     }
     if (e->ws && !ws) return ssd_error_set(SSD_E_INVAL, "maxpool_fwd: ws is needed");
+    if (y == x || ws == x || ws == y)
+        return ssd_error_set(SSD_E_INVAL, "maxpool_fwd: y, ws and x must be distinct");
     const void *src = x->data;
     if (e->ws) {
         int64_t bytes = (int64_t)e->ws;

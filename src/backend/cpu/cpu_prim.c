@@ -137,13 +137,6 @@ ssd_status cpu_prim_arg(cpu_impl *c, cpu_prim *p, int arg, const dnnl_memory_des
     return SSD_OK;
 }
 
-ssd_status cpu_prim_arg_q(cpu_impl *c, cpu_prim *p, int arg, dnnl_query_t q) {
-    const dnnl_memory_desc_t *md = cpu_pd_md(p, q);
-    if (!md)
-        return ssd_error_set(SSD_E_BACKEND, "cpu backend: primitive has no md for arg %d", arg);
-    return cpu_prim_arg(c, p, arg, md);
-}
-
 ssd_status cpu_prim_exec(cpu_impl *c, cpu_prim *p, void *const *handles) {
     dnnl_exec_arg_t args[CPU_MAX_ARGS];
     int n = p->nargs;
