@@ -35,8 +35,20 @@ static ssd_status step_host(ssd_sgd *o, int i, double lr) {
     ssd_tensor *b = &o->buf[i];
     int64_t n = ssd_tensor_numel(p->value);
     if (!o->has_buf[i]) {
-        ssd_tensor_init(b, p->value->be, SSD_F32, p->value->ndim, p->value->shape);
+        ssd_tensor_init(b, p->value->be, p->value->dtype, p->value->ndim, p->value->shape);
         SSD_TRY(ssd_tensor_alloc(b));
+    }
+    if (p->value->dtype == SSD_F64) { /* the reference backend's exact runs */
+        double *w = p->value->data, *bf = b->data, m = o->momentum, wd = o->weight_decay;
+        const double *g = p->grad->data;
+        for (int64_t k = 0; k < n; k++) {
+            double d = g[k] + wd * w[k];
+            bf[k] = o->has_buf[i] ? m * bf[k] + d : d;
+            w[k] -= lr * bf[k];
+        }
+        o->has_buf[i] = true;
+        p->value->version++;
+        return SSD_OK;
     }
     float *w = p->value->data, *bf = b->data;
     const float *g = p->grad->data;
@@ -61,7 +73,7 @@ ssd_status ssd_sgd_step(ssd_sgd *o) {
     for (int i = 0; i < o->params->n; i++) {
         ssd_param *p = &o->params->p[i];
         if (p->buffer || *p->frozen) continue;
-        if (p->value->dtype != SSD_F32)
+        if (p->value->dtype != SSD_F32 && p->value->dtype != SSD_F64)
             return ssd_error_set(SSD_E_UNSUPPORTED, "sgd: %s is not float32", p->name);
         SSD_TRY(step_host(o, i, o->lr[p->group]));
     }

@@ -244,13 +244,18 @@ done:
     ssd_model_destroy(m3);
 }
 
-/* Ten SGD steps with the multibox loss: losses to 1e-4 relative. */
-static void check_steps(ssd_backend *be) {
+/* Ten SGD steps with the multibox loss from init.pth. In float64 (reference backend)
+ * the losses must follow PyTorch's float64 trajectory to 1e-6 relative (the loss itself
+ * is computed from float32 copies of the outputs). In float32 the hard-negative mining
+ * is a discrete choice that rounding flips, so trajectories drift (PyTorch float32 vs
+ * float64 by several percent); ours must stay within 3x the largest drift PyTorch's
+ * float32 run shows over the 10 steps, plus 1e-4 relative. */
+static void check_steps(ssd_backend *be, const char *file, ssd_dtype dt) {
     fixture_file s;
     ssd_model *m = NULL;
     ssd_sgd opt;
     memset(&opt, 0, sizeof opt);
-    if (fixture_load(&s, path("steps.bin")) != SSD_OK) {
+    if (fixture_load(&s, path(file)) != SSD_OK) {
         test_failed++;
         return;
     }
@@ -260,7 +265,8 @@ static void check_steps(ssd_backend *be) {
     const fixture_tensor *res = fixture_find(&s, "resolution");
     int R = res ? (int)((const double *)res->data)[0] : 300;
     CHECK_OK(ssd_model_create(&m, be, "mb1-ssd", 3, R));
-    if (!m || !xs || !lab || !gl || !losses || !losses64 || !lrs) goto done;
+    if (!m || !xs || !lab || !gl || !losses64 || !lrs) goto done;
+    if (dt != SSD_F32) CHECK_OK(ssd_model_to_dtype(m, dt));
     const fixture_tensor *pr = fixture_find(&s, "priors");
     CHECK(pr && pr->numel == (int64_t)m->num_priors * 4);
     if (pr && pr->numel == (int64_t)m->num_priors * 4) /* derived specs, as set_image_size */
@@ -268,15 +274,20 @@ static void check_steps(ssd_backend *be) {
     CHECK_OK(ssd_model_load(m, path("init.pth"), SSD_LOAD_FULL));
     CHECK_OK(ssd_sgd_init(&opt, &m->params, 0.9, 5e-4));
     for (int g = 0; g < 3; g++) opt.lr[g] = ((const double *)lrs->data)[g];
-    double worst = 0;
+    double worst = 0, max_drift = 0;
+    for (int q = 0; losses && q < losses->numel; q++)
+        max_drift = fmax(max_drift, fabs(((const double *)losses->data)[q] -
+                                         ((const double *)losses64->data)[q]) /
+                                        fabs(((const double *)losses64->data)[q]));
     int steps = (int)xs->shape[0], n = (int)xs->shape[1], k = m->num_priors, c = m->num_classes;
     size_t per = (size_t)(n * 3 * R * R);
     float *conf = ssd_malloc((size_t)n * k * c * 4), *loc = ssd_malloc((size_t)n * k * 16);
     float *dconf = ssd_malloc((size_t)n * k * c * 4), *dloc = ssd_malloc((size_t)n * k * 16);
     ssd_tensor x;
-    ssd_tensor_init4(&x, be, SSD_F32, n, 3, R, R);
+    ssd_tensor_init4(&x, be, dt, n, 3, R, R);
     for (int st = 0; st < steps && conf && loc && dconf && dloc; st++) {
-        CHECK_OK(ssd_tensor_set(&x, (const float *)xs->data + per * st, SSD_F32));
+        CHECK_OK(ssd_tensor_set(&x, (const char *)xs->data + per * st * ssd_dtype_size(xs->dtype),
+                                xs->dtype));
         CHECK_OK(ssd_model_forward(m, &x, true));
         CHECK_OK(ssd_tensor_get(&m->conf, conf, SSD_F32));
         CHECK_OK(ssd_tensor_get(&m->loc, loc, SSD_F32));
@@ -284,32 +295,34 @@ static void check_steps(ssd_backend *be) {
         CHECK_OK(ssd_multibox_loss(&reg, &cls, dconf, dloc, conf, loc,
                                    (const int64_t *)lab->data + (size_t)st * n * k,
                                    (const float *)gl->data + (size_t)st * n * k * 4, n, k, c, 3));
-        const double *w32 = (const double *)losses->data + 2 * st;
         const double *w64 = (const double *)losses64->data + 2 * st;
         double got[2] = {reg, cls};
         for (int q = 0; q < 2; q++) {
             /* Step 0 has no history: 1e-4 relative, as the forward. Later steps: no further
              * from the float64 trajectory than 3x PyTorch float32's drift, plus 1e-4. */
-            double err = fabs(got[q] - w64[q]), drift = fabs(w32[q] - w64[q]);
-            double bound = 3 * drift + 1e-4 * fabs(w64[q]);
+            double err = fabs(got[q] - w64[q]);
+            double bound = dt == SSD_F64 ? 1e-6 * fabs(w64[q])
+                                         : (3 * max_drift + 1e-4) * fabs(w64[q]);
             if (err / (fabs(w64[q]) + 1e-30) > worst) worst = err / (fabs(w64[q]) + 1e-30);
             if (err <= bound) {
                 test_passed++;
             } else {
                 test_failed++;
-                fprintf(stderr, "FAIL step %d %s loss: ssd %.7g, pytorch float64 %.7g, float32 %.7g\n",
-                        st, q ? "classification" : "regression", got[q], w64[q], w32[q]);
+                fprintf(stderr, "FAIL step %d %s loss (%s): ssd %.9g, pytorch float64 %.9g\n", st,
+                        q ? "classification" : "regression", ssd_dtype_name(dt), got[q], w64[q]);
             }
         }
-        ssd_tensor_ensure(&m->dconf, be, SSD_F32, 3, m->conf.shape);
-        ssd_tensor_ensure(&m->dloc, be, SSD_F32, 3, m->loc.shape);
+        ssd_tensor_ensure(&m->dconf, be, dt, 3, m->conf.shape);
+        ssd_tensor_ensure(&m->dloc, be, dt, 3, m->loc.shape);
         CHECK_OK(ssd_tensor_set(&m->dconf, dconf, SSD_F32));
         CHECK_OK(ssd_tensor_set(&m->dloc, dloc, SSD_F32));
         CHECK_OK(ssd_model_backward(m));
         CHECK_OK(ssd_sgd_step(&opt));
     }
-    printf("10 SGD steps: worst relative loss difference to PyTorch float64 %.3g\n", worst);
-    CHECK_OK(ssd_model_save(m, path("after_steps_c.pth")));
+    printf("10 SGD steps (%s, %s): worst relative loss difference to PyTorch float64 %.3g "
+           "(PyTorch float32: %.3g)\n",
+           be->ops->name, ssd_dtype_name(dt), worst, max_drift);
+    if (dt == SSD_F32) CHECK_OK(ssd_model_save(m, path("after_steps_c.pth")));
     ssd_tensor_deinit(&x);
     ssd_free(conf);
     ssd_free(loc);
@@ -338,12 +351,15 @@ int main(int argc, char **argv) {
             continue;
         }
         printf("backend %s\n", names[b]);
-        if (b == 1) check_f64(be);
+        if (b == 1) {
+            check_f64(be);
+            check_steps(be, "steps_f64_64.bin", SSD_F64);
+        }
         if (b == 0) {
             check_forward_backward(be, &f);
             check_legacy(be);
             check_load_modes(be);
-            check_steps(be);
+            check_steps(be, "steps.bin", SSD_F32);
         }
         ssd_backend_destroy(be);
     }
