@@ -473,7 +473,7 @@ static ssd_status load_weights(const ssd_train_config *c, ssd_model *m, ssd_sgd 
         SSD_TRY(ssd_model_load(m, c->base_net, SSD_LOAD_BASE_NET));
         return ssd_model_init_non_base_xavier(m, c->seed);
     }
-    if (c->pretrained_ssd) {
+    if (c->pretrained_ssd && c->pretrained_ssd[0]) { /* '' means none, as in Python */
         if (!c->pretrained_ssd_given && !ssd_path_exists(c->pretrained_ssd)) {
             ssd_warn("The default pretrained model %s is not there and cannot be downloaded "
                      "here; training from scratch. (Make one with `ssd convert tfjs`, or pass "

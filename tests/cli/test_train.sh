@@ -84,4 +84,18 @@ a=$(ls "$work/a"/mb1-ssd-Epoch-1-Loss-*.pth)
 b=$(ls "$work/b"/mb1-ssd-Epoch-1-Loss-*.pth)
 [ "$(basename "$a")" = "$(basename "$b")" ] || fail "validation loss differs: $(basename "$a") vs $(basename "$b")"
 cmp -s "$a" "$b" || fail "weights after 2 epochs differ from 1 + 1 resumed"
+
+# --- Ctrl-C: a checkpoint with its state, exit 130, and it resumes -------------------------
+"$ssd" train "${common[@]}" --model-dir="$work/ci" --epochs=50 >"$work/logi" 2>&1 &
+pid=$!
+for _ in $(seq 1 600); do grep -q "Start training" "$work/logi" && break; sleep 0.1; done
+sleep 2
+kill -INT "$pid"
+set +e; wait "$pid"; rc=$?; set -e
+[ "$rc" = 130 ] || { cat "$work/logi"; fail "Ctrl-C exit code $rc, expected 130"; }
+intr=$(ls "$work/ci"/mb1-ssd-Epoch-*-interrupted.pth) || fail "no checkpoint after Ctrl-C"
+[ -f "${intr%.pth}.state" ] || fail "no state beside $intr"
+grep -q "Interrupted: saved model" "$work/logi" || fail "Ctrl-C not reported"
+"$ssd" train "${common[@]}" --model-dir="$work/ci" --epochs=1 --resume="$intr" >"$work/logr" 2>&1 \
+    || { cat "$work/logr"; fail "resume from the interrupted checkpoint"; }
 echo "1 passed, 0 failed"
