@@ -3,7 +3,7 @@ BUILD ?= build
 JOBS  ?= $(shell nproc)
 CMAKE_FLAGS ?=
 
-.PHONY: all deps build test demo clean asan bench-ops bench-infer format fuzz-pth fuzz-onnx
+.PHONY: all deps build test demo clean asan bench-ops bench-infer bench-detect format fuzz-pth fuzz-onnx
 
 all: build
 
@@ -47,6 +47,9 @@ bench-ops: build
 
 # mb1-ssd inference: our ONNX runtime vs ONNX Runtime (run `make test` first: it installs
 # onnxruntime-node into $(BUILD)/npm).
+bench-detect: build
+	@./bench/bench_detect.sh $(BUILD)
+
 bench-infer: build
 	@$(BUILD)/bench_infer --npm $(BUILD)/npm
 

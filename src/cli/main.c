@@ -9,6 +9,7 @@ static const ssd_command commands[] = {
     {"convert", cmd_convert, "CCPD -> Pascal VOC; generate VOC split files"},
     {"train", cmd_train, "train an SSD detector (train_ssd.py)"},
     {"eval", cmd_eval, "VOC mAP, COCO-style AP, PR curves of a checkpoint (eval_ssd.py)"},
+    {"detect", cmd_detect, "detect objects in images and draw them (detectnet)"},
     {"export", cmd_export, "export a checkpoint to ONNX (onnx_export.py)"},
     {"info", cmd_info, "version, backends, CPU ISA, GPU, threads"},
 };
