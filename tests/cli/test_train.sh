@@ -40,10 +40,13 @@ head -n 4 "$work/voc/ImageSets/Main/val.txt" >"$work/voc/ImageSets/Main/test.txt
 $py "$src/tests/cli/train_ref.py" init "$work/init.pth"
 
 # --- 10 steps against PyTorch -----------------------------------------------------
+# 128x128 keeps PyTorch's float64 replay short; the learning rates keep the
+# trajectory out of the chaotic regime of a from-scratch start at 0.01.
 "$ssd" train --dataset-type=voc --data="$work/voc" --model-dir="$work/m1" --resume="$work/init.pth" \
-    --no-augment --no-shuffle --batch-size=4 --epochs=1 --workers=2 --debug-steps=5 >"$work/log1" 2>&1 \
+    --no-augment --no-shuffle --batch-size=4 --epochs=1 --workers=2 --debug-steps=5 \
+    --resolution=128 --lr=0.001 --base-net-lr=0.0001 >"$work/log1" 2>&1 \
     || { cat "$work/log1"; fail "training failed"; }
-$py "$src/tests/cli/train_ref.py" steps "$work/voc" "$work/init.pth" "$work/m1/metrics.csv" 4 \
+$py "$src/tests/cli/train_ref.py" steps "$work/voc" "$work/init.pth" "$work/m1/metrics.csv" 4 128 0.001 0.0001 \
     || fail "losses differ from PyTorch"
 
 # --- files and logs ---------------------------------------------------------------------
@@ -52,11 +55,11 @@ $py "$src/tests/cli/train_ref.py" steps "$work/voc" "$work/init.pth" "$work/m1/m
 ck=$(ls "$work/m1"/mb1-ssd-Epoch-0-Loss-*.pth)
 [ -f "${ck%.pth}.state" ] || fail "no training state beside $ck"
 ls "$work/m1"/tensorboard/*/events.out.tfevents.* >/dev/null || fail "no tensorboard events"
-for line in "Namespace(dataset_type='voc'" "model resolution 300x300" \
-    "SSDSpec(feature_map_size=19, shrinkage=16, box_sizes=SSDBoxSizes(min=60, max=105), aspect_ratios=[2, 3])" \
+for line in "Namespace(dataset_type='voc'" "model resolution 128x128" \
+    "SSDSpec(feature_map_size=8, shrinkage=16, box_sizes=SSDBoxSizes(min=12.8, max=25.6), aspect_ratios=[2, 3])" \
     "Prepare training datasets." "Stored labels into file" "Train dataset size: 40" \
     "Prepare Validation datasets." "Validation dataset size: 4" "Build network." \
-    "Resuming from the model" "Learning rate: 0.01, Base net learning rate: 0.001, Extra Layers learning rate: 0.01." \
+    "Resuming from the model" "Learning rate: 0.001, Base net learning rate: 0.0001, Extra Layers learning rate: 0.001." \
     "Uses CosineAnnealingLR scheduler." "Start training from epoch 0." \
     "Epoch: 0, Step: 5/10, Avg Loss:" "Epoch: 0, Training Loss:" "Epoch: 0, Validation Loss:" \
     "Saved model $ck" "Task done, exiting program."; do
