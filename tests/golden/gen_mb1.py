@@ -78,7 +78,8 @@ fixture.save(os.path.join(out, "mb1.bin"), t)
 # agree with PyTorch's float64 to near double precision, which checks every op and the
 # wiring of the model exactly, free of float32 noise.
 x128 = torch.randn(2, 3, 128, 128, dtype=torch.float64)
-c128, l128, g128 = grads64(x128, torch.zeros(1), torch.zeros(1))  # shapes only
+with torch.no_grad():
+    c128, l128 = MB1SSD(C)(x128.float())  # shapes only
 gc = torch.randn(c128.shape, dtype=torch.float64)
 gl = torch.randn(l128.shape, dtype=torch.float64)
 c128, l128, g128 = grads64(x128, gc, gl)
