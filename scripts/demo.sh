@@ -45,7 +45,7 @@ step "5. export ONNX"
 "$ssd" export --model-dir="$out/models"
 
 if "$ssd" detect --help >/dev/null 2>&1; then
-    step "6. detect plates on the held-back images"
+    step "6. detect plates on the validation images"
     mkdir -p "$out/detections"
     "$ssd" detect --model="$out/models/ssd-mobilenet.onnx" --labels="$out/models/labels.txt" \
         --input-blob=input_0 --output-cvg=scores --output-bbox=boxes --threshold=0.3 \
