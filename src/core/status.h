@@ -21,7 +21,7 @@ typedef enum {
 } ssd_status;
 
 /* Size of the message buffer, NUL included; longer messages are cut and end in "...". */
-#define SSD_ERROR_MSG_CAP 1024
+#define SSD_ERROR_MSG_CAP 2048
 
 /* Sets the message for the calling thread and returns `st`, so that
  * `return ssd_error_set(SSD_E_FORMAT, "%s: bad magic", path);` reads well. */

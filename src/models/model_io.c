@@ -41,16 +41,24 @@ static const ssd_pth_tensor *find_key(const ssd_state_dict *sd, const char *key,
     return t;
 }
 
+/* Problems of a load, by kind, so that one line can report all of them: every size
+ * mismatch, and the first few missing and unexpected keys with their counts. */
 typedef struct {
     char *buf;
     size_t len, cap;
     int count;
+} problem_list;
+
+typedef struct {
+    problem_list shape, missing, unexpected;
 } problems;
 
-static void problem(problems *p, const char *fmt, const char *a, const char *b, const char *c) {
-    char line[512];
-    snprintf(line, sizeof line, fmt, a, b, c);
-    size_t n = strlen(line);
+#define LIST_NAMES 6 /* names shown per kind before "and N more" */
+
+static void add_item(problem_list *p, const char *item, bool always) {
+    p->count++;
+    if (!always && p->count > LIST_NAMES) return;
+    size_t n = strlen(item);
     if (p->len + n + 3 > p->cap) {
         size_t cap = (p->cap + n + 3) * 2;
         char *nb = ssd_realloc(p->buf, cap);
@@ -58,12 +66,46 @@ static void problem(problems *p, const char *fmt, const char *a, const char *b, 
         p->buf = nb;
         p->cap = cap;
     }
-    if (p->count++) {
-        memcpy(p->buf + p->len, "; ", 2);
+    if (p->len) {
+        memcpy(p->buf + p->len, ", ", 2);
         p->len += 2;
     }
-    memcpy(p->buf + p->len, line, n + 1);
+    memcpy(p->buf + p->len, item, n + 1);
     p->len += n;
+}
+
+static void problem(problems *p, const char *fmt, const char *a, const char *b, const char *c) {
+    char line[512];
+    snprintf(line, sizeof line, fmt, a, b, c);
+    if (strncmp(fmt, "missing", 7) == 0) add_item(&p->missing, line + 12, false);
+    else if (strncmp(fmt, "unexpected", 10) == 0) add_item(&p->unexpected, line + 15, false);
+    else add_item(&p->shape, line, true);
+}
+
+static int problems_count(const problems *p) {
+    return p->shape.count + p->missing.count + p->unexpected.count;
+}
+
+/* "size mismatch ...; missing 3 keys: 'a', 'b', 'c'; unexpected 140 keys: 'x', ... (134 more)" */
+static char *problems_text(const problems *p) {
+    size_t cap = p->shape.len + p->missing.len + p->unexpected.len + 256;
+    char *t = ssd_malloc(cap);
+    if (!t) return NULL;
+    size_t o = 0;
+    t[0] = '\0';
+    const problem_list *lists[2] = {&p->missing, &p->unexpected};
+    const char *names[2] = {"missing", "unexpected"};
+    if (p->shape.count)
+        o += (size_t)snprintf(t + o, cap - o, "size mismatch (file vs model) for %s", p->shape.buf);
+    for (int i = 0; i < 2; i++) {
+        const problem_list *l = lists[i];
+        if (!l->count) continue;
+        o += (size_t)snprintf(t + o, cap - o, "%s%s %d key%s: %s", o ? "; " : "", names[i],
+                              l->count, l->count == 1 ? "" : "s", l->buf ? l->buf : "");
+        if (l->count > LIST_NAMES)
+            o += (size_t)snprintf(t + o, cap - o, " (and %d more)", l->count - LIST_NAMES);
+    }
+    return t;
 }
 
 static void shape_str(char *buf, size_t n, int ndim, const int64_t *shape) {
@@ -78,7 +120,8 @@ ssd_status ssd_model_load(ssd_model *m, const char *path, ssd_load_mode mode) {
     ssd_state_dict_init(&sd);
     SSD_TRY(ssd_pth_load(&sd, path));
     bool *used = ssd_calloc((size_t)(sd.count ? sd.count : 1), sizeof *used);
-    problems pr = {0};
+    problems pr;
+    memset(&pr, 0, sizeof pr);
     ssd_status st = used ? SSD_OK : SSD_E_NOMEM;
     /* Check everything first so that one message lists every problem and a failed
      * load leaves the model untouched. */
@@ -96,7 +139,7 @@ ssd_status ssd_model_load(ssd_model *m, const char *path, ssd_load_mode mode) {
         if (p->i64) {
             if (ssd_pth_tensor_numel(t) != 1) {
                 shape_str(a, sizeof a, t->ndim, t->shape);
-                problem(&pr, "'%s' has shape %s in the file, expected a scalar%s", fk, a, "");
+                problem(&pr, "'%s' %s vs %s", fk, a, "[]");
             }
             continue;
         }
@@ -106,7 +149,7 @@ ssd_status ssd_model_load(ssd_model *m, const char *path, ssd_load_mode mode) {
         if (!same) {
             shape_str(a, sizeof a, t->ndim, t->shape);
             shape_str(b, sizeof b, v->ndim, v->shape);
-            problem(&pr, "size mismatch for '%s': %s in the file, %s in the model", fk, a, b);
+            problem(&pr, "'%s' %s vs %s", fk, a, b);
         }
         if (t->dtype == SSD_I64 || t->dtype == SSD_I32 || t->dtype == SSD_U8)
             problem(&pr, "'%s' has dtype %s, expected floating point%s", fk, ssd_dtype_name(t->dtype),
@@ -123,9 +166,11 @@ ssd_status ssd_model_load(ssd_model *m, const char *path, ssd_load_mode mode) {
             continue;
         problem(&pr, "unexpected key '%s'%s%s", k, "", "");
     }
-    if (st == SSD_OK && pr.count) {
+    if (st == SSD_OK && problems_count(&pr)) {
+        char *text = problems_text(&pr);
         st = ssd_error_set(SSD_E_FORMAT, "%s: does not fit %s with %d classes: %s", path, m->net,
-                           m->num_classes, pr.buf ? pr.buf : "?");
+                           m->num_classes, text ? text : "?");
+        ssd_free(text);
     }
     for (int i = 0; i < m->params.n && st == SSD_OK; i++) {
         ssd_param *p = &m->params.p[i];
@@ -141,7 +186,9 @@ ssd_status ssd_model_load(ssd_model *m, const char *path, ssd_load_mode mode) {
         st = ssd_tensor_set(p->value, t->data, t->dtype);
         if (st != SSD_OK) ssd_error_prefix(st, "%s: key '%s'", path, fk);
     }
-    ssd_free(pr.buf);
+    ssd_free(pr.shape.buf);
+    ssd_free(pr.missing.buf);
+    ssd_free(pr.unexpected.buf);
     ssd_free(used);
     ssd_state_dict_free(&sd);
     return st;

@@ -235,7 +235,9 @@ static void check_load_modes(ssd_backend *be) {
     CHECK_OK(ssd_model_load(m3, path("base_net.pth"), SSD_LOAD_BASE_NET));
     /* a base-net file is not a whole SSD */
     CHECK(ssd_model_load(m3, path("base_net.pth"), SSD_LOAD_FULL) == SSD_E_FORMAT);
-    CHECK(strstr(ssd_error_message(), "missing key 'extras.0.0.weight'") != NULL);
+    msg = ssd_error_message();
+    CHECK(strstr(msg, "missing") != NULL && strstr(msg, "base_net.0.0.weight") != NULL);
+    CHECK(strstr(msg, "unexpected") != NULL && strstr(msg, "'0.0.weight'") != NULL);
     /* not a checkpoint at all */
     CHECK(ssd_model_load(m3, path("mb1.bin"), SSD_LOAD_FULL) != SSD_OK);
     CHECK(strstr(ssd_error_message(), "mb1.bin") != NULL);
@@ -268,9 +270,11 @@ static void check_steps(ssd_backend *be, const char *file, ssd_dtype dt) {
     if (!m || !xs || !lab || !gl || !losses64 || !lrs) goto done;
     if (dt != SSD_F32) CHECK_OK(ssd_model_to_dtype(m, dt));
     const fixture_tensor *pr = fixture_find(&s, "priors");
-    CHECK(pr && pr->numel == (int64_t)m->num_priors * 4);
-    if (pr && pr->numel == (int64_t)m->num_priors * 4) /* derived specs, as set_image_size */
-        test_close_f32("priors", m->priors, pr->data, pr->numel, 1e-6, 0);
+    if (pr) { /* derived specs, as set_image_size */
+        CHECK(pr->numel == (int64_t)m->num_priors * 4);
+        if (pr->numel == (int64_t)m->num_priors * 4)
+            test_close_f32("priors", m->priors, pr->data, pr->numel, 1e-6, 0);
+    }
     CHECK_OK(ssd_model_load(m, path("init.pth"), SSD_LOAD_FULL));
     CHECK_OK(ssd_sgd_init(&opt, &m->params, 0.9, 5e-4));
     for (int g = 0; g < 3; g++) opt.lr[g] = ((const double *)lrs->data)[g];
