@@ -468,44 +468,6 @@ void ssd_preprocess_image(const uint8_t *rgb, int w, int h, int r, const float m
     }
 }
 
-static bool is_head_key(const char *k) {
-    return strncmp(k, "classification_headers.", 23) == 0 ||
-           strncmp(k, "regression_headers.", 19) == 0;
-}
-
-ssd_status ssd_model_save_without_heads(ssd_model *m, const char *path) {
-    ssd_state_dict sd;
-    ssd_state_dict_init(&sd);
-    ssd_status st = SSD_OK;
-    float *buf = NULL;
-    size_t cap = 0;
-    for (int i = 0; i < m->params.n && st == SSD_OK; i++) {
-        ssd_param *p = &m->params.p[i];
-        if (is_head_key(p->name)) continue;
-        if (p->i64) {
-            st = ssd_state_dict_add(&sd, p->name, SSD_I64, 0, NULL, p->i64);
-            continue;
-        }
-        size_t n = (size_t)ssd_tensor_numel(p->value);
-        if (n > cap) {
-            float *nb = ssd_realloc(buf, n * sizeof *nb);
-            if (!nb) {
-                st = SSD_E_NOMEM;
-                break;
-            }
-            buf = nb;
-            cap = n;
-        }
-        st = ssd_tensor_get(p->value, buf, SSD_F32);
-        if (st == SSD_OK)
-            st = ssd_state_dict_add(&sd, p->name, SSD_F32, p->value->ndim, p->value->shape, buf);
-    }
-    if (st == SSD_OK) st = ssd_pth_save(&sd, path);
-    ssd_free(buf);
-    ssd_state_dict_free(&sd);
-    return st;
-}
-
 static bool image_name(const char *name) {
     const char *dot = strrchr(name, '.');
     if (!dot || name[0] == '.') return false;

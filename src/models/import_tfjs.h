@@ -86,7 +86,4 @@ typedef struct {
 
 ssd_status ssd_tfjs_convert(const ssd_tfjs_convert_opts *o, ssd_tfjs_report *r);
 
-/* Saves every parameter but the heads (atomic). */
-ssd_status ssd_model_save_without_heads(ssd_model *m, const char *path);
-
 #endif

@@ -89,6 +89,8 @@ typedef enum {
 ssd_status ssd_model_load(ssd_model *m, const char *path, ssd_load_mode mode);
 /* Writes the state_dict as a zip .pth (atomic). */
 ssd_status ssd_model_save(ssd_model *m, const char *path);
+/* The same without the two headers: a starting point for --pretrained-ssd / --base-net. */
+ssd_status ssd_model_save_without_heads(ssd_model *m, const char *path);
 
 /* Internal: builders of each net (models/<net>.c). */
 ssd_status ssd_build_mb1_ssd(ssd_model *m);

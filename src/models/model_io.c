@@ -194,7 +194,7 @@ ssd_status ssd_model_load(ssd_model *m, const char *path, ssd_load_mode mode) {
     return st;
 }
 
-ssd_status ssd_model_save(ssd_model *m, const char *path) {
+static ssd_status save(ssd_model *m, const char *path, bool heads) {
     ssd_state_dict sd;
     ssd_state_dict_init(&sd);
     ssd_status st = SSD_OK;
@@ -202,6 +202,7 @@ ssd_status ssd_model_save(ssd_model *m, const char *path) {
     size_t cap = 0;
     for (int i = 0; i < m->params.n && st == SSD_OK; i++) {
         ssd_param *p = &m->params.p[i];
+        if (!heads && is_head_key(p->name)) continue;
         if (p->i64) {
             st = ssd_state_dict_add(&sd, p->name, SSD_I64, 0, NULL, p->i64);
             continue;
@@ -224,4 +225,12 @@ ssd_status ssd_model_save(ssd_model *m, const char *path) {
     ssd_free(buf);
     ssd_state_dict_free(&sd);
     return st;
+}
+
+ssd_status ssd_model_save(ssd_model *m, const char *path) {
+    return save(m, path, true);
+}
+
+ssd_status ssd_model_save_without_heads(ssd_model *m, const char *path) {
+    return save(m, path, false);
 }
