@@ -65,10 +65,14 @@ int main(int argc, char **argv) {
                                          {"iters", required_argument, 0, 'i'},
                                          {0, 0, 0, 0}};
     while ((c = getopt_long(argc, argv, "b:t:i:", opts, NULL)) != -1) {
-        if (c == 'b') batch = atoi(optarg);
-        else if (c == 't') threads = atoi(optarg);
-        else if (c == 'i') iters = atoi(optarg);
-        else return 2;
+        if (c == 'b')
+            batch = atoi(optarg);
+        else if (c == 't')
+            threads = atoi(optarg);
+        else if (c == 'i')
+            iters = atoi(optarg);
+        else
+            return 2;
     }
     ssd_threads_set(threads);
     ssd_backend *be;
@@ -101,7 +105,8 @@ int main(int argc, char **argv) {
     printf("  %-8s %10.1f %10.2f %10.0f\n", "ssd", ms, batch * 1000.0 / ms, ours_mb);
     if (tms > 0) {
         printf("  %-8s %10.1f %10.2f %10.0f\n", "pytorch", tms, batch * 1000.0 / tms, tmb);
-        printf("  speed-up %.2fx (images/s ssd / pytorch), memory %.2fx\n", tms / ms, ours_mb / tmb);
+        printf("  speed-up %.2fx (images/s ssd / pytorch), memory %.2fx\n", tms / ms,
+               ours_mb / tmb);
     } else {
         printf("  pytorch: not measured (is python3-torch installed?)\n");
     }

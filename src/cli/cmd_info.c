@@ -12,25 +12,36 @@
 
 static const char *isa_name(dnnl_cpu_isa_t isa) {
     switch (isa) {
-    case dnnl_cpu_isa_all: return "all (no limit)";
-    case dnnl_cpu_isa_sse41: return "sse41";
-    case dnnl_cpu_isa_avx: return "avx";
-    case dnnl_cpu_isa_avx2: return "avx2";
-    case dnnl_cpu_isa_avx512_mic: return "avx512_mic";
-    case dnnl_cpu_isa_avx512_mic_4ops: return "avx512_mic_4ops";
-    case dnnl_cpu_isa_avx512_core: return "avx512_core";
-    case dnnl_cpu_isa_avx512_core_vnni: return "avx512_core_vnni";
-    case dnnl_cpu_isa_avx512_core_bf16: return "avx512_core_bf16";
-    case dnnl_cpu_isa_avx512_core_amx: return "avx512_core_amx";
-    case dnnl_cpu_isa_avx2_vnni: return "avx2_vnni";
-    default: return "unknown";
+    case dnnl_cpu_isa_all:
+        return "all (no limit)";
+    case dnnl_cpu_isa_sse41:
+        return "sse41";
+    case dnnl_cpu_isa_avx:
+        return "avx";
+    case dnnl_cpu_isa_avx2:
+        return "avx2";
+    case dnnl_cpu_isa_avx512_mic:
+        return "avx512_mic";
+    case dnnl_cpu_isa_avx512_mic_4ops:
+        return "avx512_mic_4ops";
+    case dnnl_cpu_isa_avx512_core:
+        return "avx512_core";
+    case dnnl_cpu_isa_avx512_core_vnni:
+        return "avx512_core_vnni";
+    case dnnl_cpu_isa_avx512_core_bf16:
+        return "avx512_core_bf16";
+    case dnnl_cpu_isa_avx512_core_amx:
+        return "avx512_core_amx";
+    case dnnl_cpu_isa_avx2_vnni:
+        return "avx2_vnni";
+    default:
+        return "unknown";
     }
 }
 
 int cmd_info(int argc, char **argv) {
-    static const struct option opts[] = {{"help", no_argument, 0, 'h'},
-                                         {"threads", required_argument, 0, 't'},
-                                         {0, 0, 0, 0}};
+    static const struct option opts[] = {
+        {"help", no_argument, 0, 'h'}, {"threads", required_argument, 0, 't'}, {0, 0, 0, 0}};
     int threads = 0, c;
     optind = 1;
     while ((c = getopt_long(argc, argv, "ht:", opts, NULL)) != -1) {
@@ -41,8 +52,11 @@ int cmd_info(int argc, char **argv) {
                    "version and the instruction set it dispatches to, the thread count and the\n"
                    "CUDA devices, if any.\n");
             return 0;
-        case 't': threads = atoi(optarg); break;
-        default: return 2;
+        case 't':
+            threads = atoi(optarg);
+            break;
+        default:
+            return 2;
         }
     }
     ssd_threads_set(threads);

@@ -33,7 +33,8 @@ static const char usage[] =
     "initial weights (precedence: --resume, --base-net, --pretrained-ssd):\n"
     "  --base-net FILE             backbone-only state_dict\n"
     "  --pretrained-ssd FILE       whole SSD state_dict; the headers are re-initialised\n"
-    "                              (default models/mobilenet-v1-ssd-mp-0_675.pth, used if present)\n"
+    "                              (default models/mobilenet-v1-ssd-mp-0_675.pth, used if "
+    "present)\n"
     "  --resume FILE               continue from a checkpoint; with its .state file beside it the\n"
     "                              epoch, momentum, schedule and RNG continue exactly\n"
     "optimiser:\n"
@@ -63,55 +64,83 @@ static const char usage[] =
     "  -h, --help                  this text\n";
 
 enum {
-    O_DATASET_TYPE = 256, O_DATASETS, O_BALANCE, O_NET, O_RES, O_FREEZE_BASE, O_FREEZE_NET,
-    O_MB2, O_BASE_NET, O_PRETRAINED, O_RESUME, O_LR, O_MOMENTUM, O_WD, O_GAMMA, O_BASE_LR,
-    O_EXTRA_LR, O_SCHED, O_MILESTONES, O_TMAX, O_BATCH, O_EPOCHS, O_WORKERS, O_VAL_EPOCHS,
-    O_VAL_MAP, O_DEBUG, O_CUDA, O_MODEL_DIR, O_LOG, O_SEED, O_THREADS, O_STRICT, O_NO_AUG,
+    O_DATASET_TYPE = 256,
+    O_DATASETS,
+    O_BALANCE,
+    O_NET,
+    O_RES,
+    O_FREEZE_BASE,
+    O_FREEZE_NET,
+    O_MB2,
+    O_BASE_NET,
+    O_PRETRAINED,
+    O_RESUME,
+    O_LR,
+    O_MOMENTUM,
+    O_WD,
+    O_GAMMA,
+    O_BASE_LR,
+    O_EXTRA_LR,
+    O_SCHED,
+    O_MILESTONES,
+    O_TMAX,
+    O_BATCH,
+    O_EPOCHS,
+    O_WORKERS,
+    O_VAL_EPOCHS,
+    O_VAL_MAP,
+    O_DEBUG,
+    O_CUDA,
+    O_MODEL_DIR,
+    O_LOG,
+    O_SEED,
+    O_THREADS,
+    O_STRICT,
+    O_NO_AUG,
     O_NO_SHUFFLE
 };
 
-static const struct option opts[] = {
-    {"dataset-type", required_argument, 0, O_DATASET_TYPE},
-    {"datasets", required_argument, 0, O_DATASETS},
-    {"data", required_argument, 0, O_DATASETS},
-    {"balance-data", no_argument, 0, O_BALANCE},
-    {"net", required_argument, 0, O_NET},
-    {"resolution", required_argument, 0, O_RES},
-    {"freeze-base-net", no_argument, 0, O_FREEZE_BASE},
-    {"freeze-net", no_argument, 0, O_FREEZE_NET},
-    {"mb2-width-mult", required_argument, 0, O_MB2},
-    {"base-net", required_argument, 0, O_BASE_NET},
-    {"pretrained-ssd", required_argument, 0, O_PRETRAINED},
-    {"resume", required_argument, 0, O_RESUME},
-    {"lr", required_argument, 0, O_LR},
-    {"learning-rate", required_argument, 0, O_LR},
-    {"momentum", required_argument, 0, O_MOMENTUM},
-    {"weight-decay", required_argument, 0, O_WD},
-    {"gamma", required_argument, 0, O_GAMMA},
-    {"base-net-lr", required_argument, 0, O_BASE_LR},
-    {"extra-layers-lr", required_argument, 0, O_EXTRA_LR},
-    {"scheduler", required_argument, 0, O_SCHED},
-    {"milestones", required_argument, 0, O_MILESTONES},
-    {"t-max", required_argument, 0, O_TMAX},
-    {"batch-size", required_argument, 0, O_BATCH},
-    {"num-epochs", required_argument, 0, O_EPOCHS},
-    {"epochs", required_argument, 0, O_EPOCHS},
-    {"num-workers", required_argument, 0, O_WORKERS},
-    {"workers", required_argument, 0, O_WORKERS},
-    {"validation-epochs", required_argument, 0, O_VAL_EPOCHS},
-    {"validation-mean-ap", optional_argument, 0, O_VAL_MAP},
-    {"debug-steps", required_argument, 0, O_DEBUG},
-    {"use-cuda", optional_argument, 0, O_CUDA},
-    {"checkpoint-folder", required_argument, 0, O_MODEL_DIR},
-    {"model-dir", required_argument, 0, O_MODEL_DIR},
-    {"log-level", required_argument, 0, O_LOG},
-    {"seed", required_argument, 0, O_SEED},
-    {"threads", required_argument, 0, O_THREADS},
-    {"strict", no_argument, 0, O_STRICT},
-    {"no-augment", no_argument, 0, O_NO_AUG},
-    {"no-shuffle", no_argument, 0, O_NO_SHUFFLE},
-    {"help", no_argument, 0, 'h'},
-    {0, 0, 0, 0}};
+static const struct option opts[] = {{"dataset-type", required_argument, 0, O_DATASET_TYPE},
+                                     {"datasets", required_argument, 0, O_DATASETS},
+                                     {"data", required_argument, 0, O_DATASETS},
+                                     {"balance-data", no_argument, 0, O_BALANCE},
+                                     {"net", required_argument, 0, O_NET},
+                                     {"resolution", required_argument, 0, O_RES},
+                                     {"freeze-base-net", no_argument, 0, O_FREEZE_BASE},
+                                     {"freeze-net", no_argument, 0, O_FREEZE_NET},
+                                     {"mb2-width-mult", required_argument, 0, O_MB2},
+                                     {"base-net", required_argument, 0, O_BASE_NET},
+                                     {"pretrained-ssd", required_argument, 0, O_PRETRAINED},
+                                     {"resume", required_argument, 0, O_RESUME},
+                                     {"lr", required_argument, 0, O_LR},
+                                     {"learning-rate", required_argument, 0, O_LR},
+                                     {"momentum", required_argument, 0, O_MOMENTUM},
+                                     {"weight-decay", required_argument, 0, O_WD},
+                                     {"gamma", required_argument, 0, O_GAMMA},
+                                     {"base-net-lr", required_argument, 0, O_BASE_LR},
+                                     {"extra-layers-lr", required_argument, 0, O_EXTRA_LR},
+                                     {"scheduler", required_argument, 0, O_SCHED},
+                                     {"milestones", required_argument, 0, O_MILESTONES},
+                                     {"t-max", required_argument, 0, O_TMAX},
+                                     {"batch-size", required_argument, 0, O_BATCH},
+                                     {"num-epochs", required_argument, 0, O_EPOCHS},
+                                     {"epochs", required_argument, 0, O_EPOCHS},
+                                     {"num-workers", required_argument, 0, O_WORKERS},
+                                     {"workers", required_argument, 0, O_WORKERS},
+                                     {"validation-epochs", required_argument, 0, O_VAL_EPOCHS},
+                                     {"validation-mean-ap", optional_argument, 0, O_VAL_MAP},
+                                     {"debug-steps", required_argument, 0, O_DEBUG},
+                                     {"use-cuda", optional_argument, 0, O_CUDA},
+                                     {"checkpoint-folder", required_argument, 0, O_MODEL_DIR},
+                                     {"model-dir", required_argument, 0, O_MODEL_DIR},
+                                     {"log-level", required_argument, 0, O_LOG},
+                                     {"seed", required_argument, 0, O_SEED},
+                                     {"threads", required_argument, 0, O_THREADS},
+                                     {"strict", no_argument, 0, O_STRICT},
+                                     {"no-augment", no_argument, 0, O_NO_AUG},
+                                     {"no-shuffle", no_argument, 0, O_NO_SHUFFLE},
+                                     {"help", no_argument, 0, 'h'},
+                                     {0, 0, 0, 0}};
 
 static int bad(const char *opt, const char *val, const char *why) {
     fprintf(stderr, "ssd train: --%s %s: %s\n", opt, val, why);
@@ -142,7 +171,8 @@ static int parse_int(const char *opt, const char *s, int lo, int *out) {
 
 /* Python's str2bool, as D22's flags: yes/true/t/y/1 and no/false/f/n/0. */
 int cli_parse_bool(const char *s, bool *out) {
-    static const char *yes[] = {"yes", "true", "t", "y", "1"}, *no[] = {"no", "false", "f", "n", "0"};
+    static const char *yes[] = {"yes", "true", "t", "y", "1"},
+                      *no[] = {"no", "false", "f", "n", "0"};
     for (int i = 0; i < 5; i++) {
         if (!strcasecmp(s, yes[i])) return *out = true, 0;
         if (!strcasecmp(s, no[i])) return *out = false, 0;
@@ -162,8 +192,10 @@ static int parse_milestones(ssd_train_config *c, const char *s) {
         c->milestones[c->nmilestones++] = (int)v;
         p = end;
         while (*p == ' ') p++;
-        if (*p == ',') p++;
-        else if (*p) return bad("milestones", s, "expected comma-separated epochs");
+        if (*p == ',')
+            p++;
+        else if (*p)
+            return bad("milestones", s, "expected comma-separated epochs");
     }
     return 0;
 }
@@ -183,55 +215,106 @@ int cmd_train(int argc, char **argv) {
                 break;
             }
         switch (o) {
-        case 'h': fputs(usage, stdout); return 0;
-        case O_DATASET_TYPE: c.dataset_type = optarg; break;
+        case 'h':
+            fputs(usage, stdout);
+            return 0;
+        case O_DATASET_TYPE:
+            c.dataset_type = optarg;
+            break;
         case O_DATASETS:
             if (!datasets_given) c.ndatasets = 0;
             datasets_given = true;
             if (c.ndatasets == SSD_MAX_DATASETS) return bad(name, optarg, "too many datasets");
             c.datasets[c.ndatasets++] = optarg;
             while (optind < argc && argv[optind][0] != '-') {
-                if (c.ndatasets == SSD_MAX_DATASETS) return bad(name, argv[optind], "too many datasets");
+                if (c.ndatasets == SSD_MAX_DATASETS)
+                    return bad(name, argv[optind], "too many datasets");
                 c.datasets[c.ndatasets++] = argv[optind++];
             }
             break;
-        case O_BALANCE: c.balance_data = true; break;
-        case O_NET: c.net = optarg; break;
-        case O_RES: r = parse_int(name, optarg, 1, &c.resolution); break;
-        case O_FREEZE_BASE: c.freeze_base_net = true; break;
-        case O_FREEZE_NET: c.freeze_net = true; break;
-        case O_MB2: r = parse_double(name, optarg, &c.mb2_width_mult); break;
-        case O_BASE_NET: c.base_net = optarg; break;
+        case O_BALANCE:
+            c.balance_data = true;
+            break;
+        case O_NET:
+            c.net = optarg;
+            break;
+        case O_RES:
+            r = parse_int(name, optarg, 1, &c.resolution);
+            break;
+        case O_FREEZE_BASE:
+            c.freeze_base_net = true;
+            break;
+        case O_FREEZE_NET:
+            c.freeze_net = true;
+            break;
+        case O_MB2:
+            r = parse_double(name, optarg, &c.mb2_width_mult);
+            break;
+        case O_BASE_NET:
+            c.base_net = optarg;
+            break;
         case O_PRETRAINED:
             c.pretrained_ssd = optarg;
             c.pretrained_ssd_given = true;
             break;
-        case O_RESUME: c.resume = optarg; break;
-        case O_LR: r = parse_double(name, optarg, &c.lr); break;
-        case O_MOMENTUM: r = parse_double(name, optarg, &c.momentum); break;
-        case O_WD: r = parse_double(name, optarg, &c.weight_decay); break;
-        case O_GAMMA: r = parse_double(name, optarg, &c.gamma); break;
-        case O_BASE_LR: r = parse_double(name, optarg, &c.base_net_lr); break;
-        case O_EXTRA_LR: r = parse_double(name, optarg, &c.extra_layers_lr); break;
-        case O_SCHED: c.scheduler = optarg; break;
-        case O_MILESTONES: r = parse_milestones(&c, optarg); break;
-        case O_TMAX: r = parse_double(name, optarg, &c.t_max); break;
-        case O_BATCH: r = parse_int(name, optarg, 1, &c.batch_size); break;
-        case O_EPOCHS: r = parse_int(name, optarg, 0, &c.num_epochs); break;
-        case O_WORKERS: r = parse_int(name, optarg, 0, &c.num_workers); break;
-        case O_VAL_EPOCHS: r = parse_int(name, optarg, 1, &c.validation_epochs); break;
+        case O_RESUME:
+            c.resume = optarg;
+            break;
+        case O_LR:
+            r = parse_double(name, optarg, &c.lr);
+            break;
+        case O_MOMENTUM:
+            r = parse_double(name, optarg, &c.momentum);
+            break;
+        case O_WD:
+            r = parse_double(name, optarg, &c.weight_decay);
+            break;
+        case O_GAMMA:
+            r = parse_double(name, optarg, &c.gamma);
+            break;
+        case O_BASE_LR:
+            r = parse_double(name, optarg, &c.base_net_lr);
+            break;
+        case O_EXTRA_LR:
+            r = parse_double(name, optarg, &c.extra_layers_lr);
+            break;
+        case O_SCHED:
+            c.scheduler = optarg;
+            break;
+        case O_MILESTONES:
+            r = parse_milestones(&c, optarg);
+            break;
+        case O_TMAX:
+            r = parse_double(name, optarg, &c.t_max);
+            break;
+        case O_BATCH:
+            r = parse_int(name, optarg, 1, &c.batch_size);
+            break;
+        case O_EPOCHS:
+            r = parse_int(name, optarg, 0, &c.num_epochs);
+            break;
+        case O_WORKERS:
+            r = parse_int(name, optarg, 0, &c.num_workers);
+            break;
+        case O_VAL_EPOCHS:
+            r = parse_int(name, optarg, 1, &c.validation_epochs);
+            break;
         case O_VAL_MAP:
             c.validation_mean_ap = true;
             if (optarg && cli_parse_bool(optarg, &c.validation_mean_ap))
                 r = bad(name, optarg, "expected true or false");
             break;
-        case O_DEBUG: r = parse_int(name, optarg, 1, &c.debug_steps); break;
+        case O_DEBUG:
+            r = parse_int(name, optarg, 1, &c.debug_steps);
+            break;
         case O_CUDA:
             c.use_cuda = true;
             if (optarg && cli_parse_bool(optarg, &c.use_cuda))
                 r = bad(name, optarg, "expected true or false");
             break;
-        case O_MODEL_DIR: c.model_dir = optarg; break;
+        case O_MODEL_DIR:
+            c.model_dir = optarg;
+            break;
         case O_LOG:
             if (ssd_log_level_parse(optarg) < 0)
                 r = bad(name, optarg, "expected debug, info, warning, error or critical");
@@ -245,11 +328,21 @@ int cmd_train(int argc, char **argv) {
             c.seed = v;
             break;
         }
-        case O_THREADS: r = parse_int(name, optarg, 0, &c.threads); break;
-        case O_STRICT: c.strict = true; break;
-        case O_NO_AUG: c.no_augment = true; break;
-        case O_NO_SHUFFLE: c.no_shuffle = true; break;
-        default: fprintf(stderr, "Try 'ssd train --help'.\n"); return 2;
+        case O_THREADS:
+            r = parse_int(name, optarg, 0, &c.threads);
+            break;
+        case O_STRICT:
+            c.strict = true;
+            break;
+        case O_NO_AUG:
+            c.no_augment = true;
+            break;
+        case O_NO_SHUFFLE:
+            c.no_shuffle = true;
+            break;
+        default:
+            fprintf(stderr, "Try 'ssd train --help'.\n");
+            return 2;
         }
         if (r) return r;
     }
@@ -264,8 +357,9 @@ int cmd_train(int argc, char **argv) {
         return 2;
     }
     if (!ssd_net_known(c.net)) {
-        fprintf(stderr, "ssd train: The net type is wrong: '%s' (mb1-ssd, mb1-ssd-lite, "
-                        "mb2-ssd-lite, sq-ssd-lite, vgg16-ssd).\n",
+        fprintf(stderr,
+                "ssd train: The net type is wrong: '%s' (mb1-ssd, mb1-ssd-lite, "
+                "mb2-ssd-lite, sq-ssd-lite, vgg16-ssd).\n",
                 c.net);
         return 2;
     }

@@ -26,9 +26,9 @@ int ssd_log_level_parse(const char *name) {
     static const struct {
         const char *name;
         ssd_log_level level;
-    } names[] = {{"debug", SSD_LOG_DEBUG},   {"info", SSD_LOG_INFO},
+    } names[] = {{"debug", SSD_LOG_DEBUG},     {"info", SSD_LOG_INFO},
                  {"warning", SSD_LOG_WARNING}, {"warn", SSD_LOG_WARNING},
-                 {"error", SSD_LOG_ERROR},   {"critical", SSD_LOG_CRITICAL}};
+                 {"error", SSD_LOG_ERROR},     {"critical", SSD_LOG_CRITICAL}};
     for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
         if (strcasecmp(name, names[i].name) == 0) return (int)names[i].level;
     return -1;

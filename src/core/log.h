@@ -20,9 +20,9 @@ void ssd_log_set_timestamps(int on);
 
 void ssd_log(ssd_log_level level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
-#define ssd_debug(...) ssd_log(SSD_LOG_DEBUG, __VA_ARGS__)
-#define ssd_info(...)  ssd_log(SSD_LOG_INFO, __VA_ARGS__)
-#define ssd_warn(...)  ssd_log(SSD_LOG_WARNING, __VA_ARGS__)
+#define ssd_debug(...)  ssd_log(SSD_LOG_DEBUG, __VA_ARGS__)
+#define ssd_info(...)   ssd_log(SSD_LOG_INFO, __VA_ARGS__)
+#define ssd_warn(...)   ssd_log(SSD_LOG_WARNING, __VA_ARGS__)
 #define ssd_errorf(...) ssd_log(SSD_LOG_ERROR, __VA_ARGS__)
 
 #endif

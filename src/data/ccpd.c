@@ -319,8 +319,8 @@ done:
 static bool same_content(const char *a, const char *b) {
     uint8_t *x = NULL, *y = NULL;
     size_t nx = 0, ny = 0;
-    bool same = ssd_file_read_all(a, &x, &nx) == SSD_OK && ssd_file_read_all(b, &y, &ny) == SSD_OK &&
-                nx == ny && !memcmp(x, y, nx);
+    bool same = ssd_file_read_all(a, &x, &nx) == SSD_OK &&
+                ssd_file_read_all(b, &y, &ny) == SSD_OK && nx == ny && !memcmp(x, y, nx);
     ssd_free(x);
     ssd_free(y);
     ssd_error_clear();

@@ -31,8 +31,8 @@ static ssd_status conv_dw(ssd_model *m, ssd_seq *s, int idx, int cin, int cout, 
     snprintf(name, sizeof name, "base_net.%d.1", idx);
     SSD_TRY(ssd_layer_bn_init(&s->l[1], m->be, name, cin, SSD_ACT_RELU));
     snprintf(name, sizeof name, "base_net.%d.3", idx);
-    SSD_TRY(ssd_layer_conv_init(&s->l[2], m->be, name, cin, cout, 1, 1, 0, 1, 1, false,
-                                SSD_ACT_NONE));
+    SSD_TRY(
+        ssd_layer_conv_init(&s->l[2], m->be, name, cin, cout, 1, 1, 0, 1, 1, false, SSD_ACT_NONE));
     snprintf(name, sizeof name, "base_net.%d.4", idx);
     return ssd_layer_bn_init(&s->l[3], m->be, name, cout, SSD_ACT_RELU);
 }
@@ -44,23 +44,23 @@ static ssd_status extra(ssd_model *m, ssd_seq *s, int idx, int cin, int mid, int
     if (!s->l) return SSD_E_NOMEM;
     s->n = 2;
     snprintf(name, sizeof name, "extras.%d.0", idx);
-    SSD_TRY(ssd_layer_conv_init(&s->l[0], m->be, name, cin, mid, 1, 1, 0, 1, 1, true,
-                                SSD_ACT_RELU));
+    SSD_TRY(
+        ssd_layer_conv_init(&s->l[0], m->be, name, cin, mid, 1, 1, 0, 1, 1, true, SSD_ACT_RELU));
     snprintf(name, sizeof name, "extras.%d.2", idx);
-    return ssd_layer_conv_init(&s->l[1], m->be, name, mid, cout, 3, 2, 1, 1, 1, true,
-                               SSD_ACT_RELU);
+    return ssd_layer_conv_init(&s->l[1], m->be, name, mid, cout, 3, 2, 1, 1, 1, true, SSD_ACT_RELU);
 }
 
 ssd_status ssd_build_mb1_ssd(ssd_model *m) {
     static const struct {
         int cin, cout, stride;
-    } dw[13] = {{32, 64, 1},   {64, 128, 2},  {128, 128, 1}, {128, 256, 2}, {256, 256, 1},
-                {256, 512, 2}, {512, 512, 1}, {512, 512, 1}, {512, 512, 1}, {512, 512, 1},
+    } dw[13] = {{32, 64, 1},   {64, 128, 2},   {128, 128, 1},  {128, 256, 2}, {256, 256, 1},
+                {256, 512, 2}, {512, 512, 1},  {512, 512, 1},  {512, 512, 1}, {512, 512, 1},
                 {512, 512, 1}, {512, 1024, 2}, {1024, 1024, 1}};
     static const int head_in[6] = {512, 1024, 512, 256, 256, 256};
     SSD_TRY(ssd_model_alloc_layout(m, 14, 4, 6));
     SSD_TRY(conv_bn(m, &m->base[0], 0, 3, 32, 2));
-    for (int i = 0; i < 13; i++) SSD_TRY(conv_dw(m, &m->base[i + 1], i + 1, dw[i].cin, dw[i].cout, dw[i].stride));
+    for (int i = 0; i < 13; i++)
+        SSD_TRY(conv_dw(m, &m->base[i + 1], i + 1, dw[i].cin, dw[i].cout, dw[i].stride));
     m->nsrc = 2;
     m->src[0] = 12;
     m->src[1] = 14;

@@ -5,8 +5,8 @@
 #include <stdio.h>
 #include <string.h>
 
-static const char *const known_nets[] = {"mb1-ssd",      "mb1-ssd-lite",       "mb2-ssd-lite",
-                                         "sq-ssd-lite",  "vgg16-ssd",          "mb3-large-ssd-lite",
+static const char *const known_nets[] = {"mb1-ssd",           "mb1-ssd-lite", "mb2-ssd-lite",
+                                         "sq-ssd-lite",       "vgg16-ssd",    "mb3-large-ssd-lite",
                                          "mb3-small-ssd-lite"};
 
 bool ssd_net_known(const char *net) {
@@ -43,8 +43,10 @@ static ssd_status register_params(ssd_model *m) {
     for (int i = 0; i < m->nextras; i++)
         for (int j = 0; j < m->extras[i].n; j++)
             SSD_TRY(ssd_layer_params(&m->extras[i].l[j], &m->params, SSD_GROUP_EXTRAS));
-    for (int h = 0; h < m->nheads; h++) SSD_TRY(ssd_layer_params(&m->cls[h], &m->params, SSD_GROUP_HEADS));
-    for (int h = 0; h < m->nheads; h++) SSD_TRY(ssd_layer_params(&m->reg[h], &m->params, SSD_GROUP_HEADS));
+    for (int h = 0; h < m->nheads; h++)
+        SSD_TRY(ssd_layer_params(&m->cls[h], &m->params, SSD_GROUP_HEADS));
+    for (int h = 0; h < m->nheads; h++)
+        SSD_TRY(ssd_layer_params(&m->reg[h], &m->params, SSD_GROUP_HEADS));
     return SSD_OK;
 }
 
@@ -80,7 +82,8 @@ ssd_status ssd_model_create(ssd_model **out, ssd_backend *be, const char *net, i
     *out = NULL;
     if (!ssd_net_known(net)) return ssd_error_set(SSD_E_INVAL, "unknown net '%s'", net);
     if (!ssd_net_supported(net))
-        return ssd_error_set(SSD_E_UNSUPPORTED, "net '%s' is not supported yet (only mb1-ssd)", net);
+        return ssd_error_set(SSD_E_UNSUPPORTED, "net '%s' is not supported yet (only mb1-ssd)",
+                             net);
     if (num_classes < 2)
         return ssd_error_set(SSD_E_INVAL, "need at least 2 classes (BACKGROUND + 1), got %d",
                              num_classes);
@@ -233,7 +236,8 @@ static ssd_status header_fwd(ssd_model *m, int h, const ssd_tensor *x, bool trai
 ssd_status ssd_model_forward(ssd_model *m, const ssd_tensor *x, bool training) {
     int h = 0, start = 0;
     for (int k = 0; k < m->nsrc; k++) {
-        for (int i = start; i < m->src[k]; i++) SSD_TRY(ssd_seq_forward(&m->base[i], x, training, &x));
+        for (int i = start; i < m->src[k]; i++)
+            SSD_TRY(ssd_seq_forward(&m->base[i], x, training, &x));
         start = m->src[k];
         SSD_TRY(header_fwd(m, h++, x, training));
     }

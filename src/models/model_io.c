@@ -77,9 +77,12 @@ static void add_item(problem_list *p, const char *item, bool always) {
 static void problem(problems *p, const char *fmt, const char *a, const char *b, const char *c) {
     char line[512];
     snprintf(line, sizeof line, fmt, a, b, c);
-    if (strncmp(fmt, "missing", 7) == 0) add_item(&p->missing, line + 12, false);
-    else if (strncmp(fmt, "unexpected", 10) == 0) add_item(&p->unexpected, line + 15, false);
-    else add_item(&p->shape, line, true);
+    if (strncmp(fmt, "missing", 7) == 0)
+        add_item(&p->missing, line + 12, false);
+    else if (strncmp(fmt, "unexpected", 10) == 0)
+        add_item(&p->unexpected, line + 15, false);
+    else
+        add_item(&p->shape, line, true);
 }
 
 static int problems_count(const problems *p) {
@@ -152,8 +155,8 @@ ssd_status ssd_model_load(ssd_model *m, const char *path, ssd_load_mode mode) {
             problem(&pr, "'%s' %s vs %s", fk, a, b);
         }
         if (t->dtype == SSD_I64 || t->dtype == SSD_I32 || t->dtype == SSD_U8)
-            problem(&pr, "'%s' has dtype %s, expected floating point%s", fk, ssd_dtype_name(t->dtype),
-                    "");
+            problem(&pr, "'%s' has dtype %s, expected floating point%s", fk,
+                    ssd_dtype_name(t->dtype), "");
     }
     for (int i = 0; i < sd.count && st == SSD_OK; i++) {
         if (used[i]) continue;

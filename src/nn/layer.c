@@ -95,17 +95,20 @@ void ssd_layer_deinit(ssd_layer *l) {
     }
     case SSD_L_BN: {
         ssd_bn_layer *b = &l->u.bn;
-        ssd_tensor *ts[] = {&b->gamma,  &b->beta,      &b->running_mean, &b->running_var, &b->ggamma,
-                            &b->gbeta,  &b->save_mean, &b->save_invstd,  &b->ws};
+        ssd_tensor *ts[] = {&b->gamma, &b->beta,      &b->running_mean, &b->running_var, &b->ggamma,
+                            &b->gbeta, &b->save_mean, &b->save_invstd,  &b->ws};
         for (size_t i = 0; i < sizeof ts / sizeof ts[0]; i++) ssd_tensor_deinit(ts[i]);
         break;
     }
-    case SSD_L_MAXPOOL: ssd_tensor_deinit(&l->u.pool.ws); break;
+    case SSD_L_MAXPOOL:
+        ssd_tensor_deinit(&l->u.pool.ws);
+        break;
     case SSD_L_L2NORM:
         ssd_tensor_deinit(&l->u.l2.scale);
         ssd_tensor_deinit(&l->u.l2.gscale);
         break;
-    case SSD_L_ACT: break;
+    case SSD_L_ACT:
+        break;
     }
 }
 
@@ -145,9 +148,15 @@ ssd_status ssd_layer_forward(ssd_layer *l, const ssd_tensor *x, bool training) {
         }
         break;
     }
-    case SSD_L_ACT: st = ops->act_fwd(l->be, &l->y, x, &l->u.act); break;
-    case SSD_L_MAXPOOL: st = ops->maxpool_fwd(l->be, &l->y, &l->u.pool.ws, x, &l->u.pool.p); break;
-    case SSD_L_L2NORM: st = ops->l2norm_fwd(l->be, &l->y, x, &l->u.l2.scale, &l->u.l2.p); break;
+    case SSD_L_ACT:
+        st = ops->act_fwd(l->be, &l->y, x, &l->u.act);
+        break;
+    case SSD_L_MAXPOOL:
+        st = ops->maxpool_fwd(l->be, &l->y, &l->u.pool.ws, x, &l->u.pool.p);
+        break;
+    case SSD_L_L2NORM:
+        st = ops->l2norm_fwd(l->be, &l->y, x, &l->u.l2.scale, &l->u.l2.p);
+        break;
     }
     if (st == SSD_OK) l->y.version++;
     return st == SSD_OK ? st : ssd_error_prefix(st, "%s", l->name);
@@ -162,8 +171,8 @@ static ssd_status conv_backward(ssd_layer *l, const ssd_tensor *dy) {
         dy = &c->dpre;
     }
     if (!l->frozen) {
-        SSD_TRY(ops->conv2d_bwd_weights(l->be, &c->gw, c->has_bias ? &c->gb : NULL, dy, l->x,
-                                        &c->w, &c->p));
+        SSD_TRY(ops->conv2d_bwd_weights(l->be, &c->gw, c->has_bias ? &c->gb : NULL, dy, l->x, &c->w,
+                                        &c->p));
         c->gw.version++;
         c->gb.version++;
     }
@@ -175,7 +184,9 @@ ssd_status ssd_layer_backward(ssd_layer *l, const ssd_tensor *dy, bool training)
     const ssd_backend_ops *ops = l->be->ops;
     ssd_status st = SSD_OK;
     switch (l->kind) {
-    case SSD_L_CONV: st = conv_backward(l, dy); break;
+    case SSD_L_CONV:
+        st = conv_backward(l, dy);
+        break;
     case SSD_L_BN: {
         ssd_bn_layer *b = &l->u.bn;
         b->p.training = training;
@@ -190,8 +201,7 @@ ssd_status ssd_layer_backward(ssd_layer *l, const ssd_tensor *dy, bool training)
         if (l->need_dx) st = ops->act_bwd(l->be, &l->dx, dy, &l->y, &l->u.act);
         break;
     case SSD_L_MAXPOOL:
-        if (l->need_dx)
-            st = ops->maxpool_bwd(l->be, &l->dx, dy, &l->u.pool.ws, l->x, &l->u.pool.p);
+        if (l->need_dx) st = ops->maxpool_bwd(l->be, &l->dx, dy, &l->u.pool.ws, l->x, &l->u.pool.p);
         break;
     case SSD_L_L2NORM:
         st = ops->l2norm_bwd(l->be, &l->dx, &l->u.l2.gscale, dy, l->x, &l->u.l2.scale, &l->u.l2.p);
@@ -216,7 +226,8 @@ ssd_status ssd_layer_reset(ssd_layer *l, ssd_rng *rng) {
     if (l->kind == SSD_L_CONV) {
         ssd_conv_layer *c = &l->u.conv;
         double fan_in = (double)(c->cin / c->p.groups) * c->k * c->k;
-        /* kaiming_uniform_(a=sqrt(5)) reduces to U(+-1/sqrt(fan_in)), the same bound as the bias. */
+        /* kaiming_uniform_(a=sqrt(5)) reduces to U(+-1/sqrt(fan_in)), the same bound as the bias.
+         */
         SSD_TRY(fill_uniform(&c->w, rng, 1.0 / sqrt(fan_in)));
         if (c->has_bias) SSD_TRY(fill_uniform(&c->b, rng, 1.0 / sqrt(fan_in)));
     } else if (l->kind == SSD_L_BN) {
@@ -238,8 +249,7 @@ ssd_status ssd_layer_xavier(ssd_layer *l, ssd_rng *rng) {
     return fill_uniform(&c->w, rng, sqrt(6.0 / (fan_in + fan_out)));
 }
 
-ssd_status ssd_seq_forward(ssd_seq *s, const ssd_tensor *x, bool training,
-                           const ssd_tensor **out) {
+ssd_status ssd_seq_forward(ssd_seq *s, const ssd_tensor *x, bool training, const ssd_tensor **out) {
     for (int i = 0; i < s->n; i++) {
         SSD_TRY(ssd_layer_forward(&s->l[i], x, training));
         x = &s->l[i].y;

@@ -18,7 +18,7 @@ typedef enum { SSD_L_CONV, SSD_L_BN, SSD_L_ACT, SSD_L_MAXPOOL, SSD_L_L2NORM } ss
 typedef enum { SSD_GROUP_BASE = 0, SSD_GROUP_EXTRAS = 1, SSD_GROUP_HEADS = 2 } ssd_param_group;
 
 typedef struct {
-    char name[128];   /* state_dict key */
+    char name[128];    /* state_dict key */
     ssd_tensor *value; /* NULL for an int64 scalar buffer (num_batches_tracked): see i64 */
     int64_t *i64;
     ssd_tensor *grad; /* NULL for buffers (running stats, num_batches_tracked) */
@@ -39,7 +39,7 @@ typedef struct {
     ssd_conv2d_params p;
     int cin, cout, k;
     bool has_bias;
-    ssd_tensor w, b;   /* (O, C/g, k, k), (O) */
+    ssd_tensor w, b; /* (O, C/g, k, k), (O) */
     ssd_tensor gw, gb;
     ssd_tensor dpre; /* gradient before the fused activation */
 } ssd_conv_layer;
@@ -57,8 +57,8 @@ typedef struct {
     ssd_layer_kind kind;
     char name[96]; /* prefix of its state_dict keys, e.g. "base_net.1.0" */
     ssd_backend *be;
-    bool frozen;  /* no parameter gradients (freeze flags) */
-    bool need_dx; /* backward computes the input gradient */
+    bool frozen;         /* no parameter gradients (freeze flags) */
+    bool need_dx;        /* backward computes the input gradient */
     const ssd_tensor *x; /* input of the last forward (borrowed from the producer) */
     ssd_tensor y;        /* output */
     ssd_tensor dx;       /* gradient w.r.t. the input */
@@ -113,8 +113,7 @@ typedef struct {
 /* Returns the output tensor of the last layer (x itself when n == 0). */
 ssd_status ssd_seq_forward(ssd_seq *s, const ssd_tensor *x, bool training, const ssd_tensor **out);
 /* Walks backward from dy; *dx is the input gradient (NULL if the first layer has !need_dx). */
-ssd_status ssd_seq_backward(ssd_seq *s, const ssd_tensor *dy, bool training,
-                            const ssd_tensor **dx);
+ssd_status ssd_seq_backward(ssd_seq *s, const ssd_tensor *dy, bool training, const ssd_tensor **dx);
 void ssd_seq_deinit(ssd_seq *s);
 
 #endif

@@ -41,20 +41,23 @@ ssd_status ssd_layer_params(ssd_layer *l, ssd_param_list *list, ssd_param_group 
     switch (l->kind) {
     case SSD_L_CONV:
         SSD_TRY(add(list, l, "weight", &l->u.conv.w, NULL, &l->u.conv.gw, group));
-        if (l->u.conv.has_bias) SSD_TRY(add(list, l, "bias", &l->u.conv.b, NULL, &l->u.conv.gb, group));
+        if (l->u.conv.has_bias)
+            SSD_TRY(add(list, l, "bias", &l->u.conv.b, NULL, &l->u.conv.gb, group));
         break;
     case SSD_L_BN:
         SSD_TRY(add(list, l, "weight", &l->u.bn.gamma, NULL, &l->u.bn.ggamma, group));
         SSD_TRY(add(list, l, "bias", &l->u.bn.beta, NULL, &l->u.bn.gbeta, group));
         SSD_TRY(add(list, l, "running_mean", &l->u.bn.running_mean, NULL, NULL, group));
         SSD_TRY(add(list, l, "running_var", &l->u.bn.running_var, NULL, NULL, group));
-        SSD_TRY(add(list, l, "num_batches_tracked", NULL, &l->u.bn.num_batches_tracked, NULL, group));
+        SSD_TRY(
+            add(list, l, "num_batches_tracked", NULL, &l->u.bn.num_batches_tracked, NULL, group));
         break;
     case SSD_L_L2NORM:
         SSD_TRY(add(list, l, "weight", &l->u.l2.scale, NULL, &l->u.l2.gscale, group));
         break;
     case SSD_L_ACT:
-    case SSD_L_MAXPOOL: break;
+    case SSD_L_MAXPOOL:
+        break;
     }
     return SSD_OK;
 }

@@ -38,7 +38,7 @@ typedef struct {
     int pad[2];      /* symmetric, (h, w), as PyTorch's padding= */
     int dilation[2]; /* (h, w); 1 = none */
     int groups;      /* 1 = dense; == C_in == C_out: depthwise */
-    ssd_act act;     /* activation fused after the conv (forward only; backward takes dy after it) */
+    ssd_act act; /* activation fused after the conv (forward only; backward takes dy after it) */
 } ssd_conv2d_params;
 
 typedef struct {
@@ -93,25 +93,24 @@ typedef struct ssd_backend_ops {
                                   const ssd_conv2d_params *p);
     /* db may be NULL (no bias) */
     ssd_status (*conv2d_bwd_weights)(ssd_backend *be, ssd_tensor *dw, ssd_tensor *db,
-                                     const ssd_tensor *dy, const ssd_tensor *x,
-                                     const ssd_tensor *w, const ssd_conv2d_params *p);
+                                     const ssd_tensor *dy, const ssd_tensor *x, const ssd_tensor *w,
+                                     const ssd_conv2d_params *p);
 
     /* batch norm over (N,C,H,W) per channel. In training mode writes save_mean and
      * save_invstd (C) for backward and updates running_mean/var in place; ws is a
      * backend workspace (e.g. the fused-ReLU mask), may be left unused. */
     ssd_status (*bn_fwd)(ssd_backend *be, ssd_tensor *y, ssd_tensor *save_mean,
                          ssd_tensor *save_invstd, ssd_tensor *ws, const ssd_tensor *x,
-                         const ssd_tensor *gamma, const ssd_tensor *beta,
-                         ssd_tensor *running_mean, ssd_tensor *running_var,
-                         const ssd_bn_params *p);
+                         const ssd_tensor *gamma, const ssd_tensor *beta, ssd_tensor *running_mean,
+                         ssd_tensor *running_var, const ssd_bn_params *p);
     /* dy is the gradient w.r.t. the op's output (after the fused activation, if any);
      * y is the forward output (used for the activation mask). Training-mode backward
      * (through the batch statistics); eval-mode backward when !p->training. */
     ssd_status (*bn_bwd)(ssd_backend *be, ssd_tensor *dx, ssd_tensor *dgamma, ssd_tensor *dbeta,
                          const ssd_tensor *dy, const ssd_tensor *x, const ssd_tensor *y,
-                         const ssd_tensor *ws, const ssd_tensor *gamma,
-                         const ssd_tensor *save_mean, const ssd_tensor *save_invstd,
-                         const ssd_tensor *running_var, const ssd_bn_params *p);
+                         const ssd_tensor *ws, const ssd_tensor *gamma, const ssd_tensor *save_mean,
+                         const ssd_tensor *save_invstd, const ssd_tensor *running_var,
+                         const ssd_bn_params *p);
 
     /* activation; backward uses the forward output y (identical masks for ReLU/ReLU6) */
     ssd_status (*act_fwd)(ssd_backend *be, ssd_tensor *y, const ssd_tensor *x,

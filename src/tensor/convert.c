@@ -9,8 +9,10 @@ float ssd_half_to_float(uint16_t h) {
         float f = ldexpf((float)man, -24); /* subnormal or zero */
         return sign ? -f : f;
     }
-    if (exp == 31) bits = sign | 0x7f800000u | (man << 13);
-    else bits = sign | ((exp + 112) << 23) | (man << 13);
+    if (exp == 31)
+        bits = sign | 0x7f800000u | (man << 13);
+    else
+        bits = sign | ((exp + 112) << 23) | (man << 13);
     float f;
     memcpy(&f, &bits, 4);
     return f;
@@ -55,26 +57,47 @@ uint16_t ssd_float_to_bf16(float f) {
 
 static double load(const void *p, ssd_dtype dt, size_t i) {
     switch (dt) {
-    case SSD_F32: return ((const float *)p)[i];
-    case SSD_F64: return ((const double *)p)[i];
-    case SSD_F16: return ssd_half_to_float(((const uint16_t *)p)[i]);
-    case SSD_BF16: return ssd_bf16_to_float(((const uint16_t *)p)[i]);
-    case SSD_I64: return (double)((const int64_t *)p)[i];
-    case SSD_I32: return ((const int32_t *)p)[i];
-    case SSD_U8: return ((const uint8_t *)p)[i];
+    case SSD_F32:
+        return ((const float *)p)[i];
+    case SSD_F64:
+        return ((const double *)p)[i];
+    case SSD_F16:
+        return ssd_half_to_float(((const uint16_t *)p)[i]);
+    case SSD_BF16:
+        return ssd_bf16_to_float(((const uint16_t *)p)[i]);
+    case SSD_I64:
+        return (double)((const int64_t *)p)[i];
+    case SSD_I32:
+        return ((const int32_t *)p)[i];
+    case SSD_U8:
+        return ((const uint8_t *)p)[i];
     }
     return 0;
 }
 
 static void store(void *p, ssd_dtype dt, size_t i, double v) {
     switch (dt) {
-    case SSD_F32: ((float *)p)[i] = (float)v; break;
-    case SSD_F64: ((double *)p)[i] = v; break;
-    case SSD_F16: ((uint16_t *)p)[i] = ssd_float_to_half((float)v); break;
-    case SSD_BF16: ((uint16_t *)p)[i] = ssd_float_to_bf16((float)v); break;
-    case SSD_I64: ((int64_t *)p)[i] = (int64_t)v; break;
-    case SSD_I32: ((int32_t *)p)[i] = (int32_t)v; break;
-    case SSD_U8: ((uint8_t *)p)[i] = (uint8_t)v; break;
+    case SSD_F32:
+        ((float *)p)[i] = (float)v;
+        break;
+    case SSD_F64:
+        ((double *)p)[i] = v;
+        break;
+    case SSD_F16:
+        ((uint16_t *)p)[i] = ssd_float_to_half((float)v);
+        break;
+    case SSD_BF16:
+        ((uint16_t *)p)[i] = ssd_float_to_bf16((float)v);
+        break;
+    case SSD_I64:
+        ((int64_t *)p)[i] = (int64_t)v;
+        break;
+    case SSD_I32:
+        ((int32_t *)p)[i] = (int32_t)v;
+        break;
+    case SSD_U8:
+        ((uint8_t *)p)[i] = (uint8_t)v;
+        break;
     }
 }
 

@@ -7,13 +7,20 @@
 
 size_t ssd_dtype_size(ssd_dtype dt) {
     switch (dt) {
-    case SSD_F32: return 4;
-    case SSD_F64: return 8;
-    case SSD_F16: return 2;
-    case SSD_BF16: return 2;
-    case SSD_I64: return 8;
-    case SSD_I32: return 4;
-    case SSD_U8: return 1;
+    case SSD_F32:
+        return 4;
+    case SSD_F64:
+        return 8;
+    case SSD_F16:
+        return 2;
+    case SSD_BF16:
+        return 2;
+    case SSD_I64:
+        return 8;
+    case SSD_I32:
+        return 4;
+    case SSD_U8:
+        return 1;
     }
     return 0;
 }
@@ -24,8 +31,7 @@ const char *ssd_dtype_name(ssd_dtype dt) {
     return (unsigned)dt < sizeof names / sizeof names[0] ? names[dt] : "?";
 }
 
-void ssd_tensor_init(ssd_tensor *t, ssd_backend *be, ssd_dtype dt, int ndim,
-                     const int64_t *shape) {
+void ssd_tensor_init(ssd_tensor *t, ssd_backend *be, ssd_dtype dt, int ndim, const int64_t *shape) {
     memset(t, 0, sizeof *t);
     t->be = be;
     t->dtype = dt;

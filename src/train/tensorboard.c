@@ -148,7 +148,9 @@ static int rd_field(rd *r, int *num, int *wt, uint64_t *v, rd *sub) {
     *num = (int)(key >> 3);
     *wt = (int)(key & 7);
     switch (*wt) {
-    case 0: *v = rd_varint(r); break;
+    case 0:
+        *v = rd_varint(r);
+        break;
     case 1:
         if (r->end - r->p < 8) return r->bad = 1, 0;
         memcpy(v, r->p, 8);
@@ -169,7 +171,8 @@ static int rd_field(rd *r, int *num, int *wt, uint64_t *v, rd *sub) {
         r->p += n;
         break;
     }
-    default: return r->bad = 1, 0;
+    default:
+        return r->bad = 1, 0;
     }
     return !r->bad;
 }
@@ -210,8 +213,10 @@ ssd_status ssd_tb_read(const char *path, ssd_tb_scalar_event **out, int *n) {
         memset(&e, 0, sizeof e);
         int has = 0;
         while (rd_field(&r, &num, &wt, &v, &sum)) {
-            if (num == 1 && wt == 1) memcpy(&e.wall_time, &v, 8);
-            else if (num == 2 && wt == 0) e.step = (int64_t)v;
+            if (num == 1 && wt == 1)
+                memcpy(&e.wall_time, &v, 8);
+            else if (num == 2 && wt == 0)
+                e.step = (int64_t)v;
             else if (num == 5 && wt == 2) {
                 while (rd_field(&sum, &num, &wt, &v, &val)) {
                     if (num != 1 || wt != 2) continue;

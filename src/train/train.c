@@ -186,9 +186,10 @@ static void log_specs(const ssd_model *m) {
         size_t o = 0;
         for (int r = 0; r < s->n_ratios; r++)
             o += (size_t)snprintf(ar + o, sizeof ar - o, r ? ", %d" : "%d", s->aspect_ratios[r]);
-        ssd_info("SSDSpec(feature_map_size=%d, shrinkage=%s, box_sizes=SSDBoxSizes(min=%s, max=%s), "
-                 "aspect_ratios=[%s])",
-                 s->feature_map_size, sh, mn, mx, ar);
+        ssd_info(
+            "SSDSpec(feature_map_size=%d, shrinkage=%s, box_sizes=SSDBoxSizes(min=%s, max=%s), "
+            "aspect_ratios=[%s])",
+            s->feature_map_size, sh, mn, mx, ar);
     }
 }
 
@@ -313,8 +314,10 @@ static ssd_status train_epoch(trainer *t, ssd_loader *ld, int epoch, double out[
         st = ssd_loader_next(ld, &b);
         if (st != SSD_OK || !b) break;
         double reg, cls;
-        if (b->n > 0) st = step(t, b, t->train_ds, true, epoch, i, &reg, &cls);
-        else reg = cls = 0;
+        if (b->n > 0)
+            st = step(t, b, t->train_ds, true, epoch, i, &reg, &cls);
+        else
+            reg = cls = 0;
         int n = b->n;
         ssd_loader_release(ld, b);
         if (st != SSD_OK) break;
@@ -566,8 +569,10 @@ ssd_status ssd_train_run(const ssd_train_config *cfg) {
         st = ssd_model_create(&m, be, c->net, train->num_classes, c->resolution);
     }
     if (st == SSD_OK) {
-        if (c->freeze_base_net) ssd_info("Freeze base net.");
-        else if (c->freeze_net) ssd_info("Freeze all the layers except prediction heads.");
+        if (c->freeze_base_net)
+            ssd_info("Freeze base net.");
+        else if (c->freeze_net)
+            ssd_info("Freeze all the layers except prediction heads.");
         ssd_model_set_frozen(m, c->freeze_base_net, c->freeze_net);
         st = ssd_sgd_init(&opt, &m->params, c->momentum, c->weight_decay);
     }
@@ -579,12 +584,12 @@ ssd_status ssd_train_run(const ssd_train_config *cfg) {
     }
     if (st == SSD_OK) {
         char a[40], b[40], e[40];
-        ssd_info("Learning rate: %s, Base net learning rate: %s, Extra Layers learning rate: %s.",
-                 ssd_pyfloat_repr(c->lr, a, sizeof a), ssd_pyfloat_repr(c->base_net_lr, b, sizeof b),
-                 ssd_pyfloat_repr(isnan(c->extra_layers_lr) ? c->lr : c->extra_layers_lr, e,
-                                  sizeof e));
+        ssd_info(
+            "Learning rate: %s, Base net learning rate: %s, Extra Layers learning rate: %s.",
+            ssd_pyfloat_repr(c->lr, a, sizeof a), ssd_pyfloat_repr(c->base_net_lr, b, sizeof b),
+            ssd_pyfloat_repr(isnan(c->extra_layers_lr) ? c->lr : c->extra_layers_lr, e, sizeof e));
         ssd_info(strcmp(c->scheduler, "cosine") == 0 ? "Uses CosineAnnealingLR scheduler."
-                                                      : "Uses MultiStepLR scheduler.");
+                                                     : "Uses MultiStepLR scheduler.");
         t.m = m;
         t.opt = &opt;
         t.train_ds = train;

@@ -7,7 +7,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#define SSD_MAX_DATASETS 16
+#define SSD_MAX_DATASETS   16
 #define SSD_MAX_MILESTONES 32
 
 typedef struct {
@@ -22,8 +22,8 @@ typedef struct {
     const char *base_net, *pretrained_ssd, *resume;
     bool pretrained_ssd_given; /* explicitly on the command line */
     double lr, momentum, weight_decay, gamma, base_net_lr;
-    double extra_layers_lr; /* NaN: None (use lr) */
-    const char *scheduler;  /* "cosine" | "multi-step" */
+    double extra_layers_lr;     /* NaN: None (use lr) */
+    const char *scheduler;      /* "cosine" | "multi-step" */
     const char *milestones_str; /* as given, for the arguments line */
     int milestones[SSD_MAX_MILESTONES];
     int nmilestones;

@@ -11,8 +11,7 @@
 /* "dir/mb1-ssd-Epoch-3-Loss-2.5.pth" -> "dir/mb1-ssd-Epoch-3-Loss-2.5.state" (ssd_free). */
 char *ssd_train_state_path(const char *checkpoint);
 
-ssd_status ssd_train_state_save(const char *path, const ssd_sgd *opt, int64_t epoch,
-                                uint64_t seed);
+ssd_status ssd_train_state_save(const char *path, const ssd_sgd *opt, int64_t epoch, uint64_t seed);
 /* Restores momentum buffers into opt; *epoch and *seed as saved. */
 ssd_status ssd_train_state_load(const char *path, ssd_sgd *opt, int64_t *epoch, uint64_t *seed);
 

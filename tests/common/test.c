@@ -18,7 +18,7 @@ int test_skip(const char *why) {
 }
 
 #define DEFINE_CLOSE(NAME, T)                                                                      \
-    bool NAME(const char *what, const T *a, const T *b, long n, double atol, double rtol) {       \
+    bool NAME(const char *what, const T *a, const T *b, long n, double atol, double rtol) {        \
         double max_abs = 0, max_rel = 0;                                                           \
         long worst = -1, bad = 0;                                                                  \
         for (long i = 0; i < n; i++) {                                                             \

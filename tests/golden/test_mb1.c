@@ -248,9 +248,9 @@ done:
 
 /* Ten SGD steps with the multibox loss from init.pth. In float64 (reference backend)
  * the losses must follow PyTorch's float64 trajectory to 1e-5 relative for 8 steps (the
- * loss itself is computed from float32 copies of the outputs, see below). In float32 the hard-negative mining
- * is a discrete choice that rounding flips, so trajectories drift (PyTorch float32 vs
- * float64 by several percent); ours must stay within 3x the largest drift PyTorch's
+ * loss itself is computed from float32 copies of the outputs, see below). In float32 the
+ * hard-negative mining is a discrete choice that rounding flips, so trajectories drift (PyTorch
+ * float32 vs float64 by several percent); ours must stay within 3x the largest drift PyTorch's
  * float32 run shows over the 10 steps, plus 1e-4 relative. */
 static void check_steps(ssd_backend *be, const char *file, ssd_dtype dt) {
     fixture_file s;
@@ -309,8 +309,8 @@ static void check_steps(ssd_backend *be, const char *file, ssd_dtype dt) {
              * float32 keys (as the reference), so after ~8 steps a near-tie in the mining
              * flips and the two float64 runs part; the first 8 steps are held to 1e-5. */
             if (dt == SSD_F64 && st >= 8) continue;
-            double bound = dt == SSD_F64 ? 1e-5 * fabs(w64[q])
-                                         : (3 * max_drift + 1e-4) * fabs(w64[q]);
+            double bound =
+                dt == SSD_F64 ? 1e-5 * fabs(w64[q]) : (3 * max_drift + 1e-4) * fabs(w64[q]);
             if (err / (fabs(w64[q]) + 1e-30) > worst) worst = err / (fabs(w64[q]) + 1e-30);
             if (err <= bound) {
                 test_passed++;

@@ -22,7 +22,8 @@ int main(int argc, char **argv) {
         double v;
         memcpy(&v, &bits, 8);
         ssd_pyfloat_repr(v, got, sizeof got);
-        if (strcmp(got, want) != 0 && shown++ < 10) fprintf(stderr, "repr: got %s want %s\n", got, want);
+        if (strcmp(got, want) != 0 && shown++ < 10)
+            fprintf(stderr, "repr: got %s want %s\n", got, want);
         CHECK(strcmp(got, want) == 0);
     }
     fclose(f);

@@ -47,8 +47,8 @@ ssd_status ssd_host_fill(ssd_backend *be, ssd_tensor *t, double v) {
         double *p = t->data;
         for (size_t i = 0; i < n; i++) p[i] = v;
     } else {
-        for (size_t i = 0; i < n; i++) ssd_convert((char *)t->data + i * ssd_dtype_size(t->dtype),
-                                                   t->dtype, &v, SSD_F64, 1);
+        for (size_t i = 0; i < n; i++)
+            ssd_convert((char *)t->data + i * ssd_dtype_size(t->dtype), t->dtype, &v, SSD_F64, 1);
     }
     return SSD_OK;
 }
