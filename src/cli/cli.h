@@ -22,6 +22,13 @@ int cmd_detect(int argc, char **argv);
 /* `ssd convert tfjs ...` (argv[0] == "tfjs"), dispatched from cmd_convert. */
 int cmd_convert_tfjs(int argc, char **argv);
 
+/* Usage errors: print "ssd <cmd>: --<opt> <val>: <why>" and return 2. */
+int cli_bad(const char *cmd, const char *opt, const char *val, const char *why);
+/* 0 on success; else the message above and 2. hi >= 1e9 reads as "no upper bound". */
+int cli_parse_int(const char *cmd, const char *opt, const char *s, int lo, int hi, int *out);
+int cli_parse_double(const char *cmd, const char *opt, const char *s, double lo, double hi,
+                     double *out);
+
 /* Python's str2bool: yes/true/t/y/1, no/false/f/n/0 (any case); -1 otherwise. */
 int cli_parse_bool(const char *s, bool *out);
 

@@ -123,21 +123,11 @@ typedef struct {
 } detect_args;
 
 static int bad(const char *opt, const char *val, const char *why) {
-    fprintf(stderr, "ssd detect: --%s %s: %s\n", opt, val, why);
-    return 2;
+    return cli_bad("detect", opt, val, why);
 }
 
 static int parse_int(const char *opt, const char *s, int lo, int hi, int *out) {
-    char *end;
-    errno = 0;
-    long v = strtol(s, &end, 10);
-    if (errno || end == s || *end || v < lo || v > hi) {
-        char why[64];
-        snprintf(why, sizeof why, "expected an integer in %d..%d", lo, hi);
-        return bad(opt, s, why);
-    }
-    *out = (int)v;
-    return 0;
+    return cli_parse_int("detect", opt, s, lo, hi, out);
 }
 
 static int parse_unit(const char *opt, const char *s, float *out) {

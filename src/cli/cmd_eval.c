@@ -112,35 +112,15 @@ static const struct option opts[] = {{"net", required_argument, 0, O_NET},
                                      {0, 0, 0, 0}};
 
 static int bad(const char *opt, const char *val, const char *why) {
-    fprintf(stderr, "ssd eval: --%s %s: %s\n", opt, val, why);
-    return 2;
+    return cli_bad("eval", opt, val, why);
 }
 
 static int parse_double(const char *opt, const char *s, double lo, double hi, double *out) {
-    char *end;
-    errno = 0;
-    double v = strtod(s, &end);
-    if (errno || end == s || *end || !isfinite(v)) return bad(opt, s, "not a number");
-    if (v < lo || v > hi) {
-        char why[96];
-        snprintf(why, sizeof why, "expected a number in [%g, %g]", lo, hi);
-        return bad(opt, s, why);
-    }
-    *out = v;
-    return 0;
+    return cli_parse_double("eval", opt, s, lo, hi, out);
 }
 
 static int parse_int(const char *opt, const char *s, int lo, int *out) {
-    char *end;
-    errno = 0;
-    long v = strtol(s, &end, 10);
-    if (errno || end == s || *end || v < lo || v > 100000) {
-        char why[64];
-        snprintf(why, sizeof why, "expected an integer >= %d", lo);
-        return bad(opt, s, why);
-    }
-    *out = (int)v;
-    return 0;
+    return cli_parse_int("eval", opt, s, lo, 100000, out);
 }
 
 static int parse_bool(const char *opt, const char *s, bool *out) {

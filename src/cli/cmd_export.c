@@ -55,22 +55,8 @@ static const struct option opts[] = {{"net", required_argument, 0, O_NET},
                                      {"help", no_argument, 0, 'h'},
                                      {0, 0, 0, 0}};
 
-static int bad(const char *opt, const char *val, const char *why) {
-    fprintf(stderr, "ssd export: --%s %s: %s\n", opt, val, why);
-    return 2;
-}
-
 static int parse_int(const char *opt, const char *s, int lo, int hi, int *out) {
-    char *end;
-    errno = 0;
-    long v = strtol(s, &end, 10);
-    if (errno || end == s || *end || v < lo || v > hi) {
-        char why[64];
-        snprintf(why, sizeof why, "expected an integer in %d..%d", lo, hi);
-        return bad(opt, s, why);
-    }
-    *out = (int)v;
-    return 0;
+    return cli_parse_int("export", opt, s, lo, hi, out);
 }
 
 /* The loss in "<anything>-<loss>.pth", or NAN when the name does not end that way. */

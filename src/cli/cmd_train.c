@@ -143,30 +143,15 @@ static const struct option opts[] = {{"dataset-type", required_argument, 0, O_DA
                                      {0, 0, 0, 0}};
 
 static int bad(const char *opt, const char *val, const char *why) {
-    fprintf(stderr, "ssd train: --%s %s: %s\n", opt, val, why);
-    return 2;
+    return cli_bad("train", opt, val, why);
 }
 
 static int parse_double(const char *opt, const char *s, double *out) {
-    char *end;
-    errno = 0;
-    double v = strtod(s, &end);
-    if (errno || end == s || *end || !isfinite(v)) return bad(opt, s, "not a number");
-    *out = v;
-    return 0;
+    return cli_parse_double("train", opt, s, -INFINITY, INFINITY, out);
 }
 
 static int parse_int(const char *opt, const char *s, int lo, int *out) {
-    char *end;
-    errno = 0;
-    long v = strtol(s, &end, 10);
-    if (errno || end == s || *end || v < lo || v > 1000000000) {
-        char why[64];
-        snprintf(why, sizeof why, "expected an integer >= %d", lo);
-        return bad(opt, s, why);
-    }
-    *out = (int)v;
-    return 0;
+    return cli_parse_int("train", opt, s, lo, 1000000000, out);
 }
 
 /* Python's str2bool, as D22's flags: yes/true/t/y/1 and no/false/f/n/0. */
