@@ -309,8 +309,9 @@ static void check_steps(ssd_backend *be, const char *file, ssd_dtype dt) {
              * float32 keys (as the reference), so after ~8 steps a near-tie in the mining
              * flips and the two float64 runs part; the first 8 steps are held to 1e-5. */
             if (dt == SSD_F64 && st >= 8) continue;
-            double bound =
-                dt == SSD_F64 ? 1e-5 * fabs(w64[q]) : (3 * max_drift + 1e-4) * fabs(w64[q]);
+            double bound = dt == SSD_F64 ? 1e-5 * fabs(w64[q])
+                           : st == 0     ? 1e-4 * fabs(w64[q])
+                                         : (3 * max_drift + 1e-4) * fabs(w64[q]);
             if (err / (fabs(w64[q]) + 1e-30) > worst) worst = err / (fabs(w64[q]) + 1e-30);
             if (err <= bound) {
                 test_passed++;
