@@ -10,17 +10,7 @@ py=/usr/bin/python3
 out=$build/fixtures/convert
 rm -rf "$out"
 mkdir -p "$out"
-fail() {
-    echo "FAIL: $*" >&2
-    exit 1
-}
-expect_rc() { # rc, command...
-    local want=$1
-    shift
-    local rc=0
-    "$@" >"$out/last.out" 2>"$out/last.err" || rc=$?
-    [ "$rc" -eq "$want" ] || fail "'$*' exited $rc, want $want: $(cat "$out/last.err")"
-}
+. "$src/tests/common/cli.sh"
 
 sample=$src/data/ccpd-sample
 voc=$out/voc

@@ -11,17 +11,7 @@ py=/usr/bin/python3
 out=$build/fixtures/convert_tfjs
 rm -rf "$out"
 mkdir -p "$out"
-fail() {
-    echo "FAIL: $*" >&2
-    exit 1
-}
-expect_rc() { # rc, command...
-    local want=$1
-    shift
-    local rc=0
-    "$@" >"$out/last.out" 2>"$out/last.err" || rc=$?
-    [ "$rc" -eq "$want" ] || fail "'$*' exited $rc, want $want: $(cat "$out/last.err")"
-}
+. "$src/tests/common/cli.sh"
 if ! "$ssd" convert tfjs --help >/dev/null 2>&1; then
     echo "skipped: this ssd does not dispatch 'convert tfjs' yet"
     exit 77

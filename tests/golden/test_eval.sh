@@ -14,17 +14,7 @@ py=/usr/bin/python3
 out=$build/fixtures/eval_e2e
 rm -rf "$out"
 mkdir -p "$out"
-fail() {
-    echo "FAIL: $*" >&2
-    exit 1
-}
-expect_rc() { # rc, command...
-    local want=$1
-    shift
-    local rc=0
-    "$@" >"$out/last.out" 2>"$out/last.err" || rc=$?
-    [ "$rc" -eq "$want" ] || fail "'$*' exited $rc, want $want: $(cat "$out/last.err")"
-}
+. "$src/tests/common/cli.sh"
 
 expect_rc 0 "$ssd" convert ccpd "$src/data/ccpd-sample" "$out/voc"
 $py "$src/tests/golden/eval_torch.py" model "$out/model.pth"
