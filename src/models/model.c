@@ -227,9 +227,9 @@ static ssd_status header_fwd(ssd_model *m, int h, const ssd_tensor *x, bool trai
     const ssd_backend_ops *ops = m->be->ops;
     ssd_head_params pc = {m->num_classes}, pr = {4};
     SSD_TRY(ssd_layer_forward(&m->cls[h], x, training));
-    SSD_TRY(ops->head_permute_fwd(m->be, &m->cls_p[h], &m->cls[h].y, &pc));
+    SSD_TRY(ops->head_permute_fwd(m->be, &m->cls_p[h], m->cls[h].y, &pc));
     SSD_TRY(ssd_layer_forward(&m->reg[h], x, training));
-    SSD_TRY(ops->head_permute_fwd(m->be, &m->reg_p[h], &m->reg[h].y, &pr));
+    SSD_TRY(ops->head_permute_fwd(m->be, &m->reg_p[h], m->reg[h].y, &pr));
     return SSD_OK;
 }
 
@@ -276,15 +276,15 @@ static ssd_status grad_sum(ssd_model *m, ssd_tensor *buf, const ssd_tensor *a, c
 static ssd_status header_bwd(ssd_model *m, int h, bool training, const ssd_tensor **g) {
     const ssd_backend_ops *ops = m->be->ops;
     ssd_head_params pc = {m->num_classes}, pr = {4};
-    SSD_TRY(ops->head_permute_bwd(m->be, &m->dcls_y[h], &m->dcls_p[h], &m->cls[h].y, &pc));
+    SSD_TRY(ops->head_permute_bwd(m->be, &m->dcls_y[h], &m->dcls_p[h], m->cls[h].y, &pc));
     SSD_TRY(ssd_layer_backward(&m->cls[h], &m->dcls_y[h], training));
-    SSD_TRY(ops->head_permute_bwd(m->be, &m->dreg_y[h], &m->dreg_p[h], &m->reg[h].y, &pr));
+    SSD_TRY(ops->head_permute_bwd(m->be, &m->dreg_y[h], &m->dreg_p[h], m->reg[h].y, &pr));
     SSD_TRY(ssd_layer_backward(&m->reg[h], &m->dreg_y[h], training));
     if (!m->cls[h].need_dx) {
         *g = NULL;
         return SSD_OK;
     }
-    return grad_sum(m, &m->head_g[h], &m->cls[h].dx, &m->reg[h].dx, g);
+    return grad_sum(m, &m->head_g[h], m->cls[h].dx, m->reg[h].dx, g);
 }
 
 static ssd_status module_bwd(ssd_seq *s, const ssd_tensor **g) {

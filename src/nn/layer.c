@@ -11,6 +11,8 @@ static void init_common(ssd_layer *l, ssd_layer_kind kind, ssd_backend *be, cons
     l->kind = kind;
     l->be = be;
     l->need_dx = true;
+    l->y = &l->y_own;
+    l->dx = &l->dx_own;
     snprintf(l->name, sizeof l->name, "%s", name);
 }
 
@@ -26,6 +28,7 @@ ssd_status ssd_layer_conv_init(ssd_layer *l, ssd_backend *be, const char *name, 
                                ssd_act act) {
     init_common(l, SSD_L_CONV, be, name);
     ssd_conv_layer *c = &l->u.conv;
+    c->dpre = &c->dpre_own;
     c->cin = cin;
     c->cout = cout;
     c->k = k;
@@ -84,12 +87,12 @@ ssd_status ssd_layer_l2norm_init(ssd_layer *l, ssd_backend *be, const char *name
 
 void ssd_layer_deinit(ssd_layer *l) {
     if (!l) return;
-    ssd_tensor_deinit(&l->y);
-    ssd_tensor_deinit(&l->dx);
+    ssd_tensor_deinit(&l->y_own);
+    ssd_tensor_deinit(&l->dx_own);
     switch (l->kind) {
     case SSD_L_CONV: {
         ssd_conv_layer *c = &l->u.conv;
-        ssd_tensor *ts[] = {&c->w, &c->b, &c->gw, &c->gb, &c->dpre};
+        ssd_tensor *ts[] = {&c->w, &c->b, &c->gw, &c->gb, &c->dpre_own};
         for (size_t i = 0; i < sizeof ts / sizeof ts[0]; i++) ssd_tensor_deinit(ts[i]);
         break;
     }
@@ -133,13 +136,13 @@ ssd_status ssd_layer_forward(ssd_layer *l, const ssd_tensor *x, bool training) {
     switch (l->kind) {
     case SSD_L_CONV: {
         ssd_conv_layer *c = &l->u.conv;
-        st = ops->conv2d_fwd(l->be, &l->y, x, &c->w, c->has_bias ? &c->b : NULL, &c->p);
+        st = ops->conv2d_fwd(l->be, l->y, x, &c->w, c->has_bias ? &c->b : NULL, &c->p);
         break;
     }
     case SSD_L_BN: {
         ssd_bn_layer *b = &l->u.bn;
         b->p.training = training;
-        st = ops->bn_fwd(l->be, &l->y, &b->save_mean, &b->save_invstd, &b->ws, x, &b->gamma,
+        st = ops->bn_fwd(l->be, l->y, &b->save_mean, &b->save_invstd, &b->ws, x, &b->gamma,
                          &b->beta, &b->running_mean, &b->running_var, &b->p);
         if (st == SSD_OK && training) {
             b->num_batches_tracked++;
@@ -149,16 +152,16 @@ ssd_status ssd_layer_forward(ssd_layer *l, const ssd_tensor *x, bool training) {
         break;
     }
     case SSD_L_ACT:
-        st = ops->act_fwd(l->be, &l->y, x, &l->u.act);
+        st = ops->act_fwd(l->be, l->y, x, &l->u.act);
         break;
     case SSD_L_MAXPOOL:
-        st = ops->maxpool_fwd(l->be, &l->y, &l->u.pool.ws, x, &l->u.pool.p);
+        st = ops->maxpool_fwd(l->be, l->y, &l->u.pool.ws, x, &l->u.pool.p);
         break;
     case SSD_L_L2NORM:
-        st = ops->l2norm_fwd(l->be, &l->y, x, &l->u.l2.scale, &l->u.l2.p);
+        st = ops->l2norm_fwd(l->be, l->y, x, &l->u.l2.scale, &l->u.l2.p);
         break;
     }
-    if (st == SSD_OK) l->y.version++;
+    if (st == SSD_OK) l->y->version++;
     return st == SSD_OK ? st : ssd_error_prefix(st, "%s", l->name);
 }
 
@@ -167,8 +170,8 @@ static ssd_status conv_backward(ssd_layer *l, const ssd_tensor *dy) {
     ssd_conv_layer *c = &l->u.conv;
     if (c->p.act != SSD_ACT_NONE) {
         ssd_act_params ap = {c->p.act};
-        SSD_TRY(ops->act_bwd(l->be, &c->dpre, dy, &l->y, &ap));
-        dy = &c->dpre;
+        SSD_TRY(ops->act_bwd(l->be, c->dpre, dy, l->y, &ap));
+        dy = c->dpre;
     }
     if (!l->frozen) {
         SSD_TRY(ops->conv2d_bwd_weights(l->be, &c->gw, c->has_bias ? &c->gb : NULL, dy, l->x, &c->w,
@@ -176,7 +179,7 @@ static ssd_status conv_backward(ssd_layer *l, const ssd_tensor *dy) {
         c->gw.version++;
         c->gb.version++;
     }
-    if (l->need_dx) SSD_TRY(ops->conv2d_bwd_data(l->be, &l->dx, dy, l->x, &c->w, &c->p));
+    if (l->need_dx) SSD_TRY(ops->conv2d_bwd_data(l->be, l->dx, dy, l->x, &c->w, &c->p));
     return SSD_OK;
 }
 
@@ -193,21 +196,21 @@ ssd_status ssd_layer_backward(ssd_layer *l, const ssd_tensor *dy, bool training)
         /* The BN op computes dx and the parameter gradients in one pass; a frozen BN
          * still needs dx when something before it trains. */
         if (l->need_dx || !l->frozen)
-            st = ops->bn_bwd(l->be, &l->dx, &b->ggamma, &b->gbeta, dy, l->x, &l->y, &b->ws,
-                             &b->gamma, &b->save_mean, &b->save_invstd, &b->running_var, &b->p);
+            st = ops->bn_bwd(l->be, l->dx, &b->ggamma, &b->gbeta, dy, l->x, l->y, &b->ws, &b->gamma,
+                             &b->save_mean, &b->save_invstd, &b->running_var, &b->p);
         break;
     }
     case SSD_L_ACT:
-        if (l->need_dx) st = ops->act_bwd(l->be, &l->dx, dy, &l->y, &l->u.act);
+        if (l->need_dx) st = ops->act_bwd(l->be, l->dx, dy, l->y, &l->u.act);
         break;
     case SSD_L_MAXPOOL:
-        if (l->need_dx) st = ops->maxpool_bwd(l->be, &l->dx, dy, &l->u.pool.ws, l->x, &l->u.pool.p);
+        if (l->need_dx) st = ops->maxpool_bwd(l->be, l->dx, dy, &l->u.pool.ws, l->x, &l->u.pool.p);
         break;
     case SSD_L_L2NORM:
-        st = ops->l2norm_bwd(l->be, &l->dx, &l->u.l2.gscale, dy, l->x, &l->u.l2.scale, &l->u.l2.p);
+        st = ops->l2norm_bwd(l->be, l->dx, &l->u.l2.gscale, dy, l->x, &l->u.l2.scale, &l->u.l2.p);
         break;
     }
-    if (st == SSD_OK) l->dx.version++;
+    if (st == SSD_OK) l->dx->version++;
     return st == SSD_OK ? st : ssd_error_prefix(st, "%s backward", l->name);
 }
 
@@ -252,7 +255,7 @@ ssd_status ssd_layer_xavier(ssd_layer *l, ssd_rng *rng) {
 ssd_status ssd_seq_forward(ssd_seq *s, const ssd_tensor *x, bool training, const ssd_tensor **out) {
     for (int i = 0; i < s->n; i++) {
         SSD_TRY(ssd_layer_forward(&s->l[i], x, training));
-        x = &s->l[i].y;
+        x = s->l[i].y;
     }
     *out = x;
     return SSD_OK;
@@ -267,7 +270,7 @@ ssd_status ssd_seq_backward(ssd_seq *s, const ssd_tensor *dy, bool training,
             *dx = NULL;
             return SSD_OK;
         }
-        dy = &l->dx;
+        dy = l->dx;
     }
     *dx = dy;
     return SSD_OK;

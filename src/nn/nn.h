@@ -41,7 +41,8 @@ typedef struct {
     bool has_bias;
     ssd_tensor w, b; /* (O, C/g, k, k), (O) */
     ssd_tensor gw, gb;
-    ssd_tensor dpre; /* gradient before the fused activation */
+    ssd_tensor *dpre; /* gradient before the fused activation: dpre_own unless planned */
+    ssd_tensor dpre_own;
 } ssd_conv_layer;
 
 typedef struct {
@@ -60,8 +61,12 @@ typedef struct {
     bool frozen;         /* no parameter gradients (freeze flags) */
     bool need_dx;        /* backward computes the input gradient */
     const ssd_tensor *x; /* input of the last forward (borrowed from the producer) */
-    ssd_tensor y;        /* output */
-    ssd_tensor dx;       /* gradient w.r.t. the input */
+    /* Output and input gradient point at the layer's own tensors after init; a
+     * graph points them at planned shared buffers. The struct holds pointers into
+     * itself, so a layer is not moved after init (the graph keeps layers on the heap). */
+    ssd_tensor *y;  /* output */
+    ssd_tensor *dx; /* gradient w.r.t. the input */
+    ssd_tensor y_own, dx_own;
     union {
         ssd_conv_layer conv;
         ssd_bn_layer bn;

@@ -292,13 +292,13 @@ static void check_calibration(ssd_backend *be, ssd_model *m, const ssd_tfjs_repo
             for (int j = 0; j < m->base[i].n; j++)
                 if (!strcmp(m->base[i].l[j].name, r->folded[k])) l = &m->base[i].l[j];
         if (!l || !l->x) continue;
-        int64_t ln = ssd_tensor_numel(&l->y);
+        int64_t ln = ssd_tensor_numel(l->y);
         float *ev = malloc((size_t)ln * 4);
-        CHECK_OK(ssd_tensor_get(&l->y, ev, SSD_F32));
+        CHECK_OK(ssd_tensor_get(l->y, ev, SSD_F32));
         CHECK_OK(ssd_layer_forward(l, l->x, true));
         double lm = max_abs(ev, ln);
-        worst = fmax(worst, rel_to_scale(&l->y, ev));
-        CHECK(test_close_tensor(l->name, &l->y, ev, 1e-4 * lm, 1e-3));
+        worst = fmax(worst, rel_to_scale(l->y, ev));
+        CHECK(test_close_tensor(l->name, l->y, ev, 1e-4 * lm, 1e-3));
         free(ev);
         layers++;
     }
