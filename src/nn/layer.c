@@ -48,7 +48,7 @@ ssd_status ssd_layer_bn_init(ssd_layer *l, ssd_backend *be, const char *name, in
     init_common(l, SSD_L_BN, be, name);
     ssd_bn_layer *b = &l->u.bn;
     b->c = c;
-    b->p = (ssd_bn_params){1e-5, 0.1, true, act};
+    b->p = (ssd_bn_params){1e-5, 0.1, true, act, false};
     int64_t s[1] = {c};
     SSD_TRY(alloc_param(&b->gamma, be, 1, s, 1.0));
     SSD_TRY(alloc_param(&b->beta, be, 1, s, 0));

@@ -31,7 +31,13 @@ typedef enum {
     SSD_OP__COUNT
 } ssd_op;
 
-typedef enum { SSD_ACT_NONE = 0, SSD_ACT_RELU, SSD_ACT_RELU6 } ssd_act;
+typedef enum {
+    SSD_ACT_NONE = 0,
+    SSD_ACT_RELU,
+    SSD_ACT_RELU6,
+    SSD_ACT_HARDSWISH,   /* x * relu6(x + 3) / 6 */
+    SSD_ACT_HARDSIGMOID, /* relu6(x + 3) / 6 */
+} ssd_act;
 
 typedef struct {
     int stride[2];   /* (h, w) */
@@ -46,6 +52,10 @@ typedef struct {
     double momentum; /* 0.1 as PyTorch: running = (1-m)*running + m*batch (unbiased var) */
     bool training;   /* batch statistics + running update, else running statistics */
     ssd_act act;     /* activation fused after the normalisation */
+    /* Training-mode output from the given save_mean/save_invstd (as an earlier
+     * training forward on the same x wrote them) instead of batch statistics;
+     * running stats untouched. Recomputes an output for backward, bit for bit. */
+    bool use_saved;
 } ssd_bn_params;
 
 typedef struct {
@@ -154,6 +164,17 @@ typedef struct ssd_backend_ops {
                              const ssd_l2norm_params *p);
 
     void (*destroy)(ssd_backend *be);
+
+    /* Ops added after the first backends; NULL where a backend lacks them. */
+    /* AdaptiveAvgPool2d(1): (N,C,H,W) -> (N,C,1,1) */
+    ssd_status (*gap_fwd)(ssd_backend *be, ssd_tensor *y, const ssd_tensor *x);
+    ssd_status (*gap_bwd)(ssd_backend *be, ssd_tensor *dx, const ssd_tensor *dy,
+                          const ssd_tensor *x);
+    /* y = x * s, s (N,C,1,1) broadcast over H,W (squeeze-excite); ds may be NULL */
+    ssd_status (*scale_fwd)(ssd_backend *be, ssd_tensor *y, const ssd_tensor *x,
+                            const ssd_tensor *s);
+    ssd_status (*scale_bwd)(ssd_backend *be, ssd_tensor *dx, ssd_tensor *ds, const ssd_tensor *dy,
+                            const ssd_tensor *x, const ssd_tensor *s);
 } ssd_backend_ops;
 
 struct ssd_backend {

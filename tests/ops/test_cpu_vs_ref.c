@@ -527,7 +527,7 @@ static void chain_step(ctx *x, chain *ch, int s) {
     const ssd_conv2d_params *cp[3] = {&CONV0, &CONV1, &CONV2};
     const ssd_tensor *in = T(ch->x);
     for (int l = 0; l < 3; l++) {
-        ssd_bn_params bp = {1e-5, 0.1, true, BN_ACT[l]};
+        ssd_bn_params bp = {1e-5, 0.1, true, BN_ACT[l], false};
         CHECK_OK(o->conv2d_fwd(be, T(ch->a[2 * l]), in, T(ch->w[l]), NULL, cp[l]));
         CHECK_OK(o->bn_fwd(be, T(ch->a[2 * l + 1]), T(ch->mean[l]), T(ch->inv[l]), T(ch->ws[l]),
                            T(ch->a[2 * l]), T(ch->g[l]), T(ch->b[l]), T(ch->rm[l]), T(ch->rv[l]),
@@ -538,7 +538,7 @@ static void chain_step(ctx *x, chain *ch, int s) {
     CHECK_OK(o->maxpool_bwd(be, T(ch->d[6]), T(ch->dy), T(ch->ws[3]), T(ch->a[5]), &POOL));
     const ssd_tensor *dy = T(ch->d[6]);
     for (int l = 2; l >= 0; l--) {
-        ssd_bn_params bp = {1e-5, 0.1, true, BN_ACT[l]};
+        ssd_bn_params bp = {1e-5, 0.1, true, BN_ACT[l], false};
         CHECK_OK(o->bn_bwd(be, T(ch->d[2 * l + 1]), T(ch->dg[l]), T(ch->db[l]), dy, T(ch->a[2 * l]),
                            T(ch->a[2 * l + 1]), T(ch->ws[l]), T(ch->g[l]), T(ch->mean[l]),
                            T(ch->inv[l]), T(ch->rv[l]), &bp));
