@@ -251,35 +251,3 @@ ssd_status ssd_layer_xavier(ssd_layer *l, ssd_rng *rng) {
     double fan_in = (double)(c->cin / c->p.groups) * rf, fan_out = (double)c->cout * rf;
     return fill_uniform(&c->w, rng, sqrt(6.0 / (fan_in + fan_out)));
 }
-
-ssd_status ssd_seq_forward(ssd_seq *s, const ssd_tensor *x, bool training, const ssd_tensor **out) {
-    for (int i = 0; i < s->n; i++) {
-        SSD_TRY(ssd_layer_forward(&s->l[i], x, training));
-        x = s->l[i].y;
-    }
-    *out = x;
-    return SSD_OK;
-}
-
-ssd_status ssd_seq_backward(ssd_seq *s, const ssd_tensor *dy, bool training,
-                            const ssd_tensor **dx) {
-    for (int i = s->n - 1; i >= 0; i--) {
-        ssd_layer *l = &s->l[i];
-        SSD_TRY(ssd_layer_backward(l, dy, training));
-        if (!l->need_dx) {
-            *dx = NULL;
-            return SSD_OK;
-        }
-        dy = l->dx;
-    }
-    *dx = dy;
-    return SSD_OK;
-}
-
-void ssd_seq_deinit(ssd_seq *s) {
-    if (!s) return;
-    for (int i = 0; i < s->n; i++) ssd_layer_deinit(&s->l[i]);
-    ssd_free(s->l);
-    s->l = NULL;
-    s->n = 0;
-}

@@ -109,16 +109,4 @@ ssd_status ssd_layer_reset(ssd_layer *l, ssd_rng *rng);
 /* nn.init.xavier_uniform_ on conv weights (biases untouched), as pytorch-ssd's _xavier_init_. */
 ssd_status ssd_layer_xavier(ssd_layer *l, ssd_rng *rng);
 
-/* A Sequential: layers run in order. */
-typedef struct {
-    ssd_layer *l;
-    int n;
-} ssd_seq;
-
-/* Returns the output tensor of the last layer (x itself when n == 0). */
-ssd_status ssd_seq_forward(ssd_seq *s, const ssd_tensor *x, bool training, const ssd_tensor **out);
-/* Walks backward from dy; *dx is the input gradient (NULL if the first layer has !need_dx). */
-ssd_status ssd_seq_backward(ssd_seq *s, const ssd_tensor *dy, bool training, const ssd_tensor **dx);
-void ssd_seq_deinit(ssd_seq *s);
-
 #endif
