@@ -16,7 +16,6 @@ struct ssd_csv {
     char *name;
     FILE *fp; /* NULL when reading memory */
     const uint8_t *mem;
-    size_t mem_len;
     uint8_t *buf; /* file chunk */
     size_t pos, len;
     bool eof;
@@ -65,7 +64,7 @@ ssd_status ssd_csv_open_mem(ssd_csv **out, const char *name, const void *data, s
     ssd_csv *c = NULL;
     SSD_TRY(alloc(&c, name));
     c->mem = data;
-    c->mem_len = len;
+    c->len = len; /* the whole input is one chunk */
     *out = c;
     return SSD_OK;
 }
@@ -293,7 +292,8 @@ ssd_status ssd_csv_write_row(ssd_afile *f, const char *const *fields, int n) {
     for (int i = 0; i < n; i++) {
         const char *s = fields[i] ? fields[i] : "";
         if (i) ssd_afile_write(f, ",", 1);
-        if (!s[strcspn(s, ",\"\r\n")]) {
+        /* A lone empty field is quoted: an empty line would read as no record. */
+        if (!s[strcspn(s, ",\"\r\n")] && (*s || n > 1)) {
             ssd_afile_write(f, s, strlen(s));
             continue;
         }
