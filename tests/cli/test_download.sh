@@ -12,7 +12,10 @@ py=/usr/bin/python3
 out=$(mktemp -d)
 server_pid=
 cleanup() {
-    [ -n "$server_pid" ] && kill "$server_pid" 2>/dev/null && wait "$server_pid" 2>/dev/null
+    if [ -n "$server_pid" ]; then
+        kill "$server_pid" 2>/dev/null || true
+        wait "$server_pid" 2>/dev/null || true
+    fi
     rm -rf "$out"
 }
 trap cleanup EXIT
@@ -205,6 +208,15 @@ for line in "Train dataset size: 6" \
 done
 [ "$(cat "$out/m/labels.txt")" = "$(printf 'BACKGROUND\nApple\nOrange')" ] || fail "labels.txt"
 ls "$out/m"/mb1-ssd-Epoch-0-Loss-*.pth >/dev/null || fail "no checkpoint"
+ck=$(ls "$out/m"/mb1-ssd-Epoch-0-Loss-*.pth)
+expect_rc 0 "$ssd" eval --dataset-type=open_images --dataset="$data" --model="$ck" \
+    --label-file="$out/m/labels.txt" --resolution=128 --eval-dir="$out/ev"
+grep -q "evaluating 2 images" "$out/last.out" || { cat "$out/last.out"; fail "eval on the test split"; }
+[ -f "$out/ev/metrics.json" ] || fail "eval wrote no metrics.json"
+printf 'BACKGROUND\nOrange\nApple\n' >"$out/wrong.txt"
+expect_rc 2 "$ssd" eval --dataset-type=open_images --dataset="$data" --model="$ck" \
+    --label-file="$out/wrong.txt" --resolution=128 --eval-dir="$out/ev"
+grep -q "wrong.txt: class 1 is 'Orange' there but 'Apple'" "$out/last.err" || fail "label mismatch"
 expect_rc 0 "$ssd" train --dataset-type=open_images --data="$data" --model-dir="$out/m2" \
     --epochs=0 --balance-data
 grep -q "Minimum Number of Images for a Class: 3" "$out/last.out" || fail "--balance-data"
