@@ -37,7 +37,7 @@ typedef struct {
     ssd_http_result result;
     long http_code; /* last answer's status; 0 if none */
     int attempts;
-    int64_t bytes;   /* size of dest when DONE */
+    int64_t bytes;                  /* size of dest when DONE */
     char error[SSD_HTTP_ERROR_CAP]; /* why, for NOT_FOUND and FAILED */
 } ssd_http_item;
 
