@@ -206,6 +206,18 @@ static const char *node(builder *b, const char *op, int nin, const char *const *
 static const char *act_node(builder *b, const char *x, ssd_act act, const char *prefix) {
     if (act == SSD_ACT_NONE) return x;
     if (act == SSD_ACT_RELU) return node(b, "Relu", 1, &x, NULL, 0, NULL);
+    if (act == SSD_ACT_HARDSWISH && b->opset >= 14)
+        return node(b, "HardSwish", 1, &x, NULL, 0, NULL);
+    if (act == SSD_ACT_HARDSWISH || act == SSD_ACT_HARDSIGMOID) {
+        /* relu6(x + 3) / 6 is ONNX's HardSigmoid with alpha 1/6, beta 1/2; before
+         * opset 14 hardswish is x * that, as torch.onnx writes it */
+        Onnx__AttributeProto *as[2] = {attr_float(b, "alpha", 1.0f / 6.0f),
+                                       attr_float(b, "beta", 0.5f)};
+        const char *s = node(b, "HardSigmoid", 1, &x, as, 2, NULL);
+        if (act == SSD_ACT_HARDSIGMOID) return s;
+        const char *in[2] = {x, s};
+        return node(b, "Mul", 2, in, NULL, 0, NULL);
+    }
     /* ReLU6 as PyTorch writes it from opset 11 on: Clip with min/max inputs. */
     char n0[160], n1[160];
     snprintf(n0, sizeof n0, "%s.clip_min", prefix);
@@ -267,6 +279,8 @@ static const char *layer_nodes(builder *b, const ssd_layer *l, const char *x) {
     case SSD_L_L2NORM:
         fail(b, SSD_E_UNSUPPORTED, "L2Norm layers are not exported yet");
         return NULL;
+    case SSD_L_GAP:
+        return node(b, "GlobalAveragePool", 1, &x, NULL, 0, NULL);
     }
     return NULL;
 }

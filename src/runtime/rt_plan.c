@@ -302,7 +302,7 @@ static ssd_status run_node(ssd_onnx_model *m, rt_node *n) {
     }
     case K_BN: {
         SSD_TRY(tensor_of(m, n->in[0], &x));
-        ssd_bn_params p = {n->eps, 0.1, false, n->act};
+        ssd_bn_params p = {n->eps, 0.1, false, n->act, false};
         SSD_TRY(ops->bn_fwd(be, y, NULL, NULL, NULL, x, &n->bn_gamma, &n->bn_beta, &n->bn_mean,
                             &n->bn_var, &p));
         break;
