@@ -167,7 +167,7 @@ static ssd_status run_conv(bench *b, ssd_tensor **v, const ssd_conv2d_params *p,
     ssd_tensor *dz = v[3];
     if (p->act) {
         ssd_act_params ap = {p->act};
-        SSD_TRY(o->act_bwd(b->be, v[5], v[3], v[4], &ap));
+        SSD_TRY(o->act_bwd(b->be, v[5], v[3], NULL, v[4], &ap));
         dz = v[5];
     }
     if (dx) SSD_TRY(o->conv2d_bwd_data(b->be, v[6], dz, v[0], v[1], p));
@@ -360,7 +360,7 @@ static ssd_status step(bench *b, state *s) {
     case B_ACT: {
         ssd_act_params p = {(ssd_act)c->act};
         SSD_TRY(o->act_fwd(be, v[3], v[0], &p));
-        return o->act_bwd(be, v[4], v[1], v[3], &p);
+        return o->act_bwd(be, v[4], v[1], v[0], v[3], &p);
     }
     case B_POOL: {
         ssd_pool_params p = {{c->k, c->k}, {c->s, c->s}, {c->p, c->p}, c->ceil != 0};

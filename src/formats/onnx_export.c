@@ -280,6 +280,8 @@ static const char *layer_nodes(builder *b, const ssd_layer *l, const char *x) {
     case SSD_L_L2NORM:
         fail(b, SSD_E_UNSUPPORTED, "L2Norm layers are not exported yet");
         return NULL;
+    case SSD_L_GAP:
+        return node(b, "GlobalAveragePool", 1, &x, NULL, 0, NULL);
     }
     return NULL;
 }

@@ -65,7 +65,7 @@ typedef struct {
 void ssd_graph_init(ssd_graph *g, ssd_backend *be) {
     memset(g, 0, sizeof *g);
     g->be = be;
-    g->recompute_bn = false; /* until the backends implement use_saved */
+    g->recompute_bn = true;
 }
 
 static void plan_free(ssd_graph_plan *p) {
@@ -212,6 +212,13 @@ int ssd_graph_maxpool(ssd_graph *g, int in, int k, int stride, int pad, bool cei
     ssd_layer *l = new_layer(g, in);
     if (!l) return -1;
     ssd_layer_maxpool_init(l, g->be, "maxpool", k, stride, pad, ceil_mode);
+    return finish_layer(g, in, l, SSD_OK);
+}
+
+int ssd_graph_gap(ssd_graph *g, int in) {
+    ssd_layer *l = new_layer(g, in);
+    if (!l) return -1;
+    ssd_layer_gap_init(l, g->be, "gap");
     return finish_layer(g, in, l, SSD_OK);
 }
 
@@ -393,10 +400,6 @@ static ssd_status layer_fwd(run *r, int i, int out, bool training, bool use_save
     l->y = tens(r, out);
     if (l->kind == SSD_L_BN) l->u.bn.p.use_saved = use_saved;
     ssd_status st = ssd_layer_forward(l, tens(r, r->p->cur[nd->in[0]]), training);
-    if (l->kind == SSD_L_BN && use_saved && st == SSD_OK) {
-        /* a recompute is not a step: undo the step count of ssd_layer_forward */
-        l->u.bn.num_batches_tracked--;
-    }
     if (l->kind == SSD_L_BN) l->u.bn.p.use_saved = false;
     return st;
 }

@@ -12,7 +12,14 @@
 #include "core/rng.h"
 #include "tensor/backend.h"
 
-typedef enum { SSD_L_CONV, SSD_L_BN, SSD_L_ACT, SSD_L_MAXPOOL, SSD_L_L2NORM } ssd_layer_kind;
+typedef enum {
+    SSD_L_CONV,
+    SSD_L_BN,
+    SSD_L_ACT,
+    SSD_L_MAXPOOL,
+    SSD_L_L2NORM,
+    SSD_L_GAP /* global average pool, AdaptiveAvgPool2d(1): (N,C,H,W) -> (N,C,1,1) */
+} ssd_layer_kind;
 
 /* Parameter groups of train_ssd.py: base_net, extras (+ source_layer_add_ons), heads. */
 typedef enum { SSD_GROUP_BASE = 0, SSD_GROUP_EXTRAS = 1, SSD_GROUP_HEADS = 2 } ssd_param_group;
@@ -89,6 +96,8 @@ ssd_status ssd_layer_bn_init(ssd_layer *l, ssd_backend *be, const char *name, in
 void ssd_layer_act_init(ssd_layer *l, ssd_backend *be, const char *name, ssd_act act);
 void ssd_layer_maxpool_init(ssd_layer *l, ssd_backend *be, const char *name, int k, int stride,
                             int pad, bool ceil_mode);
+/* Global average pool; forward fails with SSD_E_UNSUPPORTED on a backend without it. */
+void ssd_layer_gap_init(ssd_layer *l, ssd_backend *be, const char *name);
 ssd_status ssd_layer_l2norm_init(ssd_layer *l, ssd_backend *be, const char *name, int c,
                                  double scale);
 void ssd_layer_deinit(ssd_layer *l);
