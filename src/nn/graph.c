@@ -11,13 +11,14 @@
 
 #include "core/mem.h"
 
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
 typedef struct {
     size_t bytes;
     int def, last;
-    int slot;
+    size_t off; /* in the arena */
 } vbuf;
 
 struct ssd_graph_plan {
@@ -27,9 +28,9 @@ struct ssd_graph_plan {
     bool valid;
     vbuf *vb;
     int nvb, capvb;
-    ssd_tensor *slots;
-    size_t *slot_bytes;
-    int nslots;
+    ssd_tensor arena; /* one block holding every planned buffer */
+    ssd_tensor *bufs; /* per handle: a view into the arena */
+    int nbufs;
     /* per node, during a run */
     int *cur;     /* handle of the node's current output */
     int *gacc;    /* handle of its accumulated gradient, or NOGRAD */
@@ -70,9 +71,9 @@ void ssd_graph_init(ssd_graph *g, ssd_backend *be) {
 
 static void plan_free(ssd_graph_plan *p) {
     if (!p) return;
-    for (int i = 0; i < p->nslots; i++) ssd_tensor_deinit(&p->slots[i]);
-    ssd_free(p->slots);
-    ssd_free(p->slot_bytes);
+    for (int i = 0; i < p->nbufs; i++) ssd_tensor_deinit(&p->bufs[i]);
+    ssd_free(p->bufs);
+    ssd_tensor_deinit(&p->arena);
     ssd_free(p->vb);
     ssd_free(p->cur);
     ssd_free(p->gacc);
@@ -305,10 +306,13 @@ ssd_status ssd_graph_infer_shapes(ssd_graph *g, const int64_t in_shape[4]) {
     return SSD_OK;
 }
 
+/* Bytes a backend may need for node i's output: 4-d values may be kept with
+ * channels in blocks of 16 (the cpu backend's nChw16c), so C is rounded up. */
 static size_t node_bytes(const ssd_graph *g, int i, ssd_dtype dt) {
     const ssd_node *nd = &g->nodes[i];
     size_t b = ssd_dtype_size(dt);
-    for (int d = 0; d < nd->ndim; d++) b *= (size_t)nd->shape[d];
+    for (int d = 0; d < nd->ndim; d++)
+        b *= (size_t)(nd->ndim == 4 && d == 1 ? (nd->shape[d] + 15) / 16 * 16 : nd->shape[d]);
     return b;
 }
 
@@ -365,7 +369,7 @@ static ssd_tensor *tens(run *r, int h) {
         if (r->g->nodes[i].kind == SSD_NODE_INPUT) return (ssd_tensor *)r->p->x;
         return r->g->nodes[i].y;
     }
-    return &r->p->slots[r->p->vb[h].slot];
+    return &r->p->bufs[h];
 }
 
 static ssd_status new_buf(run *r, size_t bytes, int *h) {
@@ -378,7 +382,7 @@ static ssd_status new_buf(run *r, size_t bytes, int *h) {
             p->vb = v;
             p->capvb = cap;
         }
-        p->vb[p->nvb] = (vbuf){bytes, r->t, r->t, -1};
+        p->vb[p->nvb] = (vbuf){bytes, r->t, r->t, 0};
         *h = p->nvb++;
         return SSD_OK;
     }
@@ -647,56 +651,87 @@ static void reset_run_state(ssd_graph *g) {
     }
 }
 
-static int cmp_def(const void *a, const void *b) {
+#define ARENA_ALIGN 256
+
+static int cmp_size(const void *a, const void *b) {
     const vbuf *x = *(const vbuf *const *)a, *y = *(const vbuf *const *)b;
+    if (x->bytes != y->bytes) return x->bytes > y->bytes ? -1 : 1;
     if (x->def != y->def) return x->def < y->def ? -1 : 1;
     return x < y ? -1 : x > y;
 }
 
-/* Greedy interval colouring: each buffer, in order of definition, takes the free
- * slot closest in size (growing the largest free one when none fits). */
-static ssd_status assign_slots(ssd_graph_plan *p) {
-    vbuf **order = ssd_malloc((size_t)(p->nvb ? p->nvb : 1) * sizeof *order);
-    int *slot_last = ssd_malloc((size_t)(p->nvb ? p->nvb : 1) * sizeof *slot_last);
-    size_t *bytes = ssd_calloc((size_t)(p->nvb ? p->nvb : 1), sizeof *bytes);
-    if (!order || !slot_last || !bytes) {
+static int cmp_off(const void *a, const void *b) {
+    const vbuf *x = *(const vbuf *const *)a, *y = *(const vbuf *const *)b;
+    return x->off < y->off ? -1 : x->off > y->off;
+}
+
+/* Offsets in one arena, greedy by size: the largest buffers first, each in
+ * the smallest gap among the placed buffers whose lifetimes overlap its own
+ * (or after them). Returns the arena size. */
+static ssd_status assign_offsets(ssd_graph_plan *p, size_t *total) {
+    size_t n = (size_t)(p->nvb ? p->nvb : 1);
+    vbuf **order = ssd_malloc(n * sizeof *order), **live = ssd_malloc(n * sizeof *live);
+    if (!order || !live) {
         ssd_free(order);
-        ssd_free(slot_last);
-        ssd_free(bytes);
+        ssd_free(live);
         return SSD_E_NOMEM;
     }
     for (int i = 0; i < p->nvb; i++) order[i] = &p->vb[i];
-    qsort(order, (size_t)p->nvb, sizeof *order, cmp_def);
-    int ns = 0;
+    qsort(order, (size_t)p->nvb, sizeof *order, cmp_size);
+    size_t end = 0;
     for (int i = 0; i < p->nvb; i++) {
         vbuf *v = order[i];
-        int best = -1, big = -1;
-        for (int s = 0; s < ns; s++) {
-            if (slot_last[s] >= v->def) continue;
-            if (bytes[s] >= v->bytes && (best < 0 || bytes[s] < bytes[best])) best = s;
-            if (big < 0 || bytes[s] > bytes[big]) big = s;
+        size_t need = (v->bytes + ARENA_ALIGN - 1) / ARENA_ALIGN * ARENA_ALIGN;
+        int nl = 0;
+        for (int j = 0; j < i; j++)
+            if (!(order[j]->last < v->def || v->last < order[j]->def)) live[nl++] = order[j];
+        qsort(live, (size_t)nl, sizeof *live, cmp_off);
+        size_t at = 0, best = SIZE_MAX, best_gap = SIZE_MAX;
+        for (int j = 0; j < nl; j++) {
+            if (live[j]->off >= at) {
+                size_t gap = live[j]->off - at;
+                if (gap >= need && gap < best_gap) {
+                    best = at;
+                    best_gap = gap;
+                }
+            }
+            size_t e =
+                live[j]->off + (live[j]->bytes + ARENA_ALIGN - 1) / ARENA_ALIGN * ARENA_ALIGN;
+            if (e > at) at = e;
         }
-        if (best < 0) best = big;
-        if (best < 0) best = ns++;
-        if (bytes[best] < v->bytes) bytes[best] = v->bytes;
-        slot_last[best] = v->last;
-        v->slot = best;
+        v->off = best != SIZE_MAX ? best : at;
+        if (v->off + need > end) end = v->off + need;
     }
     ssd_free(order);
-    ssd_free(slot_last);
-    /* keep the old slot tensors (their storage is reused as it fits) */
-    if (ns > p->nslots) {
-        ssd_tensor *s = ssd_realloc(p->slots, (size_t)ns * sizeof *s);
-        if (!s) {
-            ssd_free(bytes);
-            return SSD_E_NOMEM;
-        }
-        for (int i = p->nslots; i < ns; i++) memset(&s[i], 0, sizeof s[i]);
-        p->slots = s;
-        p->nslots = ns;
+    ssd_free(live);
+    *total = end;
+    return SSD_OK;
+}
+
+/* Points one view per handle into the arena (growing it when the plan needs more). */
+static ssd_status bind_views(ssd_graph *g, size_t total) {
+    ssd_graph_plan *p = g->plan;
+    for (int i = 0; i < p->nbufs; i++) ssd_tensor_deinit(&p->bufs[i]);
+    if (p->nvb > p->nbufs) {
+        ssd_tensor *b = ssd_realloc(p->bufs, (size_t)p->nvb * sizeof *b);
+        if (!b) return SSD_E_NOMEM;
+        p->bufs = b;
     }
-    ssd_free(p->slot_bytes);
-    p->slot_bytes = bytes;
+    p->nbufs = p->nvb;
+    if (p->arena.cap < total) {
+        ssd_tensor_deinit(&p->arena);
+        int64_t shape[1] = {(int64_t)total};
+        ssd_tensor_init(&p->arena, g->be, SSD_U8, 1, shape);
+        SSD_TRY(ssd_tensor_alloc(&p->arena));
+    }
+    for (int i = 0; i < p->nvb; i++) {
+        ssd_tensor *t = &p->bufs[i];
+        int64_t shape[1] = {(int64_t)(p->vb[i].bytes / ssd_dtype_size(p->dtype))};
+        ssd_tensor_init(t, g->be, p->dtype, 1, shape);
+        t->data = (char *)p->arena.data + p->vb[i].off;
+        t->cap = p->vb[i].bytes;
+        t->view = true;
+    }
     return SSD_OK;
 }
 
@@ -749,7 +784,9 @@ static ssd_status make_plan(ssd_graph *g, const ssd_tensor *x, bool training) {
         seed_grads(g);
         SSD_TRY(backward_pass(&r));
     }
-    SSD_TRY(assign_slots(p));
+    size_t total;
+    SSD_TRY(assign_offsets(p, &total));
+    SSD_TRY(bind_views(g, total));
     p->valid = true;
     return SSD_OK;
 }
@@ -882,6 +919,6 @@ ssd_status ssd_graph_params(ssd_graph *g, ssd_param_list *list) {
 size_t ssd_graph_planned_bytes(const ssd_graph *g) {
     size_t b = 0;
     if (!g->plan) return 0;
-    for (int i = 0; i < g->plan->nslots; i++) b += g->plan->slots[i].cap;
+    b = g->plan->arena.cap;
     return b;
 }

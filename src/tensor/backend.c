@@ -1,5 +1,7 @@
 #include "tensor/backend.h"
 
+#include "core/mem.h"
+
 #include <string.h>
 
 ssd_status ssd_backend_create(ssd_backend **out, const char *name) {
@@ -36,8 +38,11 @@ ssd_status ssd_tensor_prepare_plain(ssd_tensor *t, ssd_backend *be, ssd_dtype dt
     size_t bytes = ssd_dtype_size(dt);
     for (int i = 0; i < ndim; i++) bytes *= (size_t)shape[i];
     if (t->be && t->be != be) ssd_tensor_deinit(t);
-    if (t->layout || t->cap < bytes) {
-        if (!t->view) ssd_tensor_deinit(t);
+    if (t->view && t->cap >= bytes) {
+        ssd_free(t->layout);
+        t->layout = NULL;
+    } else if (t->layout || t->cap < bytes) {
+        ssd_tensor_deinit(t);
         t->be = be;
         t->view = false;
         SSD_TRY(be->ops->alloc(be, t, bytes));

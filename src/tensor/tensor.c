@@ -1,6 +1,7 @@
 #include "tensor/tensor.h"
 
 #include "tensor/backend.h"
+#include "core/mem.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -59,6 +60,7 @@ void ssd_tensor_ensure(ssd_tensor *t, ssd_backend *be, ssd_dtype dt, int ndim,
 void ssd_tensor_deinit(ssd_tensor *t) {
     if (!t) return;
     if (t->be && !t->view && (t->data || t->layout)) t->be->ops->free_storage(t->be, t);
+    if (t->view) ssd_free(t->layout); /* a view owns its layout, not its data */
     t->data = NULL;
     t->layout = NULL;
     t->cap = 0;

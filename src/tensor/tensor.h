@@ -34,7 +34,10 @@ typedef struct ssd_tensor {
     size_t cap;                  /* bytes allocated at data */
     void *layout;                /* NULL = plain row-major; else backend-private */
     uint64_t version;            /* bumped on every write; lets backends cache derived copies */
-    bool view;                   /* data borrowed, not freed by deinit */
+    /* data borrowed (an arena's), not freed by deinit; cap is fixed. Ops write
+     * into it in any layout that fits in cap (the layout is the tensor's own)
+     * and fall back to storage of their own when it does not fit. */
+    bool view;
 } ssd_tensor;
 
 /* Sets dtype and shape on `be`; no storage yet (ops and ssd_tensor_alloc allocate). */

@@ -234,6 +234,7 @@ typedef struct {
     FILE *csv;
     ssd_tb_writer tb;
     int64_t global_step;
+    size_t planned_logged; /* planned buffer bytes last logged */
 } trainer;
 
 static ssd_status ensure_host(trainer *t, int n) {
@@ -284,6 +285,12 @@ static ssd_status step(trainer *t, const ssd_batch *b, const ssd_dataset *ds, bo
     SSD_TRY(ssd_tensor_set(&m->dconf, t->dconf, SSD_F32));
     SSD_TRY(ssd_tensor_set(&m->dloc, t->dloc, SSD_F32));
     SSD_TRY(ssd_model_backward(m));
+    size_t planned = ssd_graph_planned_bytes(&m->g);
+    if (planned != t->planned_logged) {
+        ssd_log(SSD_LOG_DEBUG, "activation and gradient buffers: %.1f MB for batch %d",
+                (double)planned / 1048576.0, n);
+        t->planned_logged = planned;
+    }
     return ssd_sgd_step(t->opt);
 }
 

@@ -524,8 +524,9 @@ static void t_l2norm(ctx *x, const char *name, int blk) {
 
 /* ---- views as outputs ---- */
 
-/* A view's storage is borrowed: an op writes through it when the output's
- * layout and size fit, else it gives the view up and allocates its own. */
+/* A view's storage is borrowed (an arena's): an op writes through it in any
+ * layout that fits in its capacity, and gives it up for storage of its own
+ * when the output does not fit. */
 static void t_views(ctx *x) {
     ssd_head_params hp = {4};
     int64_t xs[4] = {2, 24, 3, 3}, ys[3] = {2, 54, 4};
@@ -544,19 +545,34 @@ static void t_views(ctx *x) {
     float want[2 * 54 * 4];
     CHECK_OK(ssd_tensor_get(&Y.r, want, SSD_F32));
     CHECK(test_close_f32("view: head permute written through", mem, want, 2 * 54 * 4, 0, 0));
-    /* A blocked conv output does not fit a plain view: the view is given up. */
+    /* A blocked conv output that fits (2x16x3x3 in nChw16c) is written through too. */
     int64_t ws[4] = {16, 24, 1, 1};
-    tp W;
+    tp W, Z;
     tp_rand(x, &W, 4, ws, 0.2f, 0);
+    tp_empty(x, &Z);
     ssd_conv2d_params cp = {{1, 1}, {0, 0}, {1, 1}, 1, SSD_ACT_NONE};
+    CHECK_OK(x->ref->ops->conv2d_fwd(x->ref, &Z.r, &X.r, &W.r, NULL, &cp));
     CHECK_OK(x->cpu->ops->conv2d_fwd(x->cpu, &v, &X.c, &W.c, NULL, &cp));
-    CHECK(!v.view && v.data != mem && blocked(&v));
-    CHECK(test_close_f32("view: untouched after being given up", mem, want, 2 * 54 * 4, 0, 0));
+    CHECK(v.view && v.data == mem && blocked(&v));
+    float zr[2 * 16 * 9], zc[2 * 16 * 9], snap[2 * 54 * 4];
+    CHECK_OK(ssd_tensor_get(&Z.r, zr, SSD_F32));
+    CHECK_OK(ssd_tensor_get(&v, zc, SSD_F32));
+    CHECK(test_close_f32("view: blocked conv written through", zc, zr, 2 * 16 * 9, 1e-5, 1e-5));
+    memcpy(snap, mem, sizeof snap);
+    /* 64 output channels do not fit: the view is given up, its memory untouched. */
+    int64_t ws2[4] = {64, 24, 1, 1};
+    tp W2;
+    tp_rand(x, &W2, 4, ws2, 0.2f, 0);
+    CHECK_OK(x->cpu->ops->conv2d_fwd(x->cpu, &v, &X.c, &W2.c, NULL, &cp));
+    CHECK(!v.view && v.data != mem);
+    CHECK(test_close_f32("view: untouched after being given up", mem, snap, 2 * 54 * 4, 0, 0));
     ssd_tensor_deinit(&v);
     ssd_free(mem);
     tp_free(&X);
     tp_free(&Y);
     tp_free(&W);
+    tp_free(&W2);
+    tp_free(&Z);
 }
 
 /* ---- the chain ---- */

@@ -68,14 +68,12 @@ ssd_status cpu_out(ssd_backend *be, ssd_tensor *t, int ndim, const int64_t *shap
     bool is_plain = cpu_md_equal(md, &plain);
     if (t->be && t->be != be) ssd_tensor_deinit(t);
     t->be = be;
-    if (t->view) {
-        /* A view's storage and layout are borrowed: write through it only as it is. */
-        bool same = is_plain ? !t->layout : (t->layout && cpu_md_equal(t->layout, md));
-        if (!same || t->cap < bytes) {
-            t->data = t->layout = NULL;
-            t->cap = 0;
-            t->view = false;
-        }
+    if (t->view && t->cap < bytes) {
+        /* too small a view: storage of its own instead */
+        ssd_free(t->layout);
+        t->data = t->layout = NULL;
+        t->cap = 0;
+        t->view = false;
     }
     bool fresh = false;
     if (t->cap < bytes || !t->data) {
@@ -88,9 +86,7 @@ ssd_status cpu_out(ssd_backend *be, ssd_tensor *t, int ndim, const int64_t *shap
         SSD_TRY(ssd_host_alloc(be, t, bytes));
         fresh = true;
     }
-    if (t->view) {
-        /* same layout as asked for: nothing to change */
-    } else if (is_plain) {
+    if (is_plain) {
         ssd_free(t->layout);
         t->layout = NULL;
     } else {
@@ -156,7 +152,7 @@ static ssd_status stage_plain(ssd_backend *be, const ssd_tensor *t, void **out) 
 
 /* Drops t's layout (it becomes plain; its storage is at least the plain size). */
 static void drop_layout(ssd_tensor *t) {
-    if (!t->view) ssd_free(t->layout); /* a view's layout is borrowed */
+    ssd_free(t->layout);
     t->layout = NULL;
 }
 
