@@ -12,8 +12,8 @@ ssd_status ssd_cuda_err(cudaError_t e, const char *what, const char *file, int l
 }
 
 ssd_status ssd_cudnn_err(cudnnStatus_t e, const char *what, const char *file, int line) {
-    return ssd_error_set(SSD_E_BACKEND, "cudnn: %s: %s (%s:%d)", what, cudnnGetErrorString(e),
-                         file, line);
+    return ssd_error_set(SSD_E_BACKEND, "cudnn: %s: %s (%s:%d)", what, cudnnGetErrorString(e), file,
+                         line);
 }
 
 int ssd_cuda_device_count(void) {
@@ -31,8 +31,8 @@ const char *ssd_cuda_describe(char *buf, size_t n) {
     cudaRuntimeGetVersion(&rt);
     cudaDriverGetVersion(&drv);
     size_t cudnn = cudnnGetVersion();
-    int off = snprintf(buf, n, "built (runtime %d.%d, cuDNN %zu.%zu.%zu)", rt / 1000, rt % 1000 / 10,
-                       cudnn / 10000, cudnn % 10000 / 100, cudnn % 100);
+    int off = snprintf(buf, n, "built (runtime %d.%d, cuDNN %zu.%zu.%zu)", rt / 1000,
+                       rt % 1000 / 10, cudnn / 10000, cudnn % 10000 / 100, cudnn % 100);
     if (off < 0 || (size_t)off >= n) return buf;
     int count = ssd_cuda_device_count();
     if (count == 0) {

@@ -11,8 +11,9 @@ ssd_status ssd_cuda_check_in(const ssd_tensor *t, const char *op, const char *na
                              name, t->be ? t->be->ops->name : "(no)");
     if (t->layout) return ssd_error_set(SSD_E_INVAL, "%s: %s has a private layout", op, name);
     if (t->dtype != SSD_F32)
-        return ssd_error_set(SSD_E_UNSUPPORTED, "%s: %s is %s; the cuda backend computes in float32",
-                             op, name, ssd_dtype_name(t->dtype));
+        return ssd_error_set(SSD_E_UNSUPPORTED,
+                             "%s: %s is %s; the cuda backend computes in float32", op, name,
+                             ssd_dtype_name(t->dtype));
     if (ndim >= 0 && t->ndim != ndim)
         return ssd_error_set(SSD_E_INVAL, "%s: %s has shape %s, expected %d dims", op, name,
                              ssd_tensor_shape_str(t, buf, sizeof buf), ndim);

@@ -106,21 +106,19 @@ static ssd_status conv_make(cuda_conv *cv, const conv_dims *d, const ssd_conv2d_
     int on, oc, oh, ow;
     DNN_TRY(cudnnGetConvolution2dForwardOutputDim(cv->cd, cv->xd, cv->wd, &on, &oc, &oh, &ow));
     if (on != d->n || oc != d->o || oh != d->ho || ow != d->wo)
-        return ssd_error_set(SSD_E_BACKEND,
-                             "cudnn: output %dx%dx%dx%d differs from PyTorch's %lldx%lldx%lldx%lld",
-                             on, oc, oh, ow, (long long)d->n, (long long)d->o, (long long)d->ho,
-                             (long long)d->wo);
-    DNN_TRY(cudnnSetTensor4dDescriptor(cv->yd, CUDNN_TENSOR_NCHW, CUDNN_DATA_FLOAT, on, oc, oh,
-                                       ow));
+        return ssd_error_set(
+            SSD_E_BACKEND, "cudnn: output %dx%dx%dx%d differs from PyTorch's %lldx%lldx%lldx%lld",
+            on, oc, oh, ow, (long long)d->n, (long long)d->o, (long long)d->ho, (long long)d->wo);
+    DNN_TRY(
+        cudnnSetTensor4dDescriptor(cv->yd, CUDNN_TENSOR_NCHW, CUDNN_DATA_FLOAT, on, oc, oh, ow));
     return SSD_OK;
 }
 
 static ssd_status conv_get(cuda_impl *ci, const conv_dims *d, const ssd_conv2d_params *p,
                            cuda_conv **out) {
-    int key[15] = {(int)d->n,      (int)d->c,      (int)d->h,        (int)d->w,
-                   (int)d->o,      d->kh,          d->kw,            p->stride[0],
-                   p->stride[1],   p->pad[0],      p->pad[1],        p->dilation[0],
-                   p->dilation[1], p->groups,      (int)ci->prec};
+    int key[15] = {(int)d->n, (int)d->c,      (int)d->h,      (int)d->w,    (int)d->o,
+                   d->kh,     d->kw,          p->stride[0],   p->stride[1], p->pad[0],
+                   p->pad[1], p->dilation[0], p->dilation[1], p->groups,    (int)ci->prec};
     for (int i = 0; i < ci->nconvs; i++)
         if (memcmp(ci->convs[i].key, key, sizeof key) == 0) {
             *out = &ci->convs[i];
@@ -232,8 +230,8 @@ ssd_status ssd_cuda_conv2d_fwd(ssd_backend *be, ssd_tensor *y, const ssd_tensor 
     DNN_TRY(cudnnSetConvolutionMathType(cv->cd, cv->fwd_math));
     DNN_TRY(cudnnConvolutionForward(ci->dnn, &one, cv->xd, x->data, cv->wd, w->data, cv->cd,
                                     cv->fwd, ci->ws, cv->fwd_ws, &zero, cv->yd, y->data));
-    CU_TRY(cuk_bias_act(ci->stream, y->data, b ? b->data : NULL, d.n, d.o, d.ho * d.wo,
-                        (int)p->act));
+    CU_TRY(
+        cuk_bias_act(ci->stream, y->data, b ? b->data : NULL, d.n, d.o, d.ho * d.wo, (int)p->act));
     return SSD_OK;
 }
 
@@ -280,9 +278,8 @@ ssd_status ssd_cuda_conv2d_bwd_weights(ssd_backend *be, ssd_tensor *dw, ssd_tens
     SSD_TRY(ssd_cuda_prepare_out(dw, be, SSD_F32, 4, w->shape));
     if (db) SSD_TRY(ssd_cuda_prepare_out(db, be, SSD_F32, 1, bs));
     DNN_TRY(cudnnSetConvolutionMathType(cv->cd, cv->bf_math));
-    DNN_TRY(cudnnConvolutionBackwardFilter(ci->dnn, &one, cv->xd, x->data, cv->yd, dy->data,
-                                           cv->cd, cv->bf, ci->ws, cv->bf_ws, &zero, cv->wd,
-                                           dw->data));
+    DNN_TRY(cudnnConvolutionBackwardFilter(ci->dnn, &one, cv->xd, x->data, cv->yd, dy->data, cv->cd,
+                                           cv->bf, ci->ws, cv->bf_ws, &zero, cv->wd, dw->data));
     if (db) CU_TRY(cuk_channel_sum(ci->stream, db->data, dy->data, d.n, d.o, d.ho * d.wo));
     return SSD_OK;
 }

@@ -125,8 +125,8 @@ ssd_status ssd_cuda_act_fwd(ssd_backend *be, ssd_tensor *y, const ssd_tensor *x,
                             const ssd_act_params *p);
 ssd_status ssd_cuda_act_bwd(ssd_backend *be, ssd_tensor *dx, const ssd_tensor *dy,
                             const ssd_tensor *y, const ssd_act_params *p);
-ssd_status ssd_cuda_maxpool_fwd(ssd_backend *be, ssd_tensor *y, ssd_tensor *ws,
-                                const ssd_tensor *x, const ssd_pool_params *p);
+ssd_status ssd_cuda_maxpool_fwd(ssd_backend *be, ssd_tensor *y, ssd_tensor *ws, const ssd_tensor *x,
+                                const ssd_pool_params *p);
 ssd_status ssd_cuda_maxpool_bwd(ssd_backend *be, ssd_tensor *dx, const ssd_tensor *dy,
                                 const ssd_tensor *ws, const ssd_tensor *x,
                                 const ssd_pool_params *p);
@@ -148,8 +148,7 @@ ssd_status ssd_cuda_l2norm_fwd(ssd_backend *be, ssd_tensor *y, const ssd_tensor 
 ssd_status ssd_cuda_l2norm_bwd(ssd_backend *be, ssd_tensor *dx, ssd_tensor *dscale,
                                const ssd_tensor *dy, const ssd_tensor *x, const ssd_tensor *scale,
                                const ssd_l2norm_params *p);
-ssd_status ssd_cuda_sgd_update(ssd_backend *be, ssd_tensor *w, const ssd_tensor *g,
-                               ssd_tensor *buf, double lr, double momentum, double weight_decay,
-                               bool first);
+ssd_status ssd_cuda_sgd_update(ssd_backend *be, ssd_tensor *w, const ssd_tensor *g, ssd_tensor *buf,
+                               double lr, double momentum, double weight_decay, bool first);
 
 #endif

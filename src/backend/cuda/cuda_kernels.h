@@ -15,8 +15,8 @@ extern "C" {
 /* act: 0 none, 1 ReLU, 2 ReLU6 (ssd_act's values). */
 cudaError_t cuk_fill_f32(cudaStream_t s, float *p, int64_t n, float v);
 /* y (N, C, HW) += b[c] (b may be NULL), then the activation, in place. */
-cudaError_t cuk_bias_act(cudaStream_t s, float *y, const float *b, int64_t n, int64_t c,
-                         int64_t hw, int act);
+cudaError_t cuk_bias_act(cudaStream_t s, float *y, const float *b, int64_t n, int64_t c, int64_t hw,
+                         int act);
 cudaError_t cuk_act_fwd(cudaStream_t s, float *y, const float *x, int64_t n, int act);
 cudaError_t cuk_act_bwd(cudaStream_t s, float *dx, const float *dy, const float *y, int64_t n,
                         int act);
@@ -58,8 +58,8 @@ cudaError_t cuk_softmax_bwd(cudaStream_t s, float *dx, const float *dy, const fl
 cudaError_t cuk_nchw_nhwc(cudaStream_t s, float *dst, const float *src, int64_t n, int64_t c,
                           int64_t hw, int to_nhwc);
 
-cudaError_t cuk_l2norm_fwd(cudaStream_t s, float *y, const float *x, const float *scale,
-                           int64_t n, int64_t c, int64_t hw, double eps);
+cudaError_t cuk_l2norm_fwd(cudaStream_t s, float *y, const float *x, const float *scale, int64_t n,
+                           int64_t c, int64_t hw, double eps);
 /* rs: scratch of N*HW floats (1 / (|x| + eps) per pixel); dx, dscale may be NULL. */
 cudaError_t cuk_l2norm_bwd(cudaStream_t s, float *dx, float *dscale, float *rs, const float *dy,
                            const float *x, const float *scale, int64_t n, int64_t c, int64_t hw,

@@ -159,8 +159,8 @@ static ssd_status pool_dims(cuk_pool_dims *d, const char *op, const ssd_tensor *
     return SSD_OK;
 }
 
-ssd_status ssd_cuda_maxpool_fwd(ssd_backend *be, ssd_tensor *y, ssd_tensor *ws,
-                                const ssd_tensor *x, const ssd_pool_params *p) {
+ssd_status ssd_cuda_maxpool_fwd(ssd_backend *be, ssd_tensor *y, ssd_tensor *ws, const ssd_tensor *x,
+                                const ssd_pool_params *p) {
     const char *op = "maxpool_fwd";
     cuk_pool_dims d;
     SSD_TRY(pool_dims(&d, op, x, p));
@@ -408,9 +408,9 @@ ssd_status ssd_cuda_l2norm_bwd(ssd_backend *be, ssd_tensor *dx, ssd_tensor *dsca
     if (dx) st = ssd_cuda_prepare_out(dx, be, SSD_F32, 4, x->shape);
     if (st == SSD_OK && dscale) st = ssd_cuda_prepare_out(dscale, be, SSD_F32, 1, &c);
     if (st == SSD_OK) {
-        cudaError_t e = cuk_l2norm_bwd(ci->stream, dx ? dx->data : NULL,
-                                       dscale ? dscale->data : NULL, rs, dy->data, x->data,
-                                       scale->data, n, c, hw, p->eps);
+        cudaError_t e =
+            cuk_l2norm_bwd(ci->stream, dx ? dx->data : NULL, dscale ? dscale->data : NULL, rs,
+                           dy->data, x->data, scale->data, n, c, hw, p->eps);
         if (e != cudaSuccess) st = ssd_cuda_err(e, "cuk_l2norm_bwd", __FILE__, __LINE__);
     }
     ssd_cuda_pool_free(ci, rs, rs_cap); /* stream-ordered: reused only by later work */
@@ -419,9 +419,8 @@ ssd_status ssd_cuda_l2norm_bwd(ssd_backend *be, ssd_tensor *dx, ssd_tensor *dsca
 
 /* ---- SGD ---- */
 
-ssd_status ssd_cuda_sgd_update(ssd_backend *be, ssd_tensor *w, const ssd_tensor *g,
-                               ssd_tensor *buf, double lr, double momentum, double weight_decay,
-                               bool first) {
+ssd_status ssd_cuda_sgd_update(ssd_backend *be, ssd_tensor *w, const ssd_tensor *g, ssd_tensor *buf,
+                               double lr, double momentum, double weight_decay, bool first) {
     const char *op = "sgd_update";
     SSD_TRY(ssd_cuda_check_in(w, op, "w", -1));
     SSD_TRY(ssd_cuda_check_shape(g, op, "g", w->ndim, w->shape));
@@ -435,7 +434,7 @@ ssd_status ssd_cuda_sgd_update(ssd_backend *be, ssd_tensor *w, const ssd_tensor 
     }
     buf->version++;
     w->version++;
-    CU_TRY(cuk_sgd(cuda_of(be)->stream, w->data, g->data, buf->data, ssd_tensor_numel(w),
-                   (float)lr, (float)momentum, (float)weight_decay, first));
+    CU_TRY(cuk_sgd(cuda_of(be)->stream, w->data, g->data, buf->data, ssd_tensor_numel(w), (float)lr,
+                   (float)momentum, (float)weight_decay, first));
     return SSD_OK;
 }
