@@ -228,8 +228,19 @@ ssd_status ssd_cuda_conv2d_fwd(ssd_backend *be, ssd_tensor *y, const ssd_tensor 
     int64_t ys[4] = {d.n, d.o, d.ho, d.wo};
     SSD_TRY(ssd_cuda_prepare_out(y, be, SSD_F32, 4, ys));
     DNN_TRY(cudnnSetConvolutionMathType(cv->cd, cv->fwd_math));
-    DNN_TRY(cudnnConvolutionForward(ci->dnn, &one, cv->xd, x->data, cv->wd, w->data, cv->cd,
-                                    cv->fwd, ci->ws, cv->fwd_ws, &zero, cv->yd, y->data));
+    cudnnStatus_t ds =
+        cudnnConvolutionForward(ci->dnn, &one, cv->xd, x->data, cv->wd, w->data, cv->cd, cv->fwd,
+                                ci->ws, cv->fwd_ws, &zero, cv->yd, y->data);
+    if (ds == CUDNN_STATUS_NOT_SUPPORTED && cv->fwd != CUDNN_CONVOLUTION_FWD_ALGO_IMPLICIT_GEMM) {
+        /* The search's pick refused the math type it runs with: fall back for good. */
+        cv->fwd = CUDNN_CONVOLUTION_FWD_ALGO_IMPLICIT_GEMM;
+        DNN_TRY(cudnnGetConvolutionForwardWorkspaceSize(ci->dnn, cv->xd, cv->wd, cv->cd, cv->yd,
+                                                        cv->fwd, &cv->fwd_ws));
+        SSD_TRY(ssd_cuda_workspace(ci, cv->fwd_ws));
+        ds = cudnnConvolutionForward(ci->dnn, &one, cv->xd, x->data, cv->wd, w->data, cv->cd,
+                                     cv->fwd, ci->ws, cv->fwd_ws, &zero, cv->yd, y->data);
+    }
+    DNN_TRY(ds);
     CU_TRY(
         cuk_bias_act(ci->stream, y->data, b ? b->data : NULL, d.n, d.o, d.ho * d.wo, (int)p->act));
     return SSD_OK;
@@ -253,8 +264,18 @@ ssd_status ssd_cuda_conv2d_bwd_data(ssd_backend *be, ssd_tensor *dx, const ssd_t
     SSD_TRY(ssd_cuda_workspace(ci, cv->bd_ws));
     SSD_TRY(ssd_cuda_prepare_out(dx, be, SSD_F32, 4, x->shape));
     DNN_TRY(cudnnSetConvolutionMathType(cv->cd, cv->bd_math));
-    DNN_TRY(cudnnConvolutionBackwardData(ci->dnn, &one, cv->wd, w->data, cv->yd, dy->data, cv->cd,
-                                         cv->bd, ci->ws, cv->bd_ws, &zero, cv->xd, dx->data));
+    cudnnStatus_t ds =
+        cudnnConvolutionBackwardData(ci->dnn, &one, cv->wd, w->data, cv->yd, dy->data, cv->cd,
+                                     cv->bd, ci->ws, cv->bd_ws, &zero, cv->xd, dx->data);
+    if (ds == CUDNN_STATUS_NOT_SUPPORTED && cv->bd != CUDNN_CONVOLUTION_BWD_DATA_ALGO_0) {
+        cv->bd = CUDNN_CONVOLUTION_BWD_DATA_ALGO_0;
+        DNN_TRY(cudnnGetConvolutionBackwardDataWorkspaceSize(ci->dnn, cv->wd, cv->yd, cv->cd,
+                                                             cv->xd, cv->bd, &cv->bd_ws));
+        SSD_TRY(ssd_cuda_workspace(ci, cv->bd_ws));
+        ds = cudnnConvolutionBackwardData(ci->dnn, &one, cv->wd, w->data, cv->yd, dy->data, cv->cd,
+                                          cv->bd, ci->ws, cv->bd_ws, &zero, cv->xd, dx->data);
+    }
+    DNN_TRY(ds);
     return SSD_OK;
 }
 
@@ -278,8 +299,19 @@ ssd_status ssd_cuda_conv2d_bwd_weights(ssd_backend *be, ssd_tensor *dw, ssd_tens
     SSD_TRY(ssd_cuda_prepare_out(dw, be, SSD_F32, 4, w->shape));
     if (db) SSD_TRY(ssd_cuda_prepare_out(db, be, SSD_F32, 1, bs));
     DNN_TRY(cudnnSetConvolutionMathType(cv->cd, cv->bf_math));
-    DNN_TRY(cudnnConvolutionBackwardFilter(ci->dnn, &one, cv->xd, x->data, cv->yd, dy->data, cv->cd,
-                                           cv->bf, ci->ws, cv->bf_ws, &zero, cv->wd, dw->data));
+    cudnnStatus_t ds =
+        cudnnConvolutionBackwardFilter(ci->dnn, &one, cv->xd, x->data, cv->yd, dy->data, cv->cd,
+                                       cv->bf, ci->ws, cv->bf_ws, &zero, cv->wd, dw->data);
+    if (ds == CUDNN_STATUS_NOT_SUPPORTED && cv->bf != CUDNN_CONVOLUTION_BWD_FILTER_ALGO_0) {
+        cv->bf = CUDNN_CONVOLUTION_BWD_FILTER_ALGO_0;
+        DNN_TRY(cudnnGetConvolutionBackwardFilterWorkspaceSize(ci->dnn, cv->xd, cv->yd, cv->cd,
+                                                               cv->wd, cv->bf, &cv->bf_ws));
+        SSD_TRY(ssd_cuda_workspace(ci, cv->bf_ws));
+        ds =
+            cudnnConvolutionBackwardFilter(ci->dnn, &one, cv->xd, x->data, cv->yd, dy->data, cv->cd,
+                                           cv->bf, ci->ws, cv->bf_ws, &zero, cv->wd, dw->data);
+    }
+    DNN_TRY(ds);
     if (db) CU_TRY(cuk_channel_sum(ci->stream, db->data, dy->data, d.n, d.o, d.ho * d.wo));
     return SSD_OK;
 }
