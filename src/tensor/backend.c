@@ -43,7 +43,7 @@ const char *ssd_backend_cuda_describe(char *buf, size_t n) {
 #ifdef SSD_HAVE_CUDA
     return ssd_cuda_describe(buf, n);
 #else
-    snprintf(buf, n, "not built (no nvcc found at configure time)");
+    snprintf(buf, n, "not built (no nvcc/cuDNN found at configure time, or -DSSD_CUDA=OFF)");
     return buf;
 #endif
 }
