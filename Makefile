@@ -3,7 +3,8 @@ BUILD ?= build
 JOBS  ?= $(shell nproc)
 CMAKE_FLAGS ?=
 
-.PHONY: all deps build test demo clean asan bench-ops bench-infer bench-detect format fuzz-pth fuzz-onnx
+.PHONY: all deps build test demo clean asan bench-ops bench-infer bench-detect format fuzz-pth fuzz-onnx \
+	gpu-check bench-gpu
 
 all: build
 
@@ -62,6 +63,14 @@ fuzz-onnx:
 	@cd build-fuzz && ASAN_OPTIONS=allocator_may_return_null=1 ./fuzz_onnx \
 		-max_total_time=$(FUZZ_SECONDS) -rss_limit_mb=2048 -max_len=8192 -print_final_stats=1 \
 		corpus_onnx ../tests/fuzz/corpus_onnx
+
+# On a machine with an NVIDIA GPU: build (an existing $(BUILD) is reused without
+# reconfiguring), run the CUDA tests and bench/gpu, print a summary (< 5 min).
+gpu-check:
+	@./scripts/gpu_check.sh $(BUILD)
+
+bench-gpu: build
+	@./bench/gpu/run.sh $(BUILD)
 
 format:
 	@clang-format -i $$(git ls-files '*.c' '*.h')

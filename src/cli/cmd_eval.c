@@ -35,7 +35,7 @@ static const char usage[] =
     "  --dataset DIR               dataset root; its test split is evaluated\n"
     "  --label-file FILE           class list (default: the dataset's labels.txt; eval_ssd.py\n"
     "                              parses this option but ignores it)\n"
-    "  --use-cuda BOOL             accepted; this build evaluates on the CPU (default true)\n"
+    "  --use-cuda BOOL             evaluate on the GPU when one is present (default true)\n"
     "  --use-2007-metric BOOL      VOC07 11-point AP if true, else the area under the\n"
     "                              interpolated curve (default true)\n"
     "  --nms-method METHOD         hard or soft (gaussian soft-NMS, sigma 0.5) (default hard)\n"
@@ -157,7 +157,11 @@ static ssd_status check_labels(const ssd_dataset *ds, const char *label_file) {
 static ssd_status run(const eval_opts *o) {
     ssd_log_set_level((ssd_log_level)ssd_log_level_parse(o->log_level));
     ssd_threads_set(o->threads);
-    if (o->use_cuda) ssd_info("CUDA is not available in this build; evaluating on the CPU.");
+    const bool gpu = o->use_cuda && ssd_backend_cuda_devices() > 0;
+    char cuda_line[256];
+    if (o->use_cuda && !gpu)
+        ssd_info("CUDA is not available (%s); evaluating on the CPU.",
+                 ssd_backend_cuda_describe(cuda_line, sizeof cuda_line));
     if (!ssd_net_supported(o->net))
         return ssd_error_set(SSD_E_UNSUPPORTED, "--net %s is not supported yet (mb1-ssd is)",
                              o->net);
@@ -177,7 +181,7 @@ static ssd_status run(const eval_opts *o) {
     }
     if (st == SSD_OK && ssd_dataset_size(ds) == 0)
         st = ssd_error_set(SSD_E_INVAL, "%s: the test split has no image", o->dataset);
-    if (st == SSD_OK) st = ssd_backend_create(&be, "cpu");
+    if (st == SSD_OK) st = ssd_backend_create(&be, gpu ? "cuda" : "cpu");
     if (st == SSD_OK) st = ssd_model_create(&m, be, o->net, ds->num_classes, o->resolution);
     if (st == SSD_OK) {
         ssd_info("loading model %s", o->model);

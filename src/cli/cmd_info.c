@@ -74,6 +74,7 @@ int cmd_info(int argc, char **argv) {
            v->cpu_runtime == DNNL_RUNTIME_OMP ? "OpenMP" : "other");
     printf("cpu isa:   %s\n", isa_name(dnnl_get_effective_cpu_isa()));
     printf("threads:   %d (of %d cores)\n", ssd_threads_get(), ssd_cpu_count());
-    printf("cuda:      not built (no nvcc found at configure time)\n");
+    char cuda[256];
+    printf("cuda:      %s\n", ssd_backend_cuda_describe(cuda, sizeof cuda));
     return 0;
 }

@@ -60,6 +60,8 @@ static const char usage[] =
     "beyond the reference:\n"
     "  --seed N                    random seed for init, shuffling and augmentation (default 0)\n"
     "  --threads N                 compute threads (default: all cores)\n"
+    "  --precision P               GPU arithmetic: fp32 (default) or tf32 (TensorFloat-32\n"
+    "                              convolutions); bf16 and fp16 are not implemented yet\n"
     "  --strict                    a corrupt sample is an error instead of a skipped warning\n"
     "  -h, --help                  this text\n";
 
@@ -97,7 +99,8 @@ enum {
     O_THREADS,
     O_STRICT,
     O_NO_AUG,
-    O_NO_SHUFFLE
+    O_NO_SHUFFLE,
+    O_PRECISION
 };
 
 static const struct option opts[] = {{"dataset-type", required_argument, 0, O_DATASET_TYPE},
@@ -136,6 +139,7 @@ static const struct option opts[] = {{"dataset-type", required_argument, 0, O_DA
                                      {"log-level", required_argument, 0, O_LOG},
                                      {"seed", required_argument, 0, O_SEED},
                                      {"threads", required_argument, 0, O_THREADS},
+                                     {"precision", required_argument, 0, O_PRECISION},
                                      {"strict", no_argument, 0, O_STRICT},
                                      {"no-augment", no_argument, 0, O_NO_AUG},
                                      {"no-shuffle", no_argument, 0, O_NO_SHUFFLE},
@@ -325,6 +329,13 @@ int cmd_train(int argc, char **argv) {
         case O_NO_SHUFFLE:
             c.no_shuffle = true;
             break;
+        case O_PRECISION: {
+            ssd_precision pr;
+            if (ssd_precision_parse(optarg, &pr) != SSD_OK)
+                r = bad(name, optarg, "expected fp32, tf32, bf16 or fp16");
+            c.precision = optarg;
+            break;
+        }
         default:
             fprintf(stderr, "Try 'ssd train --help'.\n");
             return 2;

@@ -635,6 +635,9 @@ static void choose_recompute(ssd_graph *g, bool training) {
     for (int i = 0; i < g->n; i++) {
         ssd_node *nd = &g->nodes[i];
         if (nd->kind != SSD_NODE_LAYER || nd->layer->kind != SSD_L_BN || nd->bound) continue;
+        ssd_bn_params bp = nd->layer->u.bn.p;
+        bp.use_saved = true;
+        if (!g->be->ops->supports(g->be, SSD_OP_BATCHNORM, p->dtype, &bp)) continue;
         if (!p->up[i]) continue; /* no backward reaches it: nothing to keep */
         if (p->recomp[nd->in[0]]) continue;
         p->recomp[i] = true;

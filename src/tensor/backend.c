@@ -2,13 +2,21 @@
 
 #include "core/mem.h"
 
+#include <stdio.h>
 #include <string.h>
+
+#ifdef SSD_HAVE_CUDA
+#include "backend/cuda/cuda.h"
+#endif
 
 ssd_status ssd_backend_create(ssd_backend **out, const char *name) {
     *out = NULL;
     if (strcmp(name, "ref") == 0 || strcmp(name, "reference") == 0)
         return ssd_backend_ref_create(out);
     if (strcmp(name, "cpu") == 0) return ssd_backend_cpu_create(out);
+#ifdef SSD_HAVE_CUDA
+    if (strcmp(name, "cuda") == 0) return ssd_backend_cuda_create(out);
+#endif
     return ssd_error_set(SSD_E_UNSUPPORTED, "unknown backend '%s' (this build has: %s)", name,
                          ssd_backend_list());
 }
@@ -18,7 +26,51 @@ void ssd_backend_destroy(ssd_backend *be) {
 }
 
 const char *ssd_backend_list(void) {
+#ifdef SSD_HAVE_CUDA
+    return "ref,cpu,cuda";
+#else
     return "ref,cpu";
+#endif
+}
+
+int ssd_backend_cuda_devices(void) {
+#ifdef SSD_HAVE_CUDA
+    return ssd_cuda_device_count();
+#else
+    return 0;
+#endif
+}
+
+const char *ssd_backend_cuda_describe(char *buf, size_t n) {
+#ifdef SSD_HAVE_CUDA
+    return ssd_cuda_describe(buf, n);
+#else
+    snprintf(buf, n, "not built (no nvcc/cuDNN found at configure time, or -DSSD_CUDA=OFF)");
+    return buf;
+#endif
+}
+
+static const char *const prec_names[] = {"fp32", "tf32", "bf16", "fp16"};
+
+ssd_status ssd_precision_parse(const char *s, ssd_precision *out) {
+    for (int i = 0; i < 4; i++)
+        if (s && strcmp(s, prec_names[i]) == 0) {
+            *out = (ssd_precision)i;
+            return SSD_OK;
+        }
+    return ssd_error_set(SSD_E_INVAL, "unknown precision '%s' (fp32, tf32, bf16 or fp16)",
+                         s ? s : "");
+}
+
+const char *ssd_precision_name(ssd_precision p) {
+    return (unsigned)p < 4 ? prec_names[p] : "?";
+}
+
+ssd_status ssd_backend_set_precision(ssd_backend *be, ssd_precision prec) {
+    if (be->ops->set_precision) return be->ops->set_precision(be, prec);
+    if (prec == SSD_PREC_FP32) return SSD_OK;
+    return ssd_error_set(SSD_E_UNSUPPORTED, "the %s backend computes in fp32 only (not %s)",
+                         be->ops->name, ssd_precision_name(prec));
 }
 
 int64_t ssd_conv_out_size(int64_t in, int k, int stride, int pad, int dilation) {

@@ -92,6 +92,11 @@ typedef struct {
     double eps; /* added to the norm; 1e-10 in the SSD L2Norm */
 } ssd_l2norm_params;
 
+/* Arithmetic a backend may use for its float32 tensors (--precision). fp32 is exact float32
+ * everywhere; tf32 lets convolutions and matrix products round their inputs to TensorFloat-32;
+ * bf16 / fp16 compute in 16 bits with float32 master weights (fp16 with loss scaling). */
+typedef enum { SSD_PREC_FP32 = 0, SSD_PREC_TF32, SSD_PREC_BF16, SSD_PREC_FP16 } ssd_precision;
+
 typedef struct ssd_backend ssd_backend;
 
 typedef struct ssd_backend_ops {
@@ -176,6 +181,16 @@ typedef struct ssd_backend_ops {
                              const ssd_tensor *dy, const ssd_tensor *x, const ssd_tensor *scale,
                              const ssd_l2norm_params *p);
 
+    /* Optional (NULL where absent; callers then fall back to host code). */
+
+    /* SGD with momentum and weight decay, in place, as PyTorch's SGD (dampening 0, not
+     * Nesterov): d = g + wd*w; buf = first ? d : momentum*buf + d; w -= lr*buf. w, g and buf
+     * are plain tensors of this backend with the same shape (buf is prepared when first). */
+    ssd_status (*sgd_update)(ssd_backend *be, ssd_tensor *w, const ssd_tensor *g, ssd_tensor *buf,
+                             double lr, double momentum, double weight_decay, bool first);
+    /* Selects the arithmetic (see ssd_precision); SSD_E_UNSUPPORTED for one it lacks. */
+    ssd_status (*set_precision)(ssd_backend *be, ssd_precision prec);
+
     void (*destroy)(ssd_backend *be);
 
     /* Entries added later; a backend that leaves one NULL does not support the op
@@ -214,6 +229,21 @@ const char *ssd_backend_list(void);
 /* Per-backend constructors, registered in backend.c. */
 ssd_status ssd_backend_ref_create(ssd_backend **out);
 ssd_status ssd_backend_cpu_create(ssd_backend **out);
+#ifdef SSD_HAVE_CUDA
+ssd_status ssd_backend_cuda_create(ssd_backend **out);
+#endif
+
+/* Number of usable CUDA devices: 0 when the CUDA backend is not built, no driver or no GPU. */
+int ssd_backend_cuda_devices(void);
+/* One line on the CUDA backend for `ssd info`: "not built ...", or the runtime, cuDNN and
+ * device found. Returns buf. */
+const char *ssd_backend_cuda_describe(char *buf, size_t n);
+
+/* "fp32", "tf32", "bf16", "fp16" -> ssd_precision; SSD_E_INVAL (with a message) otherwise. */
+ssd_status ssd_precision_parse(const char *s, ssd_precision *out);
+const char *ssd_precision_name(ssd_precision p);
+/* Applies `prec` to `be`: fp32 is always accepted; others need the backend's set_precision. */
+ssd_status ssd_backend_set_precision(ssd_backend *be, ssd_precision prec);
 
 /* Shape inference shared by all backends (PyTorch's formulas). */
 int64_t ssd_conv_out_size(int64_t in, int k, int stride, int pad, int dilation);

@@ -69,13 +69,28 @@ static ssd_status step_host(ssd_sgd *o, int i, double lr) {
     return SSD_OK;
 }
 
+/* Backends with device storage update in place with their own kernel. */
+static ssd_status step_backend(ssd_sgd *o, int i, double lr) {
+    ssd_param *p = &o->params->p[i];
+    ssd_backend *be = p->value->be;
+    SSD_TRY(ssd_tensor_to_plain(p->grad));
+    SSD_TRY(ssd_tensor_to_plain(p->value));
+    SSD_TRY(be->ops->sgd_update(be, p->value, p->grad, &o->buf[i], lr, o->momentum, o->weight_decay,
+                                !o->has_buf[i]));
+    o->has_buf[i] = true;
+    return SSD_OK;
+}
+
 ssd_status ssd_sgd_step(ssd_sgd *o) {
     for (int i = 0; i < o->params->n; i++) {
         ssd_param *p = &o->params->p[i];
         if (p->buffer || *p->frozen) continue;
         if (p->value->dtype != SSD_F32 && p->value->dtype != SSD_F64)
             return ssd_error_set(SSD_E_UNSUPPORTED, "sgd: %s is not float32", p->name);
-        SSD_TRY(step_host(o, i, o->lr[p->group]));
+        if (p->value->be->ops->sgd_update && p->value->dtype == SSD_F32)
+            SSD_TRY(step_backend(o, i, o->lr[p->group]));
+        else
+            SSD_TRY(step_host(o, i, o->lr[p->group]));
     }
     o->steps++;
     return SSD_OK;

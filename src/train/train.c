@@ -55,6 +55,7 @@ void ssd_train_config_defaults(ssd_train_config *c) {
     c->validation_epochs = 1;
     c->debug_steps = 10;
     c->use_cuda = true;
+    c->precision = "fp32";
     c->model_dir = "models/";
     c->log_level = "info";
 }
@@ -546,13 +547,29 @@ static void loader_cfg(const ssd_train_config *c, const ssd_model *m, ssd_prior_
     lc->num_priors = m->num_priors;
 }
 
+/* --use-cuda (the default) trains on the GPU when the cuda backend is built and a device is
+ * present, as train_ssd.py does with torch.cuda.is_available(); else on the CPU. */
+static ssd_status open_backend(const ssd_train_config *c, ssd_backend **be) {
+    ssd_precision prec;
+    SSD_TRY(ssd_precision_parse(c->precision ? c->precision : "fp32", &prec));
+    const bool gpu = c->use_cuda && ssd_backend_cuda_devices() > 0;
+    char d[256];
+    if (c->use_cuda && !gpu)
+        ssd_info("CUDA is not available (%s); training on the CPU.",
+                 ssd_backend_cuda_describe(d, sizeof d));
+    SSD_TRY(ssd_backend_create(be, gpu ? "cuda" : "cpu"));
+    if (gpu)
+        ssd_info("Training on the GPU: cuda %s, precision %s.",
+                 ssd_backend_cuda_describe(d, sizeof d), ssd_precision_name(prec));
+    return ssd_backend_set_precision(*be, prec);
+}
+
 ssd_status ssd_train_run(const ssd_train_config *cfg) {
     ssd_train_config cc = *cfg;
     const ssd_train_config *c = &cc;
     ssd_log_set_level((ssd_log_level)ssd_log_level_parse(c->log_level));
     ssd_threads_set(c->threads);
     log_args(c);
-    if (c->use_cuda) ssd_info("CUDA is not available in this build; training on the CPU.");
 
     trainer t;
     memset(&t, 0, sizeof t);
@@ -568,7 +585,7 @@ ssd_status ssd_train_run(const ssd_train_config *cfg) {
     char *model_dir = ssd_path_expand_user(c->model_dir), *label_file = NULL, *tbdir = NULL;
     ssd_status st = model_dir ? SSD_OK : SSD_E_NOMEM;
     if (st == SSD_OK) st = ssd_mkdir_p(model_dir);
-    if (st == SSD_OK) st = ssd_backend_create(&be, "cpu");
+    if (st == SSD_OK) st = open_backend(c, &be);
     if (st == SSD_OK && !ssd_net_supported(c->net))
         st = ssd_error_set(SSD_E_UNSUPPORTED, "--net %s is not supported yet (mb1-ssd is)", c->net);
     /* The priors depend on the resolution only; the reference logs them before the datasets. */

@@ -37,6 +37,7 @@ typedef struct {
     int threads;
     bool strict;
     bool no_augment, no_shuffle; /* for tests: identical batches to a reference loop */
+    const char *precision;       /* --precision: fp32 (default), tf32, bf16, fp16 */
 } ssd_train_config;
 
 void ssd_train_config_defaults(ssd_train_config *c);

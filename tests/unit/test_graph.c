@@ -84,6 +84,32 @@ static ssd_status build(net *n, ssd_backend *be) {
     return SSD_OK;
 }
 
+/* conv, BN+ReLU, five times, then a head: where recomputing BN outputs pays */
+static ssd_status build_chain(net *n, ssd_backend *be) {
+    memset(n, 0, sizeof *n);
+    ssd_graph *g = &n->g;
+    ssd_graph_init(g, be);
+    int x = ssd_graph_input(g), c = 3;
+    for (int i = 0; i < 5; i++) {
+        char name[32];
+        snprintf(name, sizeof name, "c%d", i);
+        x = ssd_graph_conv(g, x, name, c, 8, 3, 1, 1, 1, 1, false, SSD_ACT_NONE);
+        snprintf(name, sizeof name, "b%d", i);
+        x = ssd_graph_bn(g, x, name, 8, SSD_ACT_RELU);
+        c = 8;
+    }
+    n->out1 = ssd_graph_head(g, x, 4);
+    n->out2 =
+        ssd_graph_head(g, ssd_graph_conv(g, x, "h", 8, 6, 1, 1, 0, 1, 1, true, SSD_ACT_NONE), 3);
+    SSD_TRY(ssd_graph_status(g));
+    ssd_graph_bind_output(g, n->out1, &n->o1);
+    ssd_graph_bind_output(g, n->out2, &n->o2);
+    SSD_TRY(ssd_graph_params(g, &n->params));
+    for (int i = 0; i < n->params.n; i++)
+        if (n->params.p[i].value) SSD_TRY(to_f64(n->params.p[i].value));
+    return SSD_OK;
+}
+
 static void destroy(net *n) {
     ssd_graph_deinit(&n->g);
     ssd_param_list_free(&n->params);
@@ -192,6 +218,27 @@ int main(void) {
     n.g.keep_all = false;
     printf("eval forward: %zu bytes planned, %zu keeping every activation\n", bytes[0], bytes[1]);
     CHECK(bytes[0] < bytes[1]);
+    /* training a conv/BN chain: recomputing BN outputs keeps less than storing them */
+    for (int rec = 0; rec < 2; rec++) {
+        net c;
+        REQUIRE_OK(build_chain(&c, be));
+        c.g.recompute_bn = rec;
+        CHECK_OK(ssd_graph_forward(&c.g, &x, true));
+        ssd_tensor d1 = {0}, d2 = {0};
+        ssd_tensor_init(&d1, be, SSD_F64, 3, c.o1.shape);
+        ssd_tensor_init(&d2, be, SSD_F64, 3, c.o2.shape);
+        CHECK_OK(ssd_tensor_alloc(&d1));
+        CHECK_OK(ssd_tensor_alloc(&d2));
+        int outs[2] = {c.out1, c.out2};
+        const ssd_tensor *gs[2] = {&d1, &d2};
+        CHECK_OK(ssd_graph_backward(&c.g, outs, gs, 2));
+        bytes[rec] = ssd_graph_planned_bytes(&c.g);
+        ssd_tensor_deinit(&d1);
+        ssd_tensor_deinit(&d2);
+        destroy(&c);
+    }
+    printf("training step: %zu bytes planned, %zu storing BN outputs\n", bytes[1], bytes[0]);
+    CHECK(bytes[1] < bytes[0]);
 
     /* finite differences on a few entries of every parameter */
     CHECK_OK(step(&n, &x, &g1, &g2));

@@ -1,0 +1,487 @@
+/* The CUDA backend's own kernels: element-wise ops, batch norm with the
+ * activation fused, pooling, softmax, the SSD head permute, L2Norm and the
+ * SGD update. Tensors are plain row-major float32 (NCHW for images).
+ *
+ * Launch conventions: element-wise kernels use 256-thread blocks and a
+ * grid-stride loop over int64 indices (grid capped, so any size fits the
+ * grid limits); per-channel reductions use one 256-thread block per channel
+ * and sum in double, so the statistics are as exact as the reference's. */
+#include "backend/cuda/cuda_kernels.h"
+
+#include <math.h>
+
+namespace {
+
+constexpr int kThreads = 256;
+constexpr int64_t kMaxBlocks = 1 << 20;
+
+inline unsigned blocks_for(int64_t n) {
+    int64_t b = (n + kThreads - 1) / kThreads;
+    return (unsigned)(b < kMaxBlocks ? b : kMaxBlocks);
+}
+
+__device__ inline int64_t gtid() {
+    return (int64_t)blockIdx.x * blockDim.x + threadIdx.x;
+}
+
+__device__ inline int64_t gstride() {
+    return (int64_t)gridDim.x * blockDim.x;
+}
+
+/* ReLU keeps NaN (as PyTorch's clamp), ReLU6 also caps at 6. */
+__device__ inline float act_f(float v, int act) {
+    if (act == 0) return v;
+    if (!(v > 0.f)) v = isnan(v) ? v : 0.f;
+    if (act == 2 && v > 6.f) v = 6.f;
+    return v;
+}
+
+/* Gradient mask read off the output (ReLU: y > 0; ReLU6: 0 < y < 6). */
+__device__ inline float act_mask(float dy, float y, int act) {
+    if (act == 0) return dy;
+    bool pass = y > 0.f && (act == 1 || y < 6.f);
+    return pass ? dy : 0.f;
+}
+
+/* Sum of v over the block (blockDim.x a multiple of 32, at most 1024); every
+ * thread gets the result. sh holds 32 doubles. */
+__device__ double block_sum(double v, double *sh) {
+    for (int o = 16; o > 0; o >>= 1) v += __shfl_down_sync(0xffffffffu, v, o);
+    const int lane = threadIdx.x & 31, wid = threadIdx.x >> 5;
+    __syncthreads(); /* sh may still be read from a previous call */
+    if (lane == 0) sh[wid] = v;
+    __syncthreads();
+    const int nw = (int)(blockDim.x >> 5);
+    if (wid == 0) {
+        v = lane < nw ? sh[lane] : 0.0;
+        for (int o = 16; o > 0; o >>= 1) v += __shfl_down_sync(0xffffffffu, v, o);
+        if (lane == 0) sh[0] = v;
+    }
+    __syncthreads();
+    return sh[0];
+}
+
+__global__ void k_fill(float *p, int64_t n, float v) {
+    for (int64_t i = gtid(); i < n; i += gstride()) p[i] = v;
+}
+
+__global__ void k_bias_act(float *y, const float *b, int64_t total, int64_t c, int64_t hw,
+                           int act) {
+    for (int64_t e = gtid(); e < total; e += gstride()) {
+        float v = y[e];
+        if (b) v += b[(e / hw) % c];
+        y[e] = act_f(v, act);
+    }
+}
+
+__global__ void k_act_fwd(float *y, const float *x, int64_t n, int act) {
+    for (int64_t i = gtid(); i < n; i += gstride()) y[i] = act_f(x[i], act);
+}
+
+__global__ void k_act_bwd(float *dx, const float *dy, const float *y, int64_t n, int act) {
+    for (int64_t i = gtid(); i < n; i += gstride()) dx[i] = act_mask(dy[i], y[i], act);
+}
+
+__global__ void k_add(float *y, const float *a, const float *b, int64_t n) {
+    for (int64_t i = gtid(); i < n; i += gstride()) y[i] = a[i] + b[i];
+}
+
+/* grid.x = C */
+__global__ void __launch_bounds__(kThreads)
+    k_channel_sum(float *out, const float *x, int64_t n, int64_t c, int64_t hw) {
+    __shared__ double sh[32];
+    const int64_t ch = blockIdx.x, m = n * hw;
+    double s = 0;
+    for (int64_t e = threadIdx.x; e < m; e += blockDim.x) {
+        const int64_t i = e / hw, k = e - i * hw;
+        s += (double)x[(i * c + ch) * hw + k];
+    }
+    s = block_sum(s, sh);
+    if (threadIdx.x == 0) out[ch] = (float)s;
+}
+
+/* grid.x = C: statistics of the channel, then its normalisation. */
+__global__ void __launch_bounds__(kThreads)
+    k_bn_fwd(float *y, float *mean_out, float *invstd_out, const float *x, const float *gamma,
+             const float *beta, float *rm, float *rv, int64_t n, int64_t c, int64_t hw,
+             double eps, double mom, int training, int act) {
+    __shared__ double sh[32];
+    const int64_t ch = blockIdx.x, m = n * hw;
+    double mean, var;
+    if (training) {
+        double s = 0, ss = 0;
+        for (int64_t e = threadIdx.x; e < m; e += blockDim.x) {
+            const int64_t i = e / hw, k = e - i * hw;
+            const double v = (double)x[(i * c + ch) * hw + k];
+            s += v;
+            ss += v * v;
+        }
+        s = block_sum(s, sh);
+        ss = block_sum(ss, sh);
+        mean = s / (double)m;
+        var = ss / (double)m - mean * mean; /* in double: cancellation stays far below fp32 */
+        if (var < 0) var = 0;
+        if (threadIdx.x == 0) {
+            rm[ch] = (float)((1 - mom) * (double)rm[ch] + mom * mean);
+            rv[ch] = (float)((1 - mom) * (double)rv[ch] + mom * var * (double)m / (double)(m - 1));
+        }
+    } else {
+        mean = (double)rm[ch];
+        var = (double)rv[ch];
+    }
+    const double is = 1.0 / sqrt(var + eps);
+    if (threadIdx.x == 0) {
+        if (mean_out) mean_out[ch] = (float)mean;
+        if (invstd_out) invstd_out[ch] = (float)is;
+    }
+    const float mf = (float)mean, sc = (float)((double)gamma[ch] * is), bt = beta[ch];
+    for (int64_t e = threadIdx.x; e < m; e += blockDim.x) {
+        const int64_t i = e / hw, k = e - i * hw, o = (i * c + ch) * hw + k;
+        y[o] = act_f((x[o] - mf) * sc + bt, act);
+    }
+}
+
+/* grid.x = C: the channel's two sums, then its dx (see ref_bn_tmpl.h for the formulas). */
+__global__ void __launch_bounds__(kThreads)
+    k_bn_bwd(float *dx, float *dgamma, float *dbeta, const float *dy, const float *x,
+             const float *y, const float *gamma, const float *mean_in, const float *stat,
+             int64_t n, int64_t c, int64_t hw, double eps, int training, int act) {
+    __shared__ double sh[32];
+    const int64_t ch = blockIdx.x, m = n * hw;
+    const double mean = mean_in ? (double)mean_in[ch] : 0.0;
+    const double is = training ? (double)stat[ch] : 1.0 / sqrt((double)stat[ch] + eps);
+    double sg = 0, sgx = 0;
+    for (int64_t e = threadIdx.x; e < m; e += blockDim.x) {
+        const int64_t i = e / hw, k = e - i * hw, o = (i * c + ch) * hw + k;
+        const double g = (double)act_mask(dy[o], act ? y[o] : 0.f, act);
+        sg += g;
+        sgx += g * ((double)x[o] - mean) * is;
+    }
+    sg = block_sum(sg, sh);
+    sgx = block_sum(sgx, sh);
+    if (threadIdx.x == 0) {
+        if (dbeta) dbeta[ch] = (float)sg;
+        if (dgamma) dgamma[ch] = (float)sgx;
+    }
+    if (!dx) return;
+    const double gs = (double)gamma[ch] * is, md = (double)m;
+    for (int64_t e = threadIdx.x; e < m; e += blockDim.x) {
+        const int64_t i = e / hw, k = e - i * hw, o = (i * c + ch) * hw + k;
+        const double g = (double)act_mask(dy[o], act ? y[o] : 0.f, act);
+        if (training) {
+            const double xh = ((double)x[o] - mean) * is;
+            dx[o] = (float)(gs / md * (md * g - sg - xh * sgx));
+        } else {
+            dx[o] = (float)(gs * g);
+        }
+    }
+}
+
+__global__ void k_maxpool_fwd(float *y, int64_t *idx, const float *x, cuk_pool_dims d) {
+    const int64_t total = d.nc * d.ho * d.wo;
+    for (int64_t o = gtid(); o < total; o += gstride()) {
+        const int64_t ow = o % d.wo, t = o / d.wo, oh = t % d.ho, pc = t / d.ho;
+        int64_t h0 = oh * d.sh - d.ph, w0 = ow * d.sw - d.pw;
+        const int64_t h1 = h0 + d.kh < d.h ? h0 + d.kh : d.h;
+        const int64_t w1 = w0 + d.kw < d.w ? w0 + d.kw : d.w;
+        if (h0 < 0) h0 = 0;
+        if (w0 < 0) w0 = 0;
+        const float *xp = x + pc * d.h * d.w;
+        int64_t best = h0 * d.w + w0;
+        float bv = -INFINITY;
+        for (int64_t ih = h0; ih < h1; ih++)
+            for (int64_t iw = w0; iw < w1; iw++) {
+                const float v = xp[ih * d.w + iw];
+                if (v > bv || isnan(v)) {
+                    bv = v;
+                    best = ih * d.w + iw;
+                }
+            }
+        y[o] = xp[best];
+        idx[o] = best;
+    }
+}
+
+__device__ inline int64_t ceil_div(int64_t a, int64_t b) {
+    return a >= 0 ? (a + b - 1) / b : -((-a) / b);
+}
+
+/* One thread per input element gathers dy of the windows that chose it: no
+ * atomics, a fixed summation order, and out-of-range indices cannot scatter. */
+__global__ void k_maxpool_bwd(float *dx, const float *dy, const int64_t *idx, cuk_pool_dims d) {
+    const int64_t total = d.nc * d.h * d.w, ohw = d.ho * d.wo;
+    for (int64_t e = gtid(); e < total; e += gstride()) {
+        const int64_t iw = e % d.w, t = e / d.w, ih = t % d.h, pc = t / d.h;
+        int64_t oh0 = ceil_div(ih + d.ph - d.kh + 1, d.sh), oh1 = (ih + d.ph) / d.sh;
+        int64_t ow0 = ceil_div(iw + d.pw - d.kw + 1, d.sw), ow1 = (iw + d.pw) / d.sw;
+        if (oh0 < 0) oh0 = 0;
+        if (ow0 < 0) ow0 = 0;
+        if (oh1 >= d.ho) oh1 = d.ho - 1;
+        if (ow1 >= d.wo) ow1 = d.wo - 1;
+        const int64_t me = ih * d.w + iw;
+        float acc = 0.f;
+        for (int64_t oh = oh0; oh <= oh1; oh++)
+            for (int64_t ow = ow0; ow <= ow1; ow++) {
+                const int64_t o = pc * ohw + oh * d.wo + ow;
+                if (idx[o] == me) acc += dy[o];
+            }
+        dx[e] = acc;
+    }
+}
+
+/* One thread per row (outer x inner); len is short (classes). */
+__global__ void k_softmax_fwd(float *y, const float *x, int64_t outer, int64_t len, int64_t inner,
+                              int log_out) {
+    const int64_t rows = outer * inner;
+    for (int64_t r = gtid(); r < rows; r += gstride()) {
+        const int64_t o = r / inner, in = r - o * inner, base = o * len * inner + in;
+        float mx = -INFINITY;
+        for (int64_t k = 0; k < len; k++) mx = fmaxf(mx, x[base + k * inner]);
+        float s = 0.f;
+        for (int64_t k = 0; k < len; k++) s += expf(x[base + k * inner] - mx);
+        const float ls = logf(s), inv = 1.f / s;
+        for (int64_t k = 0; k < len; k++) {
+            const float z = x[base + k * inner] - mx;
+            y[base + k * inner] = log_out ? z - ls : expf(z) * inv;
+        }
+    }
+}
+
+__global__ void k_softmax_bwd(float *dx, const float *dy, const float *y, int64_t outer,
+                              int64_t len, int64_t inner, int log_out) {
+    const int64_t rows = outer * inner;
+    for (int64_t r = gtid(); r < rows; r += gstride()) {
+        const int64_t o = r / inner, in = r - o * inner, base = o * len * inner + in;
+        float s = 0.f;
+        for (int64_t k = 0; k < len; k++) {
+            const float g = dy[base + k * inner];
+            s += log_out ? g : g * y[base + k * inner];
+        }
+        for (int64_t k = 0; k < len; k++) {
+            const float g = dy[base + k * inner], yv = y[base + k * inner];
+            dx[base + k * inner] = log_out ? g - expf(yv) * s : yv * (g - s);
+        }
+    }
+}
+
+__global__ void k_nchw_nhwc(float *dst, const float *src, int64_t n, int64_t c, int64_t hw,
+                            int to_nhwc) {
+    const int64_t total = n * c * hw;
+    for (int64_t e = gtid(); e < total; e += gstride()) {
+        if (to_nhwc) { /* e walks (i, q, ch) */
+            const int64_t ch = e % c, t = e / c, q = t % hw, i = t / hw;
+            dst[e] = src[(i * c + ch) * hw + q];
+        } else { /* e walks (i, ch, q) */
+            const int64_t q = e % hw, t = e / hw, ch = t % c, i = t / c;
+            dst[e] = src[(i * hw + q) * c + ch];
+        }
+    }
+}
+
+/* One thread per (n, pixel); the channel loop reads coalesced across pixels. */
+__global__ void k_l2norm_fwd(float *y, const float *x, const float *scale, int64_t n, int64_t c,
+                             int64_t hw, double eps) {
+    const int64_t total = n * hw;
+    for (int64_t p = gtid(); p < total; p += gstride()) {
+        const int64_t i = p / hw, q = p - i * hw, base = i * c * hw + q;
+        double ss = 0;
+        for (int64_t ch = 0; ch < c; ch++) {
+            const double v = (double)x[base + ch * hw];
+            ss += v * v;
+        }
+        const double s = sqrt(ss) + eps;
+        for (int64_t ch = 0; ch < c; ch++)
+            y[base + ch * hw] = (float)((double)scale[ch] * (double)x[base + ch * hw] / s);
+    }
+}
+
+__global__ void k_l2norm_bwd_dx(float *dx, float *rs, const float *dy, const float *x,
+                                const float *scale, int64_t n, int64_t c, int64_t hw, double eps) {
+    const int64_t total = n * hw;
+    for (int64_t p = gtid(); p < total; p += gstride()) {
+        const int64_t i = p / hw, q = p - i * hw, base = i * c * hw + q;
+        double ss = 0, dot = 0;
+        for (int64_t ch = 0; ch < c; ch++) {
+            const double v = (double)x[base + ch * hw];
+            ss += v * v;
+            dot += (double)dy[base + ch * hw] * (double)scale[ch] * v;
+        }
+        const double r = sqrt(ss), s = r + eps;
+        rs[p] = (float)(1.0 / s);
+        if (!dx) continue;
+        const double k = r > 0 ? dot / (r * s * s) : 0.0; /* no gradient at |x| = 0 */
+        for (int64_t ch = 0; ch < c; ch++)
+            dx[base + ch * hw] = (float)((double)scale[ch] * (double)dy[base + ch * hw] / s -
+                                         (double)x[base + ch * hw] * k);
+    }
+}
+
+/* grid.x = C */
+__global__ void __launch_bounds__(kThreads)
+    k_l2norm_dscale(float *dscale, const float *rs, const float *dy, const float *x, int64_t n,
+                    int64_t c, int64_t hw) {
+    __shared__ double sh[32];
+    const int64_t ch = blockIdx.x, m = n * hw;
+    double s = 0;
+    for (int64_t e = threadIdx.x; e < m; e += blockDim.x) {
+        const int64_t i = e / hw, q = e - i * hw, o = (i * c + ch) * hw + q;
+        s += (double)dy[o] * (double)x[o] * (double)rs[e];
+    }
+    s = block_sum(s, sh);
+    if (threadIdx.x == 0) dscale[ch] = (float)s;
+}
+
+__global__ void k_sgd(float *w, const float *g, float *buf, int64_t n, float lr, float mom,
+                      float wd, int first) {
+    for (int64_t i = gtid(); i < n; i += gstride()) {
+        const float d = g[i] + wd * w[i];
+        const float b = first ? d : mom * buf[i] + d;
+        buf[i] = b;
+        w[i] -= lr * b;
+    }
+}
+
+/* Grid of one block per channel; C beyond the grid limit cannot occur for
+ * conv channels but is refused rather than silently truncated. */
+inline bool channel_grid_ok(int64_t c) {
+    return c > 0 && c <= 0x7fffffff;
+}
+
+} // namespace
+
+extern "C" {
+
+cudaError_t cuk_fill_f32(cudaStream_t s, float *p, int64_t n, float v) {
+    if (n <= 0) return cudaSuccess;
+    k_fill<<<blocks_for(n), kThreads, 0, s>>>(p, n, v);
+    return cudaGetLastError();
+}
+
+cudaError_t cuk_bias_act(cudaStream_t s, float *y, const float *b, int64_t n, int64_t c,
+                         int64_t hw, int act) {
+    const int64_t total = n * c * hw;
+    if (total <= 0 || (!b && act == 0)) return cudaSuccess;
+    k_bias_act<<<blocks_for(total), kThreads, 0, s>>>(y, b, total, c, hw, act);
+    return cudaGetLastError();
+}
+
+cudaError_t cuk_act_fwd(cudaStream_t s, float *y, const float *x, int64_t n, int act) {
+    if (n <= 0) return cudaSuccess;
+    k_act_fwd<<<blocks_for(n), kThreads, 0, s>>>(y, x, n, act);
+    return cudaGetLastError();
+}
+
+cudaError_t cuk_act_bwd(cudaStream_t s, float *dx, const float *dy, const float *y, int64_t n,
+                        int act) {
+    if (n <= 0) return cudaSuccess;
+    k_act_bwd<<<blocks_for(n), kThreads, 0, s>>>(dx, dy, y, n, act);
+    return cudaGetLastError();
+}
+
+cudaError_t cuk_add(cudaStream_t s, float *y, const float *a, const float *b, int64_t n) {
+    if (n <= 0) return cudaSuccess;
+    k_add<<<blocks_for(n), kThreads, 0, s>>>(y, a, b, n);
+    return cudaGetLastError();
+}
+
+cudaError_t cuk_channel_sum(cudaStream_t s, float *out, const float *x, int64_t n, int64_t c,
+                            int64_t hw) {
+    if (c <= 0) return cudaSuccess;
+    if (!channel_grid_ok(c)) return cudaErrorInvalidConfiguration;
+    k_channel_sum<<<(unsigned)c, kThreads, 0, s>>>(out, x, n, c, hw);
+    return cudaGetLastError();
+}
+
+cudaError_t cuk_bn_fwd(cudaStream_t s, float *y, float *mean, float *invstd, const float *x,
+                       const float *gamma, const float *beta, float *rm, float *rv, int64_t n,
+                       int64_t c, int64_t hw, double eps, double momentum, int training, int act) {
+    if (c <= 0) return cudaSuccess;
+    if (!channel_grid_ok(c)) return cudaErrorInvalidConfiguration;
+    k_bn_fwd<<<(unsigned)c, kThreads, 0, s>>>(y, mean, invstd, x, gamma, beta, rm, rv, n, c, hw,
+                                              eps, momentum, training, act);
+    return cudaGetLastError();
+}
+
+cudaError_t cuk_bn_bwd(cudaStream_t s, float *dx, float *dgamma, float *dbeta, const float *dy,
+                       const float *x, const float *y, const float *gamma, const float *mean,
+                       const float *stat, int64_t n, int64_t c, int64_t hw, double eps,
+                       int training, int act) {
+    if (c <= 0) return cudaSuccess;
+    if (!channel_grid_ok(c)) return cudaErrorInvalidConfiguration;
+    k_bn_bwd<<<(unsigned)c, kThreads, 0, s>>>(dx, dgamma, dbeta, dy, x, y, gamma, mean, stat, n, c,
+                                              hw, eps, training, act);
+    return cudaGetLastError();
+}
+
+cudaError_t cuk_maxpool_fwd(cudaStream_t s, float *y, int64_t *idx, const float *x,
+                            const cuk_pool_dims *d) {
+    const int64_t total = d->nc * d->ho * d->wo;
+    if (total <= 0) return cudaSuccess;
+    k_maxpool_fwd<<<blocks_for(total), kThreads, 0, s>>>(y, idx, x, *d);
+    return cudaGetLastError();
+}
+
+cudaError_t cuk_maxpool_bwd(cudaStream_t s, float *dx, const float *dy, const int64_t *idx,
+                            const cuk_pool_dims *d) {
+    const int64_t total = d->nc * d->h * d->w;
+    if (total <= 0) return cudaSuccess;
+    k_maxpool_bwd<<<blocks_for(total), kThreads, 0, s>>>(dx, dy, idx, *d);
+    return cudaGetLastError();
+}
+
+cudaError_t cuk_softmax_fwd(cudaStream_t s, float *y, const float *x, int64_t outer, int64_t len,
+                            int64_t inner, int log_out) {
+    const int64_t rows = outer * inner;
+    if (rows <= 0 || len <= 0) return cudaSuccess;
+    k_softmax_fwd<<<blocks_for(rows), kThreads, 0, s>>>(y, x, outer, len, inner, log_out);
+    return cudaGetLastError();
+}
+
+cudaError_t cuk_softmax_bwd(cudaStream_t s, float *dx, const float *dy, const float *y,
+                            int64_t outer, int64_t len, int64_t inner, int log_out) {
+    const int64_t rows = outer * inner;
+    if (rows <= 0 || len <= 0) return cudaSuccess;
+    k_softmax_bwd<<<blocks_for(rows), kThreads, 0, s>>>(dx, dy, y, outer, len, inner, log_out);
+    return cudaGetLastError();
+}
+
+cudaError_t cuk_nchw_nhwc(cudaStream_t s, float *dst, const float *src, int64_t n, int64_t c,
+                          int64_t hw, int to_nhwc) {
+    const int64_t total = n * c * hw;
+    if (total <= 0) return cudaSuccess;
+    k_nchw_nhwc<<<blocks_for(total), kThreads, 0, s>>>(dst, src, n, c, hw, to_nhwc);
+    return cudaGetLastError();
+}
+
+cudaError_t cuk_l2norm_fwd(cudaStream_t s, float *y, const float *x, const float *scale,
+                           int64_t n, int64_t c, int64_t hw, double eps) {
+    const int64_t total = n * hw;
+    if (total <= 0 || c <= 0) return cudaSuccess;
+    k_l2norm_fwd<<<blocks_for(total), kThreads, 0, s>>>(y, x, scale, n, c, hw, eps);
+    return cudaGetLastError();
+}
+
+cudaError_t cuk_l2norm_bwd(cudaStream_t s, float *dx, float *dscale, float *rs, const float *dy,
+                           const float *x, const float *scale, int64_t n, int64_t c, int64_t hw,
+                           double eps) {
+    const int64_t total = n * hw;
+    if (c <= 0) return cudaSuccess;
+    if (!channel_grid_ok(c)) return cudaErrorInvalidConfiguration;
+    if (total > 0) {
+        k_l2norm_bwd_dx<<<blocks_for(total), kThreads, 0, s>>>(dx, rs, dy, x, scale, n, c, hw, eps);
+        cudaError_t e = cudaGetLastError();
+        if (e != cudaSuccess) return e;
+    }
+    if (!dscale) return cudaSuccess;
+    k_l2norm_dscale<<<(unsigned)c, kThreads, 0, s>>>(dscale, rs, dy, x, n, c, hw);
+    return cudaGetLastError();
+}
+
+cudaError_t cuk_sgd(cudaStream_t s, float *w, const float *g, float *buf, int64_t n, float lr,
+                    float momentum, float wd, int first) {
+    if (n <= 0) return cudaSuccess;
+    k_sgd<<<blocks_for(n), kThreads, 0, s>>>(w, g, buf, n, lr, momentum, wd, first);
+    return cudaGetLastError();
+}
+
+} // extern "C"

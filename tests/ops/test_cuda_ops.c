@@ -1,0 +1,510 @@
+/* The cuda backend against the reference backend, op by op, in the
+ * configurations the SSD models use, forward and every backward output, on
+ * random inputs (uniform in [-1, 1), weights scaled by 1/sqrt(fan-in)), plus
+ * integer inputs for the ops that are exact on them (pooling with ties, add,
+ * concat, permute). Also: the caching allocator reaches a steady state (no
+ * cudaMalloc when a step repeats), tensors of another backend and unknown
+ * activations are refused, TF32 stays within its own tolerance.
+ *
+ * Skips (exit 77) when the cuda backend is not built or no GPU is present. */
+#include "test.h"
+
+#include "core/mem.h"
+#ifdef SSD_HAVE_CUDA
+#include "backend/cuda/cuda.h"
+#endif
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* The reference sums in double and rounds once. cuDNN (FMA math) sums in
+ * float32 in its own order and may pick Winograd or FFT algorithms, whose
+ * transforms add a few ulps per term: forward sums of K <= 800 unit-size
+ * terms stay below ~5e-5. Weight gradients sum up to N*Ho*Wo = 2*38*38
+ * products reaching ~50, with atomics in some backward-filter algorithms:
+ * below ~5e-4. */
+#define FWD_ATOL 1e-4
+#define FWD_RTOL 1e-4
+#define BWD_ATOL 5e-4
+#define BWD_RTOL 1e-4
+/* BN / softmax / L2Norm: exp, sqrt, division, double sums on both sides; the
+ * device rounds its float32 normalisation differently by a few ulps. */
+#define NUM_ATOL 2e-5
+#define NUM_RTOL 1e-4
+/* TF32 keeps 10 mantissa bits of each conv input: relative error ~1e-3 per
+ * product, growing like sqrt(K) in a sum of K products of mixed signs. */
+#define TF32_ATOL 2e-2
+#define TF32_RTOL 2e-2
+
+typedef struct {
+    ssd_backend *ref, *cu;
+    uint64_t rng;
+    bool integer;
+} ctx;
+
+typedef struct {
+    ssd_tensor r, c;
+} tp;
+
+static uint64_t next_u64(ctx *x) {
+    x->rng ^= x->rng << 13;
+    x->rng ^= x->rng >> 7;
+    x->rng ^= x->rng << 17;
+    return x->rng;
+}
+
+static float rnd(ctx *x, float scale) {
+    if (x->integer) return (float)((int)(next_u64(x) % 5) - 2);
+    return scale * (float)((double)(next_u64(x) >> 11) / (double)(1ull << 53) * 2.0 - 1.0);
+}
+
+static void tp_empty(ctx *x, tp *t) {
+    ssd_tensor_init(&t->r, x->ref, SSD_F32, 0, NULL);
+    ssd_tensor_init(&t->c, x->cu, SSD_F32, 0, NULL);
+}
+
+static void tp_set(ctx *x, tp *t, int nd, const int64_t *shape, const float *h) {
+    ssd_tensor_init(&t->r, x->ref, SSD_F32, nd, shape);
+    ssd_tensor_init(&t->c, x->cu, SSD_F32, nd, shape);
+    CHECK_OK(ssd_tensor_set(&t->r, h, SSD_F32));
+    CHECK_OK(ssd_tensor_set(&t->c, h, SSD_F32));
+}
+
+static void tp_rand(ctx *x, tp *t, int nd, const int64_t *shape, float scale, float offset) {
+    int64_t n = 1;
+    for (int i = 0; i < nd; i++) n *= shape[i];
+    float *h = ssd_malloc((size_t)(n ? n : 1) * sizeof *h);
+    for (int64_t i = 0; i < n; i++) h[i] = rnd(x, scale) + offset;
+    tp_set(x, t, nd, shape, h);
+    ssd_free(h);
+}
+
+static void tp_free(tp *t) {
+    ssd_tensor_deinit(&t->r);
+    ssd_tensor_deinit(&t->c);
+}
+
+static void cmp(const char *cfg, const char *name, const tp *t, double atol, double rtol) {
+    char what[192];
+    snprintf(what, sizeof what, "%s: %s", cfg, name);
+    if (!ssd_tensor_same_shape(&t->r, &t->c)) {
+        test_failed++;
+        fprintf(stderr, "FAIL %s: shapes differ\n", what);
+        return;
+    }
+    int64_t n = ssd_tensor_numel(&t->r);
+    float *a = ssd_malloc((size_t)(n ? n : 1) * sizeof *a);
+    float *b = ssd_malloc((size_t)(n ? n : 1) * sizeof *b);
+    CHECK_OK(ssd_tensor_get(&t->c, a, SSD_F32));
+    CHECK_OK(ssd_tensor_get(&t->r, b, SSD_F32));
+    CHECK(test_close_f32(what, a, b, (long)n, atol, rtol));
+    ssd_free(a);
+    ssd_free(b);
+}
+
+/* ---- conv ---- */
+
+typedef struct {
+    const char *name;
+    int64_t n, c, h, w, o;
+    int k, s, p, d, g;
+    bool bias;
+    ssd_act act;
+} conv_cfg;
+
+static void t_conv(ctx *x, const conv_cfg *q, double fa, double fr, double ba, double br) {
+    const ssd_backend_ops *R = x->ref->ops, *C = x->cu->ops;
+    ssd_conv2d_params p = {.stride = {q->s, q->s},
+                           .pad = {q->p, q->p},
+                           .dilation = {q->d, q->d},
+                           .groups = q->g,
+                           .act = q->act};
+    int64_t oh = ssd_conv_out_size(q->h, q->k, q->s, q->p, q->d);
+    int64_t ow = ssd_conv_out_size(q->w, q->k, q->s, q->p, q->d);
+    int64_t xs[4] = {q->n, q->c, q->h, q->w}, ws[4] = {q->o, q->c / q->g, q->k, q->k};
+    int64_t ys[4] = {q->n, q->o, oh, ow}, bs[1] = {q->o};
+    float wscale = 1.0f / sqrtf((float)(q->c / q->g * q->k * q->k));
+    tp X, W, B, DY, Y, DZ, DX, DW, DB;
+    tp_rand(x, &X, 4, xs, 1, 0);
+    tp_rand(x, &W, 4, ws, wscale, 0);
+    tp_rand(x, &B, 1, bs, 1, 0);
+    tp_rand(x, &DY, 4, ys, 1, 0);
+    tp_empty(x, &Y);
+    tp_empty(x, &DZ);
+    tp_empty(x, &DX);
+    tp_empty(x, &DW);
+    tp_empty(x, &DB);
+    const ssd_tensor *br_ = q->bias ? &B.r : NULL, *bc = q->bias ? &B.c : NULL;
+
+    CHECK_OK(R->conv2d_fwd(x->ref, &Y.r, &X.r, &W.r, br_, &p));
+    CHECK_OK(C->conv2d_fwd(x->cu, &Y.c, &X.c, &W.c, bc, &p));
+    cmp(q->name, "y", &Y, fa, fr);
+    tp *dz = &DY;
+    if (q->act != SSD_ACT_NONE) {
+        ssd_act_params ap = {q->act};
+        CHECK_OK(R->act_bwd(x->ref, &DZ.r, &DY.r, NULL, &Y.r, &ap));
+        CHECK_OK(C->act_bwd(x->cu, &DZ.c, &DY.c, NULL, &Y.c, &ap));
+        dz = &DZ;
+        /* Masks read off y differ where the two y straddle a kink (|y| ~ 1e-6 happens in
+         * large maps; act_bwd itself is tested exactly in t_act): both sides get the
+         * reference's dz so that the conv backward is compared alone. */
+        int64_t n = ssd_tensor_numel(&DZ.r);
+        float *h = ssd_malloc((size_t)n * sizeof *h);
+        CHECK_OK(ssd_tensor_get(&DZ.r, h, SSD_F32));
+        CHECK_OK(ssd_tensor_set(&DZ.c, h, SSD_F32));
+        ssd_free(h);
+    }
+    CHECK_OK(R->conv2d_bwd_data(x->ref, &DX.r, &dz->r, &X.r, &W.r, &p));
+    CHECK_OK(C->conv2d_bwd_data(x->cu, &DX.c, &dz->c, &X.c, &W.c, &p));
+    cmp(q->name, "dx", &DX, fa, fr);
+    CHECK_OK(R->conv2d_bwd_weights(x->ref, &DW.r, q->bias ? &DB.r : NULL, &dz->r, &X.r, &W.r, &p));
+    CHECK_OK(C->conv2d_bwd_weights(x->cu, &DW.c, q->bias ? &DB.c : NULL, &dz->c, &X.c, &W.c, &p));
+    cmp(q->name, "dw", &DW, ba, br);
+    if (q->bias) cmp(q->name, "db", &DB, ba, br);
+    tp *all[] = {&X, &W, &B, &DY, &Y, &DZ, &DX, &DW, &DB};
+    for (size_t i = 0; i < sizeof all / sizeof *all; i++) tp_free(all[i]);
+}
+
+static const conv_cfg convs[] = {
+    {"conv 3x3 s2 3->8 relu", 2, 3, 37, 37, 8, 3, 2, 1, 1, 1, false, SSD_ACT_RELU},
+    {"dwconv 3x3 s1 16 relu6", 2, 16, 19, 19, 16, 3, 1, 1, 1, 16, false, SSD_ACT_RELU6},
+    {"dwconv 3x3 s2 16", 2, 16, 20, 20, 16, 3, 2, 1, 1, 16, false, SSD_ACT_NONE},
+    {"pwconv 1x1 32->24 bias", 2, 32, 10, 10, 24, 1, 1, 0, 1, 1, true, SSD_ACT_NONE},
+    {"head 3x3 p1 64->12 bias", 2, 64, 10, 10, 12, 3, 1, 1, 1, 1, true, SSD_ACT_NONE},
+    {"dilated 3x3 d6 16->16 relu", 1, 16, 19, 19, 16, 3, 1, 6, 6, 1, true, SSD_ACT_RELU},
+    {"extras 3x3 s2 p0 32->16", 2, 32, 5, 5, 16, 3, 2, 0, 1, 1, true, SSD_ACT_RELU},
+    {"mb1 1x1 64->128 at 38x38", 2, 64, 38, 38, 128, 1, 1, 0, 1, 1, false, SSD_ACT_RELU},
+};
+
+/* ---- batch norm ---- */
+
+static void t_bn(ctx *x, bool training, ssd_act act) {
+    const ssd_backend_ops *R = x->ref->ops, *C = x->cu->ops;
+    char cfg[64];
+    snprintf(cfg, sizeof cfg, "bn %s act %d", training ? "train" : "eval", (int)act);
+    int64_t xs[4] = {2, 24, 9, 11}, cs[1] = {24};
+    ssd_bn_params p = {.eps = 1e-5, .momentum = 0.1, .training = training, .act = act};
+    tp X, G, Bt, RM, RV, Y, SM, SI, WS, DY, DX, DG, DB;
+    tp_rand(x, &X, 4, xs, 2, 0.5f);
+    tp_rand(x, &G, 1, cs, 0.5f, 1);
+    tp_rand(x, &Bt, 1, cs, 0.5f, 0);
+    tp_rand(x, &RM, 1, cs, 0.2f, 0);
+    tp_rand(x, &RV, 1, cs, 0.2f, 1);
+    tp_rand(x, &DY, 4, xs, 1, 0);
+    tp *outs[] = {&Y, &SM, &SI, &WS, &DX, &DG, &DB};
+    for (int i = 0; i < 7; i++) tp_empty(x, outs[i]);
+    CHECK_OK(R->bn_fwd(x->ref, &Y.r, &SM.r, &SI.r, &WS.r, &X.r, &G.r, &Bt.r, &RM.r, &RV.r, &p));
+    CHECK_OK(C->bn_fwd(x->cu, &Y.c, &SM.c, &SI.c, &WS.c, &X.c, &G.c, &Bt.c, &RM.c, &RV.c, &p));
+    cmp(cfg, "y", &Y, NUM_ATOL, NUM_RTOL);
+    cmp(cfg, "save_mean", &SM, NUM_ATOL, NUM_RTOL);
+    cmp(cfg, "save_invstd", &SI, NUM_ATOL, NUM_RTOL);
+    cmp(cfg, "running_mean", &RM, NUM_ATOL, NUM_RTOL);
+    cmp(cfg, "running_var", &RV, NUM_ATOL, NUM_RTOL);
+    /* Backward from the reference's y on both sides (masks at the kinks agree). */
+    {
+        int64_t n = ssd_tensor_numel(&Y.r);
+        float *h = ssd_malloc((size_t)n * sizeof *h);
+        CHECK_OK(ssd_tensor_get(&Y.r, h, SSD_F32));
+        CHECK_OK(ssd_tensor_set(&Y.c, h, SSD_F32));
+        ssd_free(h);
+    }
+    CHECK_OK(R->bn_bwd(x->ref, &DX.r, &DG.r, &DB.r, &DY.r, &X.r, &Y.r, &WS.r, &G.r, &SM.r, &SI.r,
+                       &RV.r, &p));
+    CHECK_OK(C->bn_bwd(x->cu, &DX.c, &DG.c, &DB.c, &DY.c, &X.c, &Y.c, &WS.c, &G.c, &SM.c, &SI.c,
+                       &RV.c, &p));
+    cmp(cfg, "dx", &DX, NUM_ATOL, NUM_RTOL);
+    cmp(cfg, "dgamma", &DG, BWD_ATOL, BWD_RTOL);
+    cmp(cfg, "dbeta", &DB, BWD_ATOL, BWD_RTOL);
+    /* Frozen layers pass NULL for the parameter gradients. */
+    CHECK_OK(C->bn_bwd(x->cu, &DX.c, NULL, NULL, &DY.c, &X.c, &Y.c, &WS.c, &G.c, &SM.c, &SI.c,
+                       &RV.c, &p));
+    cmp(cfg, "dx without dgamma", &DX, NUM_ATOL, NUM_RTOL);
+    tp *all[] = {&X, &G, &Bt, &RM, &RV, &Y, &SM, &SI, &WS, &DY, &DX, &DG, &DB};
+    for (size_t i = 0; i < sizeof all / sizeof *all; i++) tp_free(all[i]);
+}
+
+/* ---- element-wise, pooling, data movement ---- */
+
+static void t_act(ctx *x, ssd_act a) {
+    const ssd_backend_ops *R = x->ref->ops, *C = x->cu->ops;
+    char cfg[64];
+    snprintf(cfg, sizeof cfg, "act %d%s", (int)a, x->integer ? " (integer)" : "");
+    int64_t s[4] = {2, 5, 7, 9};
+    ssd_act_params p = {a};
+    tp X, Y, DY, DX;
+    tp_rand(x, &X, 4, s, 8, 0); /* reaches past 6 for ReLU6 */
+    tp_rand(x, &DY, 4, s, 1, 0);
+    tp_empty(x, &Y);
+    tp_empty(x, &DX);
+    CHECK_OK(R->act_fwd(x->ref, &Y.r, &X.r, &p));
+    CHECK_OK(C->act_fwd(x->cu, &Y.c, &X.c, &p));
+    cmp(cfg, "y", &Y, 0, 0);
+    CHECK_OK(R->act_bwd(x->ref, &DX.r, &DY.r, NULL, &Y.r, &p));
+    CHECK_OK(C->act_bwd(x->cu, &DX.c, &DY.c, NULL, &Y.c, &p));
+    cmp(cfg, "dx", &DX, 0, 0);
+    /* in place */
+    CHECK_OK(C->act_fwd(x->cu, &X.c, &X.c, &p));
+    tp in_place = {.r = Y.r, .c = X.c};
+    cmp(cfg, "y in place", &in_place, 0, 0);
+    tp *all[] = {&X, &Y, &DY, &DX};
+    for (int i = 0; i < 4; i++) tp_free(all[i]);
+}
+
+static void t_pool(ctx *x, int k, int s, int pad, bool ceil_mode, int64_t h) {
+    const ssd_backend_ops *R = x->ref->ops, *C = x->cu->ops;
+    char cfg[80];
+    snprintf(cfg, sizeof cfg, "maxpool k%d s%d p%d%s h%lld%s", k, s, pad, ceil_mode ? " ceil" : "",
+             (long long)h, x->integer ? " (integer)" : "");
+    ssd_pool_params p = {
+        .kernel = {k, k}, .stride = {s, s}, .pad = {pad, pad}, .ceil_mode = ceil_mode};
+    int64_t xs[4] = {2, 6, h, h};
+    int64_t ys[4] = {2, 6, ssd_pool_out_size(h, k, s, pad, ceil_mode),
+                     ssd_pool_out_size(h, k, s, pad, ceil_mode)};
+    tp X, Y, WS, DY, DX;
+    tp_rand(x, &X, 4, xs, 1, 0);
+    tp_rand(x, &DY, 4, ys, 1, 0);
+    tp_empty(x, &Y);
+    tp_empty(x, &DX);
+    ssd_tensor_init(&WS.r, x->ref, SSD_I64, 0, NULL);
+    ssd_tensor_init(&WS.c, x->cu, SSD_I64, 0, NULL);
+    CHECK_OK(R->maxpool_fwd(x->ref, &Y.r, &WS.r, &X.r, &p));
+    CHECK_OK(C->maxpool_fwd(x->cu, &Y.c, &WS.c, &X.c, &p));
+    cmp(cfg, "y", &Y, 0, 0);
+    int64_t n = ssd_tensor_numel(&WS.r);
+    int64_t *ia = ssd_malloc((size_t)n * 8), *ib = ssd_malloc((size_t)n * 8);
+    CHECK_OK(ssd_tensor_get(&WS.c, ia, SSD_I64));
+    CHECK_OK(ssd_tensor_get(&WS.r, ib, SSD_I64));
+    CHECK(memcmp(ia, ib, (size_t)n * 8) == 0); /* same argmax, ties included */
+    ssd_free(ia);
+    ssd_free(ib);
+    CHECK_OK(R->maxpool_bwd(x->ref, &DX.r, &DY.r, &WS.r, &X.r, &p));
+    CHECK_OK(C->maxpool_bwd(x->cu, &DX.c, &DY.c, &WS.c, &X.c, &p));
+    /* overlapping windows sum up to k*k values in another order */
+    cmp(cfg, "dx", &DX, x->integer ? 0 : 1e-6, x->integer ? 0 : 1e-6);
+    tp *all[] = {&X, &Y, &WS, &DY, &DX};
+    for (int i = 0; i < 5; i++) tp_free(all[i]);
+}
+
+static void t_add_concat_permute(ctx *x) {
+    const ssd_backend_ops *R = x->ref->ops, *C = x->cu->ops;
+    const char *cfg = x->integer ? "data (integer)" : "data";
+    int64_t s[3] = {2, 7, 5};
+    tp A, B, Y;
+    tp_rand(x, &A, 3, s, 1, 0);
+    tp_rand(x, &B, 3, s, 1, 0);
+    tp_empty(x, &Y);
+    CHECK_OK(R->add(x->ref, &Y.r, &A.r, &B.r));
+    CHECK_OK(C->add(x->cu, &Y.c, &A.c, &B.c));
+    cmp(cfg, "add", &Y, 0, 0);
+    CHECK_OK(C->add(x->cu, &A.c, &A.c, &B.c)); /* y aliases a */
+    tp alias = {.r = Y.r, .c = A.c};
+    cmp(cfg, "add in place", &alias, 0, 0);
+    tp_free(&A);
+    tp_free(&B);
+    tp_free(&Y);
+
+    /* concat of head outputs along the prior axis, and back */
+    int64_t s0[3] = {2, 12, 6}, s1[3] = {2, 3, 6}, s2[3] = {2, 1, 6};
+    tp X0, X1, X2, CY, D0, D1, D2;
+    tp_rand(x, &X0, 3, s0, 1, 0);
+    tp_rand(x, &X1, 3, s1, 1, 0);
+    tp_rand(x, &X2, 3, s2, 1, 0);
+    tp_empty(x, &CY);
+    tp_empty(x, &D0);
+    tp_empty(x, &D1);
+    tp_empty(x, &D2);
+    const ssd_tensor *xr[3] = {&X0.r, &X1.r, &X2.r}, *xc[3] = {&X0.c, &X1.c, &X2.c};
+    ssd_tensor *dr[3] = {&D0.r, &D1.r, &D2.r}, *dc[3] = {&D0.c, &D1.c, &D2.c};
+    {
+        const int axis = 1;
+        CHECK_OK(R->concat_fwd(x->ref, &CY.r, xr, 3, axis));
+        CHECK_OK(C->concat_fwd(x->cu, &CY.c, xc, 3, axis));
+        cmp(cfg, "concat", &CY, 0, 0);
+        CHECK_OK(R->concat_bwd(x->ref, dr, &CY.r, xr, 3, axis));
+        CHECK_OK(C->concat_bwd(x->cu, dc, &CY.c, xc, 3, axis));
+        cmp(cfg, "concat_bwd 0", &D0, 0, 0);
+        cmp(cfg, "concat_bwd 1", &D1, 0, 0);
+        cmp(cfg, "concat_bwd 2", &D2, 0, 0);
+    }
+    tp *cc[] = {&X0, &X1, &X2, &CY, &D0, &D1, &D2};
+    for (int i = 0; i < 7; i++) tp_free(cc[i]);
+
+    /* head permute: (N, A*k, H, W) -> (N, H*W*A, k) */
+    int64_t hs[4] = {2, 6 * 4, 5, 3};
+    ssd_head_params hp = {.k = 4};
+    tp HX, HY, HD;
+    tp_rand(x, &HX, 4, hs, 1, 0);
+    tp_empty(x, &HY);
+    tp_empty(x, &HD);
+    CHECK_OK(R->head_permute_fwd(x->ref, &HY.r, &HX.r, &hp));
+    CHECK_OK(C->head_permute_fwd(x->cu, &HY.c, &HX.c, &hp));
+    cmp(cfg, "head_permute", &HY, 0, 0);
+    CHECK_OK(R->head_permute_bwd(x->ref, &HD.r, &HY.r, &HX.r, &hp));
+    CHECK_OK(C->head_permute_bwd(x->cu, &HD.c, &HY.c, &HX.c, &hp));
+    cmp(cfg, "head_permute_bwd", &HD, 0, 0);
+    tp_free(&HX);
+    tp_free(&HY);
+    tp_free(&HD);
+}
+
+static void t_softmax(ctx *x, bool log_out, int axis) {
+    const ssd_backend_ops *R = x->ref->ops, *C = x->cu->ops;
+    char cfg[64];
+    snprintf(cfg, sizeof cfg, "%ssoftmax axis %d", log_out ? "log-" : "", axis);
+    int64_t s[3] = {2, 300, 21};
+    ssd_softmax_params p = {.axis = axis, .log = log_out};
+    tp X, Y, DY, DX;
+    tp_rand(x, &X, 3, s, 4, 0);
+    tp_rand(x, &DY, 3, s, 1, 0);
+    tp_empty(x, &Y);
+    tp_empty(x, &DX);
+    CHECK_OK(R->softmax_fwd(x->ref, &Y.r, &X.r, &p));
+    CHECK_OK(C->softmax_fwd(x->cu, &Y.c, &X.c, &p));
+    cmp(cfg, "y", &Y, NUM_ATOL, NUM_RTOL);
+    CHECK_OK(R->softmax_bwd(x->ref, &DX.r, &DY.r, &Y.r, &p));
+    CHECK_OK(C->softmax_bwd(x->cu, &DX.c, &DY.c, &Y.c, &p));
+    cmp(cfg, "dx", &DX, NUM_ATOL, NUM_RTOL);
+    tp *all[] = {&X, &Y, &DY, &DX};
+    for (int i = 0; i < 4; i++) tp_free(all[i]);
+}
+
+static void t_l2norm(ctx *x) {
+    const ssd_backend_ops *R = x->ref->ops, *C = x->cu->ops;
+    const char *cfg = "l2norm";
+    int64_t xs[4] = {2, 32, 6, 5}, cs[1] = {32};
+    ssd_l2norm_params p = {.eps = 1e-10};
+    tp X, S, Y, DY, DX, DS;
+    tp_rand(x, &X, 4, xs, 1, 0);
+    tp_rand(x, &S, 1, cs, 5, 20);
+    tp_rand(x, &DY, 4, xs, 1, 0);
+    tp_empty(x, &Y);
+    tp_empty(x, &DX);
+    tp_empty(x, &DS);
+    CHECK_OK(R->l2norm_fwd(x->ref, &Y.r, &X.r, &S.r, &p));
+    CHECK_OK(C->l2norm_fwd(x->cu, &Y.c, &X.c, &S.c, &p));
+    cmp(cfg, "y", &Y, NUM_ATOL * 20, NUM_RTOL); /* scale ~20 */
+    CHECK_OK(R->l2norm_bwd(x->ref, &DX.r, &DS.r, &DY.r, &X.r, &S.r, &p));
+    CHECK_OK(C->l2norm_bwd(x->cu, &DX.c, &DS.c, &DY.c, &X.c, &S.c, &p));
+    cmp(cfg, "dx", &DX, NUM_ATOL * 20, NUM_RTOL);
+    cmp(cfg, "dscale", &DS, NUM_ATOL, NUM_RTOL);
+    tp *all[] = {&X, &S, &Y, &DY, &DX, &DS};
+    for (int i = 0; i < 6; i++) tp_free(all[i]);
+}
+
+/* The backend's SGD kernel against PyTorch's formula on the host, two steps. */
+static void t_sgd(ctx *x) {
+    const int n = 1000;
+    int64_t s[1] = {n};
+    float *w = ssd_malloc(n * sizeof *w), *g = ssd_malloc(n * sizeof *g);
+    float *b = ssd_malloc(n * sizeof *b), *out = ssd_malloc(n * sizeof *out);
+    for (int i = 0; i < n; i++) {
+        w[i] = rnd(x, 1);
+        g[i] = rnd(x, 1);
+    }
+    ssd_tensor tw, tg, tb;
+    ssd_tensor_init(&tw, x->cu, SSD_F32, 1, s);
+    ssd_tensor_init(&tg, x->cu, SSD_F32, 1, s);
+    memset(&tb, 0, sizeof tb);
+    CHECK_OK(ssd_tensor_set(&tw, w, SSD_F32));
+    CHECK_OK(ssd_tensor_set(&tg, g, SSD_F32));
+    const float lr = 0.01f, m = 0.9f, wd = 5e-4f;
+    for (int step = 0; step < 2; step++) {
+        CHECK_OK(x->cu->ops->sgd_update(x->cu, &tw, &tg, &tb, lr, m, wd, step == 0));
+        for (int i = 0; i < n; i++) {
+            float d = g[i] + wd * w[i];
+            b[i] = step == 0 ? d : m * b[i] + d;
+            w[i] -= lr * b[i];
+        }
+    }
+    CHECK_OK(ssd_tensor_get(&tw, out, SSD_F32));
+    CHECK(test_close_f32("sgd w", out, w, n, 1e-7, 1e-6));
+    CHECK_OK(ssd_tensor_get(&tb, out, SSD_F32));
+    CHECK(test_close_f32("sgd momentum", out, b, n, 1e-7, 1e-6));
+    ssd_tensor_deinit(&tw);
+    ssd_tensor_deinit(&tg);
+    ssd_tensor_deinit(&tb);
+    ssd_free(w);
+    ssd_free(g);
+    ssd_free(b);
+    ssd_free(out);
+}
+
+/* Bad calls fail with a message instead of handing a host pointer to a kernel. */
+static void t_errors(ctx *x) {
+    const ssd_backend_ops *C = x->cu->ops;
+    int64_t s[4] = {1, 2, 3, 3};
+    tp X, Y;
+    tp_rand(x, &X, 4, s, 1, 0);
+    tp_empty(x, &Y);
+    ssd_act_params bad = {(ssd_act)99}, relu = {SSD_ACT_RELU};
+    CHECK(C->act_fwd(x->cu, &Y.c, &X.r, &relu) == SSD_E_INVAL); /* a ref tensor */
+    CHECK(C->act_fwd(x->cu, &Y.c, &X.c, &bad) == SSD_E_UNSUPPORTED);
+    CHECK(!C->supports(x->cu, SSD_OP__COUNT, SSD_F32, NULL));
+    CHECK(!C->supports(x->cu, SSD_OP_ACT, SSD_F32, &bad));
+    CHECK(C->supports(x->cu, SSD_OP_ACT, SSD_F32, &relu));
+    CHECK(!C->supports(x->cu, SSD_OP_CONV2D, SSD_F64, NULL));
+    ssd_tensor e;
+    ssd_tensor_init(&e, x->cu, SSD_F32, 4, s); /* no storage */
+    CHECK(C->act_fwd(x->cu, &Y.c, &e, &relu) == SSD_E_INVAL);
+    ssd_pool_params pp = {.kernel = {2, 2}, .stride = {2, 2}};
+    ssd_tensor ws;
+    ssd_tensor_init(&ws, x->cu, SSD_I64, 0, NULL);
+    CHECK(C->maxpool_bwd(x->cu, &Y.c, &X.c, &ws, &X.c, &pp) == SSD_E_INVAL);
+    tp_free(&X);
+    tp_free(&Y);
+}
+
+#ifdef SSD_HAVE_CUDA
+/* A repeated forward+backward allocates nothing new: every block comes from the pool. */
+static void t_pool_steady(ctx *x) {
+    const conv_cfg *q = &convs[3];
+    t_conv(x, q, FWD_ATOL, FWD_RTOL, BWD_ATOL, BWD_RTOL);
+    long before = ssd_cuda_malloc_count(x->cu);
+    for (int i = 0; i < 3; i++) t_conv(x, q, FWD_ATOL, FWD_RTOL, BWD_ATOL, BWD_RTOL);
+    long after = ssd_cuda_malloc_count(x->cu);
+    if (after != before) fprintf(stderr, "cudaMalloc calls: %ld -> %ld\n", before, after);
+    CHECK(after == before);
+}
+#endif
+
+int main(void) {
+    int dev = ssd_backend_cuda_devices();
+    if (dev < 1) {
+        char why[256];
+        return test_skip(ssd_backend_cuda_describe(why, sizeof why));
+    }
+    ctx x = {.rng = 0x9e3779b97f4a7c15ull};
+    REQUIRE_OK(ssd_backend_create(&x.ref, "ref"));
+    REQUIRE_OK(ssd_backend_create(&x.cu, "cuda"));
+    for (size_t i = 0; i < sizeof convs / sizeof *convs; i++)
+        t_conv(&x, &convs[i], FWD_ATOL, FWD_RTOL, BWD_ATOL, BWD_RTOL);
+    for (int tr = 0; tr < 2; tr++)
+        for (int a = SSD_ACT_NONE; a <= SSD_ACT_RELU6; a++) t_bn(&x, tr, (ssd_act)a);
+    for (int integer = 0; integer < 2; integer++) {
+        x.integer = integer;
+        for (int a = SSD_ACT_NONE; a <= SSD_ACT_RELU6; a++) t_act(&x, (ssd_act)a);
+        t_pool(&x, 2, 2, 0, false, 10);
+        t_pool(&x, 2, 2, 0, true, 19); /* vgg's ceil-mode pool */
+        t_pool(&x, 3, 1, 1, false, 10);
+        t_add_concat_permute(&x);
+    }
+    x.integer = false;
+    t_softmax(&x, false, -1);
+    t_softmax(&x, true, -1);
+    t_softmax(&x, false, 1);
+    t_l2norm(&x);
+    t_sgd(&x);
+    t_errors(&x);
+#ifdef SSD_HAVE_CUDA
+    t_pool_steady(&x);
+#endif
+    /* TF32: the same convolutions, within TF32's tolerance. */
+    CHECK_OK(ssd_backend_set_precision(x.cu, SSD_PREC_TF32));
+    for (size_t i = 0; i < sizeof convs / sizeof *convs; i++)
+        t_conv(&x, &convs[i], TF32_ATOL, TF32_RTOL, TF32_ATOL * 10, TF32_RTOL);
+    CHECK(ssd_backend_set_precision(x.cu, SSD_PREC_FP16) == SSD_E_UNSUPPORTED);
+    ssd_backend_destroy(x.cu);
+    ssd_backend_destroy(x.ref);
+    return test_finish();
+}
