@@ -61,6 +61,7 @@ class MB2SSDLite(nn.Module):
     def __init__(self, num_classes, width_mult=1.0):
         super().__init__()
         self.num_classes = num_classes
+        self.family = "mobilenetv1"  # prior config
         self.base_net = mb2_features(width_mult)
         self.extras = nn.ModuleList([InvRes(1280, 512, 2, 0.2), InvRes(512, 256, 2, 0.25),
                                      InvRes(256, 256, 2, 0.5), InvRes(256, 64, 2, 0.25)])
@@ -70,10 +71,12 @@ class MB2SSDLite(nn.Module):
         self.regression_headers = nn.ModuleList(
             [_sep(c, 6 * 4) for c in head_in] + [nn.Conv2d(64, 6 * 4, 1)])
 
-    def forward(self, x):
+    def forward(self, x, feature_maps=None):
         confs, locs = [], []
 
         def header(h, y):
+            if feature_maps is not None:
+                feature_maps.append(y.shape[2])
             c = self.classification_headers[h](y).permute(0, 2, 3, 1).contiguous()
             r = self.regression_headers[h](y).permute(0, 2, 3, 1).contiguous()
             confs.append(c.view(c.size(0), -1, self.num_classes))
@@ -96,3 +99,6 @@ class MB2SSDLite(nn.Module):
 
 
 NETS = {"mb2-ssd-lite": lambda num_classes, width_mult=1.0: MB2SSDLite(num_classes, width_mult)}
+
+# gen_nets.py settings (see nets_torch.py)
+GOLDEN = {"mb2-ssd-lite": {"res": 128, "f64": True}}

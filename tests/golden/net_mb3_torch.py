@@ -104,6 +104,7 @@ class MB3SSDLite(nn.Module):
         super().__init__()
         blocks, last, self.tap, first = VARIANTS[net]
         self.num_classes = num_classes
+        self.family = "mobilenetv1"  # prior config
         self.base_net = mb3_features(blocks, last)
         self.extras = nn.ModuleList([Block(3, last, 256, 512, "HS", False, 2),
                                      Block(3, 512, 128, 256, "HS", False, 2),
@@ -115,10 +116,12 @@ class MB3SSDLite(nn.Module):
         self.regression_headers = nn.ModuleList(
             [_sep(c, 6 * 4) for c in head_in] + [nn.Conv2d(64, 6 * 4, 1)])
 
-    def forward(self, x):
+    def forward(self, x, feature_maps=None):
         confs, locs = [], []
 
         def header(h, y):
+            if feature_maps is not None:
+                feature_maps.append(y.shape[2])
             c = self.classification_headers[h](y).permute(0, 2, 3, 1).contiguous()
             r = self.regression_headers[h](y).permute(0, 2, 3, 1).contiguous()
             confs.append(c.view(c.size(0), -1, self.num_classes))
@@ -137,3 +140,6 @@ class MB3SSDLite(nn.Module):
 
 NETS = {name: (lambda n: lambda num_classes, width_mult=1.0: MB3SSDLite(n, num_classes))(name)
         for name in VARIANTS}
+
+# gen_nets.py settings (see nets_torch.py)
+GOLDEN = {name: {"res": 128, "f64": True} for name in VARIANTS}
