@@ -1,11 +1,12 @@
-"""Golden fixtures for mb2-ssd-lite with --mb2-width-mult (test_mb2_wm.c).
+"""Golden fixtures for mb2-ssd-lite with --mb2-width-mult and the mb3 nets
+(test_nets_b.c).
 
-Per multiplier: weights with non-trivial batch-norm state (wm<m>.pth), the
-state_dict keys in PyTorch's order (wm<m>.keys), an input batch, fixed upstream
+Per case (net, width multiplier): weights with non-trivial batch-norm state
+(<net>_<wm>.pth), the state_dict keys in PyTorch's order (<net>_<wm>.keys), an input batch, fixed upstream
 gradients, and from PyTorch in float64 the eval and train outputs, every
 parameter gradient and the running statistics after the step; PyTorch float32's
 error on each gradient is the yardstick for our float32 ones (see gen_mb1.py).
-cases.txt lists "width_mult resolution" per line."""
+cases.txt lists "net width_mult resolution" per line."""
 import os
 import sys
 
@@ -15,18 +16,28 @@ sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "common"))
 sys.path.insert(0, os.path.dirname(__file__))
 import fixture  # noqa: E402
 from net_mb2_torch import MB2SSDLite  # noqa: E402
+from net_mb3_torch import MB3SSDLite  # noqa: E402
 
 out = sys.argv[1]
 os.makedirs(out, exist_ok=True)
 torch.set_num_threads(2)
-C, N, R = 3, 4, 96
-CASES = ["0.5", "0.75"]
+C = 3
+# (net, width multiplier, resolution, batch): batch 4 keeps the training-mode BN on the
+# 1x1 maps of the last extras (and the mb3 squeeze-excite BN) from being decided by
+# two samples.
+CASES = [("mb2-ssd-lite", "0.5", 96, 4), ("mb2-ssd-lite", "0.75", 96, 4),
+         ("mb3-large-ssd-lite", "1.0", 96, 4), ("mb3-small-ssd-lite", "1.0", 96, 4)]
 
 lines = []
-for k, wm_s in enumerate(CASES):
+for k, (netname, wm_s, R, N) in enumerate(CASES):
     wm = float(wm_s)
+    tag = "%s_%s" % (netname, wm_s)
+
+    def build(c, w, netname=netname):
+        return MB2SSDLite(c, w) if netname.startswith("mb2") else MB3SSDLite(netname, c)
+
     torch.manual_seed(10 + k)
-    net = MB2SSDLite(C, wm)
+    net = build(C, wm)
     with torch.no_grad():
         for m in net.modules():
             if isinstance(m, torch.nn.BatchNorm2d):
@@ -35,12 +46,12 @@ for k, wm_s in enumerate(CASES):
                 m.weight.uniform_(0.5, 1.5)
                 m.bias.uniform_(-0.1, 0.1)
     sd = net.state_dict()
-    torch.save(sd, os.path.join(out, "wm%s.pth" % wm_s))
-    with open(os.path.join(out, "wm%s.keys" % wm_s), "w") as f:
+    torch.save(sd, os.path.join(out, tag + ".pth"))
+    with open(os.path.join(out, tag + ".keys"), "w") as f:
         f.write("".join(key + "\n" for key in sd))
 
     x = torch.randn(N, 3, R, R, dtype=torch.float64)
-    n64 = MB2SSDLite(C, wm).double()
+    n64 = build(C, wm).double()
     n64.load_state_dict(sd)
     t = {"x": x}
     n64.eval()
@@ -56,8 +67,14 @@ for k, wm_s in enumerate(CASES):
     for name, b in n64.named_buffers():
         if b.dtype.is_floating_point:
             t["after." + name] = b
+    net.eval()
+    with torch.no_grad():
+        ec32, el32 = net(x.float())
     net.train()
     c32, l32 = net(x.float())
+    for key, v32 in (("eval_conf", ec32), ("eval_loc", el32), ("conf", c32), ("loc", l32)):
+        t["err32." + key] = torch.tensor([(v32.detach().double() - t[key]).abs().max().item()],
+                                         dtype=torch.float64)
     ((c32 * gc.float()).sum() + (l32 * gl.float()).sum()).backward()
     for name, p in net.named_parameters():
         t["err32." + name] = torch.tensor([(p.grad.double() - n64.get_parameter(name).grad)
@@ -66,7 +83,7 @@ for k, wm_s in enumerate(CASES):
         if b.dtype.is_floating_point:
             t["err32." + name] = torch.tensor([(b.double() - n64.get_buffer(name))
                                                .abs().max().item()], dtype=torch.float64)
-    fixture.save(os.path.join(out, "wm%s.bin" % wm_s), t)
-    lines.append("%s %d\n" % (wm_s, R))
+    fixture.save(os.path.join(out, tag + ".bin"), t)
+    lines.append("%s %s %d\n" % (netname, wm_s, R))
 with open(os.path.join(out, "cases.txt"), "w") as f:
     f.writelines(lines)
