@@ -44,6 +44,7 @@ static const char usage[] =
     "                        default: the ONNX metadata's\n"
     "  --net NET             network of a .pth: mb1-ssd (= ssd-mobilenet) (default mb1-ssd)\n"
     "  --resolution N        input size of a .pth (default 300)\n"
+    "  --mb2-width-mult X    width multiplier of an mb2-ssd-lite .pth (default 1.0)\n"
     "  --input-blob NAME     the graph's input (input_0)\n"
     "  --output-cvg NAME     the graph's scores output (scores)\n"
     "  --output-bbox NAME    the graph's boxes output (boxes)\n"
@@ -70,6 +71,7 @@ enum {
     O_LABELS,
     O_NET,
     O_RES,
+    O_MB2,
     O_INPUT_BLOB,
     O_OUTPUT_CVG,
     O_OUTPUT_BBOX,
@@ -91,6 +93,8 @@ static const struct option opts[] = {{"model", required_argument, 0, O_MODEL},
                                      {"class_labels", required_argument, 0, O_LABELS},
                                      {"net", required_argument, 0, O_NET},
                                      {"resolution", required_argument, 0, O_RES},
+                                     {"mb2-width-mult", required_argument, 0, O_MB2},
+                                     {"mb2_width_mult", required_argument, 0, O_MB2},
                                      {"input-blob", required_argument, 0, O_INPUT_BLOB},
                                      {"input_blob", required_argument, 0, O_INPUT_BLOB},
                                      {"output-cvg", required_argument, 0, O_OUTPUT_CVG},
@@ -695,6 +699,9 @@ int cmd_detect(int argc, char **argv) {
             break;
         case O_RES:
             r = parse_int(name, optarg, 32, 4096, &a.dc.resolution);
+            break;
+        case O_MB2:
+            r = cli_parse_double("detect", name, optarg, 0.01, 4, &a.dc.width_mult);
             break;
         case O_INPUT_BLOB:
             a.dc.input_blob = optarg;

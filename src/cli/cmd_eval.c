@@ -182,7 +182,9 @@ static ssd_status run(const eval_opts *o) {
     if (st == SSD_OK && ssd_dataset_size(ds) == 0)
         st = ssd_error_set(SSD_E_INVAL, "%s: the test split has no image", o->dataset);
     if (st == SSD_OK) st = ssd_backend_create(&be, gpu ? "cuda" : "cpu");
-    if (st == SSD_OK) st = ssd_model_create(&m, be, o->net, ds->num_classes, o->resolution);
+    if (st == SSD_OK)
+        st = ssd_model_create_wm(&m, be, o->net, ds->num_classes, o->resolution,
+                                 (float)o->mb2_width_mult);
     if (st == SSD_OK) {
         ssd_info("loading model %s", o->model);
         double t0 = ssd_now();

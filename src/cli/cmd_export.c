@@ -34,6 +34,7 @@ static const char usage[] =
     "  --labels FILE         class names, one a line (default labels.txt: the model dir's, then\n"
     "                        the working directory's)\n"
     "  --resolution N        input size N x N (default 300)\n"
+    "  --mb2-width-mult X    MobileNetV2 width multiplier of mb2-ssd-lite (default 1.0)\n"
     "  --batch-size N        batch dimension of the graph (default 1)\n"
     "  --model-dir DIR       where to find the checkpoint and labels and write the output\n"
     "beyond the reference:\n"
@@ -41,7 +42,18 @@ static const char usage[] =
     "  --dynamic-batch       make the batch dimension symbolic (\"batch\")\n"
     "  -h, --help            this text\n";
 
-enum { O_NET = 256, O_INPUT, O_OUTPUT, O_LABELS, O_RES, O_BATCH, O_MODEL_DIR, O_OPSET, O_DYN };
+enum {
+    O_NET = 256,
+    O_INPUT,
+    O_OUTPUT,
+    O_LABELS,
+    O_RES,
+    O_BATCH,
+    O_MODEL_DIR,
+    O_OPSET,
+    O_DYN,
+    O_MB2
+};
 
 static const struct option opts[] = {{"net", required_argument, 0, O_NET},
                                      {"input", required_argument, 0, O_INPUT},
@@ -52,6 +64,8 @@ static const struct option opts[] = {{"net", required_argument, 0, O_NET},
                                      {"model-dir", required_argument, 0, O_MODEL_DIR},
                                      {"opset", required_argument, 0, O_OPSET},
                                      {"dynamic-batch", no_argument, 0, O_DYN},
+                                     {"mb2-width-mult", required_argument, 0, O_MB2},
+                                     {"mb2_width_mult", required_argument, 0, O_MB2},
                                      {"help", no_argument, 0, 'h'},
                                      {0, 0, 0, 0}};
 
@@ -158,6 +172,7 @@ static ssd_status labels_read(const char *path, label_list *l) {
 typedef struct {
     const char *net, *input, *output, *labels, *model_dir;
     int resolution, batch, opset;
+    double width_mult;
     bool dynamic_batch;
 } export_args;
 
@@ -231,7 +246,8 @@ static ssd_status run_export(const export_args *a) {
     printf("=> resolution:        %dx%d\n", a->resolution, a->resolution);
     fflush(stdout);
     SSD_CHECK_GOTO(st, ssd_backend_create(&be, "ref"), done);
-    SSD_CHECK_GOTO(st, ssd_model_create(&m, be, net, lab.n, a->resolution), done);
+    SSD_CHECK_GOTO(st, ssd_model_create_wm(&m, be, net, lab.n, a->resolution, (float)a->width_mult),
+                   done);
     printf("=> loading checkpoint:  %s\n", input);
     fflush(stdout);
     SSD_CHECK_GOTO(st, ssd_model_load(m, input, SSD_LOAD_FULL), done);
@@ -268,8 +284,8 @@ done:
 }
 
 int cmd_export(int argc, char **argv) {
-    export_args a = {"ssd-mobilenet",        "",   "", "labels.txt", "", 300, 1,
-                     SSD_ONNX_OPSET_DEFAULT, false};
+    export_args a = {"ssd-mobilenet",        "",  "",   "labels.txt", "", 300, 1,
+                     SSD_ONNX_OPSET_DEFAULT, 1.0, false};
     int o, r = 0;
     optind = 1;
     while ((o = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
@@ -297,6 +313,9 @@ int cmd_export(int argc, char **argv) {
             break;
         case O_BATCH:
             r = parse_int(name, optarg, 1, 65536, &a.batch);
+            break;
+        case O_MB2:
+            r = cli_parse_double("export", name, optarg, 0.01, 4, &a.width_mult);
             break;
         case O_MODEL_DIR:
             a.model_dir = optarg;

@@ -16,7 +16,8 @@ bool ssd_net_known(const char *net) {
 }
 
 bool ssd_net_supported(const char *net) {
-    return strcmp(net, "mb1-ssd") == 0;
+    return strcmp(net, "mb1-ssd") == 0 || strcmp(net, "mb2-ssd-lite") == 0 ||
+           strcmp(net, "mb3-large-ssd-lite") == 0 || strcmp(net, "mb3-small-ssd-lite") == 0;
 }
 
 typedef ssd_status (*builder_fn)(ssd_model *m);
@@ -26,6 +27,9 @@ static ssd_status apply(ssd_model *m, ssd_rng *rng, layer_fn fn, bool base, bool
 
 static builder_fn builder_of(const char *net) {
     if (strcmp(net, "mb1-ssd") == 0) return ssd_build_mb1_ssd;
+    if (strcmp(net, "mb2-ssd-lite") == 0) return ssd_build_mb2_ssd_lite;
+    if (strcmp(net, "mb3-large-ssd-lite") == 0) return ssd_build_mb3_large_ssd_lite;
+    if (strcmp(net, "mb3-small-ssd-lite") == 0) return ssd_build_mb3_small_ssd_lite;
     return NULL;
 }
 

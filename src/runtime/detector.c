@@ -127,7 +127,8 @@ static ssd_status open_pth(ssd_detector *d, const ssd_detector_cfg *cfg) {
         return ssd_error_set(SSD_E_INVAL,
                              "%s: a .pth needs --labels (BACKGROUND and at least one class)",
                              cfg->model);
-    SSD_TRY(ssd_model_create(&d->pth, d->be, net, cfg->num_classes, cfg->resolution));
+    SSD_TRY(ssd_model_create_wm(&d->pth, d->be, net, cfg->num_classes, cfg->resolution,
+                                cfg->width_mult > 0 ? (float)cfg->width_mult : 1.0f));
     SSD_TRY(ssd_model_load(d->pth, cfg->model, SSD_LOAD_FULL));
     ssd_model *m = d->pth;
     d->tf.size = m->resolution;

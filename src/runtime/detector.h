@@ -21,6 +21,7 @@ typedef struct {
     const char *net;         /* .pth only: "mb1-ssd" */
     int num_classes;         /* .pth only, BACKGROUND included */
     int resolution;          /* .pth only; 0 = 300 */
+    double width_mult;       /* .pth only: --mb2-width-mult; 0 = 1.0 */
     const char *input_blob;  /* ONNX tensor names; NULL: the graph's input / "scores" / "boxes" */
     const char *output_cvg;  /* scores (N,K,C) */
     const char *output_bbox; /* boxes (N,K,4) */

@@ -589,7 +589,8 @@ ssd_status ssd_train_run(const ssd_train_config *cfg) {
     if (st == SSD_OK && !ssd_net_supported(c->net))
         st = ssd_error_set(SSD_E_UNSUPPORTED, "--net %s is not supported yet (mb1-ssd is)", c->net);
     /* The priors depend on the resolution only; the reference logs them before the datasets. */
-    if (st == SSD_OK) st = ssd_model_create(&m, be, c->net, 2, c->resolution);
+    if (st == SSD_OK)
+        st = ssd_model_create_wm(&m, be, c->net, 2, c->resolution, (float)c->mb2_width_mult);
     if (st == SSD_OK) {
         if (!strcmp(c->net, "mb1-ssd")) log_specs(m);
         ssd_model_destroy(m);
@@ -600,7 +601,8 @@ ssd_status ssd_train_run(const ssd_train_config *cfg) {
     if (st == SSD_OK) st = open_datasets(c, &train, &val, label_file);
     if (st == SSD_OK) {
         ssd_info("Build network.");
-        st = ssd_model_create(&m, be, c->net, train->num_classes, c->resolution);
+        st = ssd_model_create_wm(&m, be, c->net, train->num_classes, c->resolution,
+                                 (float)c->mb2_width_mult);
     }
     if (st == SSD_OK) {
         if (c->freeze_base_net)
