@@ -167,7 +167,7 @@ static ssd_status run_conv(bench *b, ssd_tensor **v, const ssd_conv2d_params *p,
     ssd_tensor *dz = v[3];
     if (p->act) {
         ssd_act_params ap = {p->act};
-        SSD_TRY(o->act_bwd(b->be, v[5], v[3], v[4], &ap));
+        SSD_TRY(o->act_bwd(b->be, v[5], v[3], NULL, v[4], &ap));
         dz = v[5];
     }
     if (dx) SSD_TRY(o->conv2d_bwd_data(b->be, v[6], dz, v[0], v[1], p));
@@ -216,7 +216,7 @@ typedef struct {
 
 static ssd_status layer_fwd(bench *b, layer *l, const ssd_tensor *x, bool train) {
     const ssd_backend_ops *o = b->be->ops;
-    ssd_bn_params bp = {1e-5, 0.1, train, l->act};
+    ssd_bn_params bp = {1e-5, 0.1, train, l->act, false};
     l->cv.w->version++;
     SSD_TRY(o->conv2d_fwd(b->be, l->cv.y, x, l->cv.w, NULL, &l->cv.p));
     return o->bn_fwd(b->be, l->bn.y, l->bn.m, l->bn.is, l->bn.ws, l->cv.y, l->bn.g, l->bn.b,
@@ -226,7 +226,7 @@ static ssd_status layer_fwd(bench *b, layer *l, const ssd_tensor *x, bool train)
 static ssd_status layer_bwd(bench *b, layer *l, const ssd_tensor *dy, const ssd_tensor *x,
                             bool dx) {
     const ssd_backend_ops *o = b->be->ops;
-    ssd_bn_params bp = {1e-5, 0.1, true, l->act};
+    ssd_bn_params bp = {1e-5, 0.1, true, l->act, false};
     SSD_TRY(o->bn_bwd(b->be, l->bn.dx, l->bn.dg, l->bn.db, dy, l->cv.y, l->bn.y, l->bn.ws, l->bn.g,
                       l->bn.m, l->bn.is, l->bn.rv, &bp));
     if (dx) SSD_TRY(o->conv2d_bwd_data(b->be, l->cv.dx, l->bn.dx, x, l->cv.w, &l->cv.p));
@@ -352,7 +352,7 @@ static ssd_status step(bench *b, state *s) {
     }
     case B_BN: {
         bn_t *l = &s->ly[0].bn;
-        ssd_bn_params p = {1e-5, 0.1, c->train != 0, (ssd_act)c->act};
+        ssd_bn_params p = {1e-5, 0.1, c->train != 0, (ssd_act)c->act, false};
         SSD_TRY(o->bn_fwd(be, l->y, l->m, l->is, l->ws, v[0], l->g, l->b, l->rm, l->rv, &p));
         return o->bn_bwd(be, l->dx, l->dg, l->db, v[1], v[0], l->y, l->ws, l->g, l->m, l->is, l->rv,
                          &p);
@@ -360,7 +360,7 @@ static ssd_status step(bench *b, state *s) {
     case B_ACT: {
         ssd_act_params p = {(ssd_act)c->act};
         SSD_TRY(o->act_fwd(be, v[3], v[0], &p));
-        return o->act_bwd(be, v[4], v[1], v[3], &p);
+        return o->act_bwd(be, v[4], v[1], v[0], v[3], &p);
     }
     case B_POOL: {
         ssd_pool_params p = {{c->k, c->k}, {c->s, c->s}, {c->p, c->p}, c->ceil != 0};

@@ -19,6 +19,7 @@ int cmd_export(int argc, char **argv);
 int cmd_eval(int argc, char **argv);
 int cmd_convert(int argc, char **argv);
 int cmd_detect(int argc, char **argv);
+int cmd_download(int argc, char **argv);
 /* `ssd convert tfjs ...` (argv[0] == "tfjs"), dispatched from cmd_convert. */
 int cmd_convert_tfjs(int argc, char **argv);
 

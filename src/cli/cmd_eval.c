@@ -8,6 +8,7 @@
 #include "core/mem.h"
 #include "core/progress.h"
 #include "core/threads.h"
+#include "data/open_images.h"
 #include "data/voc.h"
 #include "eval/eval.h"
 #include "models/model.h"
@@ -135,13 +136,28 @@ typedef struct {
     ssd_eval_params ep;
 } eval_opts;
 
+/* Open Images takes its classes from the annotation files; a --label-file
+ * (the model's labels.txt) must agree with them, or the label indices would not. */
+static ssd_status check_labels(const ssd_dataset *ds, const char *label_file) {
+    char **names = NULL;
+    int n = 0;
+    SSD_TRY(ssd_labels_load(label_file, &names, &n));
+    int d = 0;
+    while (d < n && d < ds->num_classes && !strcmp(names[d], ds->class_names[d])) d++;
+    ssd_status st = SSD_OK;
+    if (d < n || d < ds->num_classes)
+        st = ssd_error_set(SSD_E_INVAL,
+                           "%s: class %d is '%s' there but '%s' in the dataset's annotation files",
+                           label_file, d, d < n ? names[d] : "(none)",
+                           d < ds->num_classes ? ds->class_names[d] : "(none)");
+    ssd_labels_free(names, n);
+    return st;
+}
+
 static ssd_status run(const eval_opts *o) {
     ssd_log_set_level((ssd_log_level)ssd_log_level_parse(o->log_level));
     ssd_threads_set(o->threads);
     if (o->use_cuda) ssd_info("CUDA is not available in this build; evaluating on the CPU.");
-    if (strcmp(o->dataset_type, "voc") != 0)
-        return ssd_error_set(SSD_E_UNSUPPORTED, "--dataset-type %s is not supported yet (voc is)",
-                             o->dataset_type);
     if (!ssd_net_supported(o->net))
         return ssd_error_set(SSD_E_UNSUPPORTED, "--net %s is not supported yet (mb1-ssd is)",
                              o->net);
@@ -152,7 +168,13 @@ static ssd_status run(const eval_opts *o) {
     ssd_model *m = NULL;
     ssd_eval_results r = {0};
     char *json = NULL;
-    ssd_status st = ssd_voc_open(&ds, o->dataset, true, o->label_file);
+    ssd_status st;
+    if (!strcmp(o->dataset_type, "open_images")) {
+        st = ssd_oi_open(&ds, o->dataset, "test", false, 0);
+        if (st == SSD_OK && o->label_file) st = check_labels(ds, o->label_file);
+    } else {
+        st = ssd_voc_open(&ds, o->dataset, true, o->label_file);
+    }
     if (st == SSD_OK && ssd_dataset_size(ds) == 0)
         st = ssd_error_set(SSD_E_INVAL, "%s: the test split has no image", o->dataset);
     if (st == SSD_OK) st = ssd_backend_create(&be, "cpu");

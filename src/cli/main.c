@@ -7,6 +7,7 @@
 
 static const ssd_command commands[] = {
     {"convert", cmd_convert, "CCPD -> Pascal VOC; generate VOC split files"},
+    {"download", cmd_download, "fetch classes of Open Images (open_images_downloader.py)"},
     {"train", cmd_train, "train an SSD detector (train_ssd.py)"},
     {"eval", cmd_eval, "VOC mAP, COCO-style AP, PR curves of a checkpoint (eval_ssd.py)"},
     {"detect", cmd_detect, "detect objects in images and draw them (detectnet)"},

@@ -203,9 +203,22 @@ static const char *node(builder *b, const char *op, int nin, const char *const *
     return o;
 }
 
+/* PyTorch's Hardsigmoid: relu6(x + 3) / 6, ONNX HardSigmoid with alpha 1/6, beta 1/2. */
+static const char *hardsigmoid_node(builder *b, const char *x) {
+    Onnx__AttributeProto *as[2] = {attr_float(b, "alpha", 1.0f / 6.0f),
+                                   attr_float(b, "beta", 0.5f)};
+    return node(b, "HardSigmoid", 1, &x, as, 2, NULL);
+}
+
 static const char *act_node(builder *b, const char *x, ssd_act act, const char *prefix) {
     if (act == SSD_ACT_NONE) return x;
     if (act == SSD_ACT_RELU) return node(b, "Relu", 1, &x, NULL, 0, NULL);
+    if (act == SSD_ACT_HARDSIGMOID) return hardsigmoid_node(b, x);
+    if (act == SSD_ACT_HARDSWISH) {
+        if (b->opset >= 14) return node(b, "HardSwish", 1, &x, NULL, 0, NULL);
+        const char *in[2] = {x, hardsigmoid_node(b, x)};
+        return node(b, "Mul", 2, in, NULL, 0, NULL);
+    }
     /* ReLU6 as PyTorch writes it from opset 11 on: Clip with min/max inputs. */
     char n0[160], n1[160];
     snprintf(n0, sizeof n0, "%s.clip_min", prefix);
@@ -214,7 +227,7 @@ static const char *act_node(builder *b, const char *x, ssd_act act, const char *
     return node(b, "Clip", 3, in, NULL, 0, NULL);
 }
 
-static const char *conv_node(builder *b, const ssd_layer *l, const char *x, bool with_act) {
+static const char *conv_node(builder *b, const ssd_layer *l, const char *x) {
     const ssd_conv_layer *c = &l->u.conv;
     char wn[160], bn[160];
     snprintf(wn, sizeof wn, "%s.weight", l->name);
@@ -229,13 +242,13 @@ static const char *conv_node(builder *b, const ssd_layer *l, const char *x, bool
         attr_ints(b, "kernel_shape", 2, ks), attr_ints(b, "pads", 4, pads),
         attr_ints(b, "strides", 2, strides)};
     const char *y = node(b, "Conv", c->has_bias ? 3 : 2, in, as, 5, NULL);
-    return with_act ? act_node(b, y, c->p.act, l->name) : y;
+    return act_node(b, y, c->p.act, l->name);
 }
 
 static const char *layer_nodes(builder *b, const ssd_layer *l, const char *x) {
     switch (l->kind) {
     case SSD_L_CONV:
-        return conv_node(b, l, x, true);
+        return conv_node(b, l, x);
     case SSD_L_BN: {
         const ssd_bn_layer *bn = &l->u.bn;
         char n[4][160];
@@ -267,25 +280,21 @@ static const char *layer_nodes(builder *b, const ssd_layer *l, const char *x) {
     case SSD_L_L2NORM:
         fail(b, SSD_E_UNSUPPORTED, "L2Norm layers are not exported yet");
         return NULL;
+    case SSD_L_GAP:
+        return node(b, "GlobalAveragePool", 1, &x, NULL, 0, NULL);
     }
     return NULL;
 }
 
-static const char *seq_nodes(builder *b, const ssd_seq *s, const char *x) {
-    for (int j = 0; j < s->n && x; j++) x = layer_nodes(b, &s->l[j], x);
-    return x;
-}
-
 /* x.permute(0,2,3,1).contiguous().view(N, -1, k) */
-static const char *head_nodes(builder *b, const ssd_layer *conv, const char *x, int k) {
+static const char *head_nodes(builder *b, const char *x, int k, const char *prefix) {
     int64_t perm[4] = {0, 2, 3, 1};
     Onnx__AttributeProto *as[1] = {attr_ints(b, "perm", 4, perm)};
-    const char *y = conv_node(b, conv, x, false);
-    const char *t = node(b, "Transpose", 1, &y, as, 1, NULL);
+    const char *t = node(b, "Transpose", 1, &x, as, 1, NULL);
     /* 0 copies the batch dimension, so the same node serves a dynamic batch. */
     int64_t shape[3] = {0, -1, k};
     char sn[160];
-    snprintf(sn, sizeof sn, "%s.view_shape", conv->name);
+    snprintf(sn, sizeof sn, "%s.view_shape", prefix);
     const char *in[2] = {t, init_i64(b, sn, 3, shape)};
     return node(b, "Reshape", 2, in, NULL, 0, NULL);
 }
@@ -348,29 +357,58 @@ static const char *decode_nodes(builder *b, const char *loc) {
     return node(b, "Concat", 2, a8, as, 1, "boxes");
 }
 
+/* One ONNX subgraph per node of the model's graph, in node order. */
 static void graph_nodes(builder *b) {
     const ssd_model *m = b->m;
-    const char *x = "input_0";
-    const char *confs[SSD_MAX_HEADS], *locs[SSD_MAX_HEADS];
-    int h = 0, start = 0;
-    for (int k = 0; k < m->nsrc; k++) {
-        for (int i = start; i < m->src[k]; i++) x = seq_nodes(b, &m->base[i], x);
-        start = m->src[k];
-        confs[h] = head_nodes(b, &m->cls[h], x, m->num_classes);
-        locs[h] = head_nodes(b, &m->reg[h], x, 4);
-        h++;
+    const ssd_graph *g = &m->g;
+    const char **val = ssd_calloc((size_t)g->n, sizeof *val);
+    if (!val) {
+        b->st = SSD_E_NOMEM;
+        return;
     }
-    for (int i = start; i < m->nbase; i++) x = seq_nodes(b, &m->base[i], x);
-    for (int e = 0; e < m->nextras; e++) {
-        x = seq_nodes(b, &m->extras[e], x);
-        confs[h] = head_nodes(b, &m->cls[h], x, m->num_classes);
-        locs[h] = head_nodes(b, &m->reg[h], x, 4);
-        h++;
+    const char *conf = NULL, *loc = NULL;
+    for (int i = 0; i < g->n && b->st == SSD_OK; i++) {
+        const ssd_node *nd = &g->nodes[i];
+        const char *in[SSD_GRAPH_MAX_IN];
+        for (int k = 0; k < nd->nin; k++) in[k] = val[nd->in[k]];
+        switch (nd->kind) {
+        case SSD_NODE_INPUT:
+            val[i] = "input_0";
+            break;
+        case SSD_NODE_LAYER:
+            val[i] = layer_nodes(b, nd->layer, in[0]);
+            break;
+        case SSD_NODE_ADD:
+            val[i] = node(b, "Add", 2, in, NULL, 0, NULL);
+            break;
+        case SSD_NODE_SCALE:
+            val[i] = node(b, "Mul", 2, in, NULL, 0, NULL);
+            break;
+        case SSD_NODE_CONCAT: {
+            Onnx__AttributeProto *as[1] = {attr_int(b, "axis", nd->axis)};
+            val[i] = node(b, "Concat", nd->nin, in, as, 1, NULL);
+            break;
+        }
+        case SSD_NODE_HEAD: {
+            const ssd_node *src = &g->nodes[nd->in[0]];
+            char prefix[128];
+            if (src->layer)
+                snprintf(prefix, sizeof prefix, "%s", src->layer->name);
+            else
+                snprintf(prefix, sizeof prefix, "node%d", i);
+            val[i] = head_nodes(b, in[0], nd->k, prefix);
+            break;
+        }
+        }
+        if (i == m->conf_node) conf = val[i];
+        if (i == m->loc_node) loc = val[i];
     }
-    Onnx__AttributeProto *a1[1] = {attr_int(b, "axis", 1)};
-    const char *conf = node(b, "Concat", h, confs, a1, 1, NULL);
-    Onnx__AttributeProto *a2[1] = {attr_int(b, "axis", 1)};
-    const char *loc = node(b, "Concat", h, locs, a2, 1, NULL);
+    ssd_free(val);
+    if (b->st != SSD_OK) return;
+    if (!conf || !loc) {
+        fail(b, SSD_E_INVAL, "model graph has no conf/loc outputs");
+        return;
+    }
     /* Softmax over the last axis reads the same under opset < 13 (2-D coercion at
      * axis 2 of a 3-D tensor) and >= 13 (one axis). */
     Onnx__AttributeProto *a3[1] = {attr_int(b, "axis", 2)};

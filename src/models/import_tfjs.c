@@ -195,6 +195,17 @@ static ssd_status convert_layer(converted *c, const mapping *mp, const ssd_tfjs_
     return SSD_OK;
 }
 
+/* The model's layer with a printf-formatted name (NULL if absent). */
+static ssd_layer *layer_named(ssd_model *m, const char *fmt, ...) {
+    char name[96];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(name, sizeof name, fmt, ap);
+    va_end(ap);
+    return ssd_model_find_layer(m, name);
+}
+#define L(...) layer_named(m, __VA_ARGS__)
+
 static int build_mappings(ssd_model *m, mapping *mp, int cap) {
     int n = 0;
 #define MAP(layer, k, ...)                                                                         \
@@ -206,21 +217,24 @@ static int build_mappings(ssd_model *m, mapping *mp, int cap) {
         }                                                                                          \
         n++;                                                                                       \
     } while (0)
-    MAP(&m->base[0].l[0], SRC_CONV, "MobilenetV1/Conv2d_0_pointwise");
-    MAP(&m->base[0].l[1], SRC_FOLDED, "MobilenetV1/Conv2d_0_pointwise");
-    for (int i = 1; i < m->nbase; i++) {
-        MAP(&m->base[i].l[0], SRC_CONV, "MobilenetV1/Conv2d_%d_depthwise", i);
-        MAP(&m->base[i].l[1], SRC_BN, "MobilenetV1/Conv2d_%d_depthwise", i);
-        MAP(&m->base[i].l[2], SRC_CONV, "MobilenetV1/Conv2d_%d_pointwise", i);
-        MAP(&m->base[i].l[3], SRC_FOLDED, "MobilenetV1/Conv2d_%d_pointwise", i);
+    MAP(L("base_net.0.0"), SRC_CONV, "MobilenetV1/Conv2d_0_pointwise");
+    MAP(L("base_net.0.1"), SRC_FOLDED, "MobilenetV1/Conv2d_0_pointwise");
+    for (int i = 1; i < 14; i++) {
+        MAP(L("base_net.%d.0", i), SRC_CONV, "MobilenetV1/Conv2d_%d_depthwise", i);
+        MAP(L("base_net.%d.1", i), SRC_BN, "MobilenetV1/Conv2d_%d_depthwise", i);
+        MAP(L("base_net.%d.3", i), SRC_CONV, "MobilenetV1/Conv2d_%d_pointwise", i);
+        MAP(L("base_net.%d.4", i), SRC_FOLDED, "MobilenetV1/Conv2d_%d_pointwise", i);
     }
-    for (int j = 0; j < m->nextras; j++) {
-        MAP(&m->extras[j].l[0], SRC_CONV_BIAS, "Prediction/Conv2d_%d_pointwise", 2 * j);
-        MAP(&m->extras[j].l[1], SRC_CONV_BIAS, "Prediction/Conv2d_%d_pointwise", 2 * j + 1);
+    for (int j = 0; j < 4; j++) {
+        MAP(L("extras.%d.0", j), SRC_CONV_BIAS, "Prediction/Conv2d_%d_pointwise", 2 * j);
+        MAP(L("extras.%d.2", j), SRC_CONV_BIAS, "Prediction/Conv2d_%d_pointwise", 2 * j + 1);
     }
 #undef MAP
+    for (int i = 0; i < n && i < cap; i++)
+        if (!mp[i].l) return -1;
     return n;
 }
+#undef L
 
 static bool shapes_fit(const converted *c, char *why, size_t n) {
     for (int i = 0; i < c->n; i++) {
@@ -240,10 +254,11 @@ static bool shapes_fit(const converted *c, char *why, size_t n) {
 
 ssd_status ssd_mb1_import_tfjs(ssd_model *m, const ssd_tfjs_weights *w, ssd_tfjs_report *r) {
     memset(r, 0, sizeof *r);
-    if (strcmp(m->net, "mb1-ssd") != 0 || m->nbase != 14 || m->nextras != 4)
+    if (strcmp(m->net, "mb1-ssd") != 0)
         return ssd_error_set(SSD_E_INVAL, "TensorFlow.js import maps onto mb1-ssd, not %s", m->net);
     mapping mp[64];
     int n = build_mappings(m, mp, 64);
+    if (n < 0) return ssd_error_set(SSD_E_INVAL, "TensorFlow.js import: mb1-ssd layer missing");
     if (n > 64) return ssd_error_set(SSD_E_INVAL, "TensorFlow.js import: %d layers to map", n);
     converted *cv = ssd_calloc((size_t)n, sizeof *cv);
     bool *used = ssd_calloc((size_t)w->count + 1, sizeof *used);
@@ -314,10 +329,7 @@ struct ssd_bn_calib {
 };
 
 static ssd_layer *find_layer(ssd_model *m, const char *name) {
-    for (int i = 0; i < m->nbase; i++)
-        for (int j = 0; j < m->base[i].n; j++)
-            if (strcmp(m->base[i].l[j].name, name) == 0) return &m->base[i].l[j];
-    return NULL;
+    return ssd_model_find_layer(m, name);
 }
 
 void ssd_bn_calib_destroy(ssd_bn_calib *c) {
@@ -363,8 +375,11 @@ ssd_status ssd_bn_calib_create(ssd_bn_calib **out, ssd_model *m, const ssd_tfjs_
 }
 
 ssd_status ssd_bn_calib_add(ssd_bn_calib *c, const ssd_tensor *x) {
-    const ssd_tensor *y = x;
-    for (int i = 0; i < c->m->nbase; i++) SSD_TRY(ssd_seq_forward(&c->m->base[i], y, false, &y));
+    /* every activation kept to the end of the pass, so each BN's input can be read */
+    c->m->g.keep_all = true;
+    ssd_status st = ssd_model_forward(c->m, x, false);
+    c->m->g.keep_all = false;
+    SSD_TRY(st);
     for (int k = 0; k < c->n; k++) {
         calib_bn *b = &c->b[k];
         const ssd_tensor *in = b->bn->x; /* the conv output this BN normalised */

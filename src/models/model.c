@@ -19,90 +19,107 @@ bool ssd_net_supported(const char *net) {
     return strcmp(net, "mb1-ssd") == 0;
 }
 
-ssd_status ssd_model_alloc_layout(ssd_model *m, int nbase, int nextras, int nheads) {
-    if (nheads > SSD_MAX_HEADS) return ssd_error_set(SSD_E_INVAL, "too many heads");
-    m->base = ssd_calloc((size_t)nbase, sizeof *m->base);
-    m->extras = ssd_calloc((size_t)(nextras ? nextras : 1), sizeof *m->extras);
-    m->cls = ssd_calloc((size_t)nheads, sizeof *m->cls);
-    m->reg = ssd_calloc((size_t)nheads, sizeof *m->reg);
-    if (!m->base || !m->extras || !m->cls || !m->reg) return SSD_E_NOMEM;
-    m->nbase = nbase;
-    m->nextras = nextras;
-    m->nheads = nheads;
-    return SSD_OK;
-}
-
+typedef ssd_status (*builder_fn)(ssd_model *m);
 typedef ssd_status (*layer_fn)(ssd_layer *l, ssd_rng *rng);
 static ssd_status apply(ssd_model *m, ssd_rng *rng, layer_fn fn, bool base, bool extras,
                         bool heads);
 
-static ssd_status register_params(ssd_model *m) {
-    for (int i = 0; i < m->nbase; i++)
-        for (int j = 0; j < m->base[i].n; j++)
-            SSD_TRY(ssd_layer_params(&m->base[i].l[j], &m->params, SSD_GROUP_BASE));
-    for (int i = 0; i < m->nextras; i++)
-        for (int j = 0; j < m->extras[i].n; j++)
-            SSD_TRY(ssd_layer_params(&m->extras[i].l[j], &m->params, SSD_GROUP_EXTRAS));
-    for (int h = 0; h < m->nheads; h++)
-        SSD_TRY(ssd_layer_params(&m->cls[h], &m->params, SSD_GROUP_HEADS));
-    for (int h = 0; h < m->nheads; h++)
-        SSD_TRY(ssd_layer_params(&m->reg[h], &m->params, SSD_GROUP_HEADS));
+static builder_fn builder_of(const char *net) {
+    if (strcmp(net, "mb1-ssd") == 0) return ssd_build_mb1_ssd;
+    return NULL;
+}
+
+/* Feature-map sizes of the heads by shape inference through the graph. */
+static ssd_status feature_maps(ssd_model *m) {
+    int64_t s[4] = {1, 3, m->resolution, m->resolution};
+    SSD_TRY(ssd_graph_infer_shapes(&m->g, s));
+    for (int h = 0; h < m->nheads; h++) {
+        const ssd_node *nd = &m->g.nodes[m->tap[h]];
+        if (nd->ndim != 4 || nd->shape[2] < 1 || nd->shape[3] < 1)
+            return ssd_error_set(SSD_E_INVAL,
+                                 "%s: resolution %d leaves no feature map for header %d", m->net,
+                                 m->resolution, h);
+        m->feature_maps[h] = (int)nd->shape[2];
+    }
     return SSD_OK;
 }
 
-/* Feature-map sizes of the heads by shape inference through the layers. */
-static void feature_maps(ssd_model *m) {
-    int64_t s[4] = {1, 3, m->resolution, m->resolution}, o[4];
-    int h = 0, start = 0;
-    for (int k = 0; k < m->nsrc; k++) {
-        for (int i = start; i < m->src[k]; i++)
-            for (int j = 0; j < m->base[i].n; j++) {
-                ssd_layer_out_shape(&m->base[i].l[j], s, o);
-                memcpy(s, o, sizeof s);
-            }
-        start = m->src[k];
-        m->feature_maps[h++] = (int)s[2];
+static ssd_status make_priors(ssd_model *m) {
+    switch (m->priors_family) {
+    case SSD_PRIORS_MOBILENETV1:
+        if (m->nheads != 6) break;
+        ssd_priors_specs_mobilenetv1(m->resolution, m->feature_maps, m->specs);
+        return ssd_priors_generate(m->specs, m->nheads, m->resolution, true, &m->priors,
+                                   &m->num_priors);
+    case SSD_PRIORS_SQUEEZENET:
+        if (m->nheads != 6) break;
+        ssd_priors_specs_squeezenet(m->specs);
+        return ssd_priors_generate(m->specs, m->nheads, m->resolution, true, &m->priors,
+                                   &m->num_priors);
+    case SSD_PRIORS_VGG:
+        if (m->nheads != 6) break;
+        ssd_priors_specs_vgg(m->specs);
+        return ssd_priors_generate(m->specs, m->nheads, m->resolution, true, &m->priors,
+                                   &m->num_priors);
     }
-    for (int i = start; i < m->nbase; i++)
-        for (int j = 0; j < m->base[i].n; j++) {
-            ssd_layer_out_shape(&m->base[i].l[j], s, o);
-            memcpy(s, o, sizeof s);
-        }
-    for (int e = 0; e < m->nextras; e++) {
-        for (int j = 0; j < m->extras[e].n; j++) {
-            ssd_layer_out_shape(&m->extras[e].l[j], s, o);
-            memcpy(s, o, sizeof s);
-        }
-        m->feature_maps[h++] = (int)s[2];
+    return ssd_error_set(SSD_E_INVAL, "%s: no prior configuration for %d heads", m->net, m->nheads);
+}
+
+/* The header reshapes and the two concats after the builder's graph. */
+static ssd_status finish_graph(ssd_model *m) {
+    ssd_graph *g = &m->g;
+    int cs[SSD_MAX_HEADS], rs[SSD_MAX_HEADS];
+    for (int h = 0; h < m->nheads; h++) {
+        cs[h] = ssd_graph_head(g, m->cls_out[h], m->num_classes);
+        rs[h] = ssd_graph_head(g, m->reg_out[h], 4);
     }
+    m->conf_node = ssd_graph_concat(g, cs, m->nheads, 1);
+    m->loc_node = ssd_graph_concat(g, rs, m->nheads, 1);
+    SSD_TRY(ssd_graph_status(g));
+    ssd_graph_bind_output(g, m->conf_node, &m->conf);
+    ssd_graph_bind_output(g, m->loc_node, &m->loc);
+    return SSD_OK;
 }
 
 ssd_status ssd_model_create(ssd_model **out, ssd_backend *be, const char *net, int num_classes,
                             int resolution) {
+    return ssd_model_create_wm(out, be, net, num_classes, resolution, 1.0f);
+}
+
+ssd_status ssd_model_create_wm(ssd_model **out, ssd_backend *be, const char *net, int num_classes,
+                               int resolution, float width_mult) {
     *out = NULL;
     if (!ssd_net_known(net)) return ssd_error_set(SSD_E_INVAL, "unknown net '%s'", net);
-    if (!ssd_net_supported(net))
-        return ssd_error_set(SSD_E_UNSUPPORTED, "net '%s' is not supported yet (only mb1-ssd)",
-                             net);
+    builder_fn build = builder_of(net);
+    if (!build || !ssd_net_supported(net))
+        return ssd_error_set(SSD_E_UNSUPPORTED, "net '%s' is not supported yet", net);
     if (num_classes < 2)
         return ssd_error_set(SSD_E_INVAL, "need at least 2 classes (BACKGROUND + 1), got %d",
                              num_classes);
     if (resolution == 0) resolution = 300;
     if (resolution < 64 || resolution > 4096)
         return ssd_error_set(SSD_E_INVAL, "resolution %d out of range [64, 4096]", resolution);
+    if (!(width_mult > 0.0f && width_mult <= 4.0f))
+        return ssd_error_set(SSD_E_INVAL, "width multiplier %g out of range (0, 4]",
+                             (double)width_mult);
     ssd_model *m = ssd_calloc(1, sizeof *m);
     if (!m) return SSD_E_NOMEM;
     snprintf(m->net, sizeof m->net, "%s", net);
     m->be = be;
     m->num_classes = num_classes;
     m->resolution = resolution;
-    ssd_status st = ssd_build_mb1_ssd(m);
-    if (st == SSD_OK) st = register_params(m);
-    if (st == SSD_OK) {
-        feature_maps(m);
-        ssd_priors_specs_mobilenetv1(resolution, m->feature_maps, m->specs);
-        st = ssd_priors_generate(m->specs, m->nheads, resolution, true, &m->priors, &m->num_priors);
-    }
+    m->width_mult = width_mult;
+    ssd_graph_init(&m->g, be);
+    ssd_graph_set_section(&m->g, SSD_SEC_BASE);
+    m->input = ssd_graph_input(&m->g);
+    ssd_status st = build(m);
+    if (st == SSD_OK) st = ssd_graph_status(&m->g);
+    if (st == SSD_OK && (m->nheads < 1 || m->nheads > SSD_MAX_HEADS))
+        st = ssd_error_set(SSD_E_INVAL, "%s: %d headers", net, m->nheads);
+    if (st == SSD_OK) st = finish_graph(m);
+    if (st == SSD_OK) st = ssd_graph_params(&m->g, &m->params);
+    if (st == SSD_OK) st = feature_maps(m);
+    if (st == SSD_OK) st = make_priors(m);
     if (st == SSD_OK) {
         /* pytorch-ssd's nets are created with PyTorch's default init. */
         ssd_rng rng;
@@ -120,43 +137,40 @@ ssd_status ssd_model_create(ssd_model **out, ssd_backend *be, const char *net, i
 
 void ssd_model_destroy(ssd_model *m) {
     if (!m) return;
-    for (int i = 0; i < m->nbase; i++) ssd_seq_deinit(&m->base[i]);
-    for (int i = 0; i < m->nextras; i++) ssd_seq_deinit(&m->extras[i]);
-    for (int h = 0; h < m->nheads; h++) {
-        if (m->cls) ssd_layer_deinit(&m->cls[h]);
-        if (m->reg) ssd_layer_deinit(&m->reg[h]);
-    }
-    for (int h = 0; h < SSD_MAX_HEADS; h++) {
-        ssd_tensor *ts[] = {&m->cls_p[h],  &m->reg_p[h],  &m->dcls_p[h], &m->dreg_p[h],
-                            &m->dcls_y[h], &m->dreg_y[h], &m->head_g[h], &m->tap_g[h]};
-        for (size_t i = 0; i < sizeof ts / sizeof ts[0]; i++) ssd_tensor_deinit(ts[i]);
-    }
+    ssd_graph_deinit(&m->g);
     ssd_tensor_deinit(&m->conf);
     ssd_tensor_deinit(&m->loc);
     ssd_tensor_deinit(&m->dconf);
     ssd_tensor_deinit(&m->dloc);
-    ssd_free(m->base);
-    ssd_free(m->extras);
-    ssd_free(m->cls);
-    ssd_free(m->reg);
     ssd_free(m->priors);
     ssd_param_list_free(&m->params);
     ssd_free(m);
 }
 
+ssd_layer *ssd_model_find_layer(ssd_model *m, const char *name) {
+    for (int i = 0; i < m->g.n; i++) {
+        ssd_layer *l = m->g.nodes[i].layer;
+        if (l && strcmp(l->name, name) == 0) return l;
+    }
+    return NULL;
+}
+
+/* Runs fn on the layers of the base, the extras (with the source-layer add-ons,
+ * which train with them) and the headers, in state_dict order. */
 static ssd_status apply(ssd_model *m, ssd_rng *rng, layer_fn fn, bool base, bool extras,
                         bool heads) {
-    if (base)
-        for (int i = 0; i < m->nbase; i++)
-            for (int j = 0; j < m->base[i].n; j++) SSD_TRY(fn(&m->base[i].l[j], rng));
-    if (extras)
-        for (int i = 0; i < m->nextras; i++)
-            for (int j = 0; j < m->extras[i].n; j++) SSD_TRY(fn(&m->extras[i].l[j], rng));
-    if (heads) {
-        for (int h = 0; h < m->nheads; h++) SSD_TRY(fn(&m->cls[h], rng));
-        for (int h = 0; h < m->nheads; h++) SSD_TRY(fn(&m->reg[h], rng));
+    int *ids, n;
+    SSD_TRY(ssd_graph_layer_order(&m->g, &ids, &n));
+    ssd_status st = SSD_OK;
+    for (int i = 0; i < n && st == SSD_OK; i++) {
+        const ssd_node *nd = &m->g.nodes[ids[i]];
+        bool on = nd->section == SSD_SEC_BASE                                      ? base
+                  : nd->section == SSD_SEC_EXTRAS || nd->section == SSD_SEC_ADDONS ? extras
+                                                                                   : heads;
+        if (on) st = fn(nd->layer, rng);
     }
-    return SSD_OK;
+    ssd_free(ids);
+    return st;
 }
 
 ssd_status ssd_model_init_xavier(ssd_model *m, uint64_t seed) {
@@ -181,39 +195,10 @@ ssd_status ssd_model_init_non_base_xavier(ssd_model *m, uint64_t seed) {
 }
 
 void ssd_model_set_frozen(ssd_model *m, bool freeze_base, bool freeze_net) {
-    bool trainable_before = false; /* along the trunk, in forward order */
-    int h = 0, start = 0;
-    for (int k = 0; k < m->nsrc; k++) {
-        for (int i = start; i < m->src[k]; i++)
-            for (int j = 0; j < m->base[i].n; j++) {
-                ssd_layer *l = &m->base[i].l[j];
-                l->frozen = freeze_base || freeze_net;
-                l->need_dx = trainable_before;
-                if (!l->frozen) trainable_before = true;
-            }
-        start = m->src[k];
-        m->cls[h].frozen = m->reg[h].frozen = false;
-        m->cls[h].need_dx = m->reg[h].need_dx = trainable_before;
-        h++;
-    }
-    for (int i = start; i < m->nbase; i++)
-        for (int j = 0; j < m->base[i].n; j++) {
-            ssd_layer *l = &m->base[i].l[j];
-            l->frozen = freeze_base || freeze_net;
-            l->need_dx = trainable_before;
-            if (!l->frozen) trainable_before = true;
-        }
-    for (int e = 0; e < m->nextras; e++) {
-        for (int j = 0; j < m->extras[e].n; j++) {
-            ssd_layer *l = &m->extras[e].l[j];
-            l->frozen = freeze_net;
-            l->need_dx = trainable_before;
-            if (!l->frozen) trainable_before = true;
-        }
-        m->cls[h].frozen = m->reg[h].frozen = false;
-        m->cls[h].need_dx = m->reg[h].need_dx = trainable_before;
-        h++;
-    }
+    bool f[SSD_SEC__COUNT] = {0};
+    f[SSD_SEC_BASE] = freeze_base || freeze_net;
+    f[SSD_SEC_EXTRAS] = f[SSD_SEC_ADDONS] = freeze_net;
+    ssd_graph_set_frozen(&m->g, f);
 }
 
 int64_t ssd_model_num_params(const ssd_model *m) {
@@ -223,104 +208,17 @@ int64_t ssd_model_num_params(const ssd_model *m) {
     return n;
 }
 
-static ssd_status header_fwd(ssd_model *m, int h, const ssd_tensor *x, bool training) {
-    const ssd_backend_ops *ops = m->be->ops;
-    ssd_head_params pc = {m->num_classes}, pr = {4};
-    SSD_TRY(ssd_layer_forward(&m->cls[h], x, training));
-    SSD_TRY(ops->head_permute_fwd(m->be, &m->cls_p[h], m->cls[h].y, &pc));
-    SSD_TRY(ssd_layer_forward(&m->reg[h], x, training));
-    SSD_TRY(ops->head_permute_fwd(m->be, &m->reg_p[h], m->reg[h].y, &pr));
-    return SSD_OK;
-}
-
 ssd_status ssd_model_forward(ssd_model *m, const ssd_tensor *x, bool training) {
-    int h = 0, start = 0;
-    for (int k = 0; k < m->nsrc; k++) {
-        for (int i = start; i < m->src[k]; i++)
-            SSD_TRY(ssd_seq_forward(&m->base[i], x, training, &x));
-        start = m->src[k];
-        SSD_TRY(header_fwd(m, h++, x, training));
-    }
-    for (int i = start; i < m->nbase; i++) SSD_TRY(ssd_seq_forward(&m->base[i], x, training, &x));
-    for (int e = 0; e < m->nextras; e++) {
-        SSD_TRY(ssd_seq_forward(&m->extras[e], x, training, &x));
-        SSD_TRY(header_fwd(m, h++, x, training));
-    }
-    const ssd_tensor *cs[SSD_MAX_HEADS], *rs[SSD_MAX_HEADS];
-    for (int i = 0; i < m->nheads; i++) {
-        cs[i] = &m->cls_p[i];
-        rs[i] = &m->reg_p[i];
-    }
-    SSD_TRY(m->be->ops->concat_fwd(m->be, &m->conf, cs, m->nheads, 1));
-    SSD_TRY(m->be->ops->concat_fwd(m->be, &m->loc, rs, m->nheads, 1));
+    SSD_TRY(ssd_graph_forward(&m->g, x, training));
     m->conf.version++;
     m->loc.version++;
     return SSD_OK;
 }
 
-/* Sum of two optional gradients into buf; NULL when both are absent. */
-static ssd_status grad_sum(ssd_model *m, ssd_tensor *buf, const ssd_tensor *a, const ssd_tensor *b,
-                           const ssd_tensor **out) {
-    if (!a || !b) {
-        *out = a ? a : b;
-        return SSD_OK;
-    }
-    SSD_TRY(m->be->ops->add(m->be, buf, a, b));
-    buf->version++;
-    *out = buf;
-    return SSD_OK;
-}
-
-/* Backward through header h (its dcls_p/dreg_p already split); *g is the
- * gradient w.r.t. its input, or NULL when nothing before it trains. */
-static ssd_status header_bwd(ssd_model *m, int h, bool training, const ssd_tensor **g) {
-    const ssd_backend_ops *ops = m->be->ops;
-    ssd_head_params pc = {m->num_classes}, pr = {4};
-    SSD_TRY(ops->head_permute_bwd(m->be, &m->dcls_y[h], &m->dcls_p[h], m->cls[h].y, &pc));
-    SSD_TRY(ssd_layer_backward(&m->cls[h], &m->dcls_y[h], training));
-    SSD_TRY(ops->head_permute_bwd(m->be, &m->dreg_y[h], &m->dreg_p[h], m->reg[h].y, &pr));
-    SSD_TRY(ssd_layer_backward(&m->reg[h], &m->dreg_y[h], training));
-    if (!m->cls[h].need_dx) {
-        *g = NULL;
-        return SSD_OK;
-    }
-    return grad_sum(m, &m->head_g[h], m->cls[h].dx, m->reg[h].dx, g);
-}
-
-static ssd_status module_bwd(ssd_seq *s, const ssd_tensor **g) {
-    if (!*g || s->n == 0) return SSD_OK;
-    return ssd_seq_backward(s, *g, true, g);
-}
-
 ssd_status ssd_model_backward(ssd_model *m) {
-    const ssd_backend_ops *ops = m->be->ops;
-    ssd_tensor *dcs[SSD_MAX_HEADS], *drs[SSD_MAX_HEADS];
-    const ssd_tensor *cs[SSD_MAX_HEADS], *rs[SSD_MAX_HEADS];
-    for (int i = 0; i < m->nheads; i++) {
-        dcs[i] = &m->dcls_p[i];
-        drs[i] = &m->dreg_p[i];
-        cs[i] = &m->cls_p[i];
-        rs[i] = &m->reg_p[i];
-    }
-    SSD_TRY(ops->concat_bwd(m->be, dcs, &m->dconf, cs, m->nheads, 1));
-    SSD_TRY(ops->concat_bwd(m->be, drs, &m->dloc, rs, m->nheads, 1));
-
-    const ssd_tensor *g = NULL, *hg;
-    int h = m->nheads - 1;
-    for (int e = m->nextras - 1; e >= 0; e--, h--) {
-        SSD_TRY(header_bwd(m, h, true, &hg));
-        SSD_TRY(grad_sum(m, &m->tap_g[h], g, hg, &g));
-        SSD_TRY(module_bwd(&m->extras[e], &g));
-    }
-    int end = m->nsrc ? m->src[m->nsrc - 1] : 0;
-    for (int i = m->nbase - 1; i >= end; i--) SSD_TRY(module_bwd(&m->base[i], &g));
-    for (int k = m->nsrc - 1; k >= 0; k--, h--) {
-        SSD_TRY(header_bwd(m, h, true, &hg));
-        SSD_TRY(grad_sum(m, &m->tap_g[h], g, hg, &g));
-        int lo = k ? m->src[k - 1] : 0;
-        for (int i = m->src[k] - 1; i >= lo; i--) SSD_TRY(module_bwd(&m->base[i], &g));
-    }
-    return SSD_OK;
+    int outs[2] = {m->conf_node, m->loc_node};
+    const ssd_tensor *grads[2] = {&m->dconf, &m->dloc};
+    return ssd_graph_backward(&m->g, outs, grads, 2);
 }
 
 ssd_status ssd_model_to_dtype(ssd_model *m, ssd_dtype dt) {

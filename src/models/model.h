@@ -6,44 +6,50 @@
 #define SSD_MODELS_MODEL_H
 
 #include "box/box.h"
-#include "nn/nn.h"
+#include "nn/graph.h"
 
 #define SSD_MAX_HEADS 8
+
+/* Prior-box configuration families of pytorch-ssd (vision/ssd/config). */
+typedef enum {
+    SSD_PRIORS_MOBILENETV1, /* mobilenetv1_ssd_config: specs derived from the feature maps */
+    SSD_PRIORS_SQUEEZENET,  /* squeezenet_ssd_config */
+    SSD_PRIORS_VGG,         /* vgg_ssd_config */
+} ssd_priors_family;
 
 typedef struct ssd_model {
     char net[32]; /* "mb1-ssd", ... */
     ssd_backend *be;
-    int num_classes; /* including BACKGROUND */
-    int resolution;  /* square input size */
+    int num_classes;  /* including BACKGROUND */
+    int resolution;   /* square input size */
+    float width_mult; /* --mb2-width-mult (mb2-ssd-lite), 1.0 elsewhere */
 
-    ssd_seq *base; /* base_net.<i> modules */
-    int nbase;
-    int src[SSD_MAX_HEADS]; /* source_layer_indexes into base */
-    int nsrc;
-    ssd_seq *extras; /* extras.<i> */
-    int nextras;
-    ssd_layer *cls, *reg; /* classification_headers.<h>, regression_headers.<h> */
+    /* The network (nn/graph.h). The builder adds base_net, the extras and, per
+     * feature map h, the classification and regression headers reading from
+     * the node tap[h]; model.c adds the header reshapes and the final concats. */
+    ssd_graph g;
+    int input; /* the input node */
     int nheads;
-    int anchors[SSD_MAX_HEADS];
+    int anchors[SSD_MAX_HEADS]; /* boxes per location of each feature map */
+    int tap[SSD_MAX_HEADS];     /* node feeding header h (after any source_layer_add_on) */
+    int cls_out[SSD_MAX_HEADS]; /* last node of classification header h: (N, A*C, H, W) */
+    int reg_out[SSD_MAX_HEADS]; /* last node of regression header h: (N, A*4, H, W) */
+    int conf_node, loc_node;    /* set by model.c */
 
     ssd_param_list params; /* in state_dict order */
 
     /* config (vision/ssd/config/<net>_config.py) */
-    float image_mean[3], image_std;
+    float image_mean[3], image_std; /* pixel = (v - mean[c]) / std */
     float center_variance, size_variance, iou_threshold;
+    ssd_priors_family priors_family;
     int feature_maps[SSD_MAX_HEADS];
     ssd_prior_spec specs[SSD_MAX_HEADS];
     float *priors; /* (K,4) center form */
     int num_priors;
 
-    /* activations of the last forward */
-    ssd_tensor cls_p[SSD_MAX_HEADS], reg_p[SSD_MAX_HEADS]; /* (N,HWA,C), (N,HWA,4) */
-    ssd_tensor conf, loc;                                  /* (N,K,C), (N,K,4) */
-    /* backward scratch */
+    /* outputs of the last forward, bound to the graph's final concats */
+    ssd_tensor conf, loc;   /* (N,K,C) logits, (N,K,4) locations */
     ssd_tensor dconf, dloc; /* set by the caller before ssd_model_backward */
-    ssd_tensor dcls_p[SSD_MAX_HEADS], dreg_p[SSD_MAX_HEADS];
-    ssd_tensor dcls_y[SSD_MAX_HEADS], dreg_y[SSD_MAX_HEADS];
-    ssd_tensor head_g[SSD_MAX_HEADS], tap_g[SSD_MAX_HEADS];
 } ssd_model;
 
 /* Known nets and whether this build implements them. */
@@ -54,6 +60,9 @@ bool ssd_net_supported(const char *net);
  * ssd_model_init_xavier for pytorch-ssd's from-scratch init). resolution 0 = 300. */
 ssd_status ssd_model_create(ssd_model **out, ssd_backend *be, const char *net, int num_classes,
                             int resolution);
+/* The same with --mb2-width-mult (ignored by the other nets; 1.0 = default). */
+ssd_status ssd_model_create_wm(ssd_model **out, ssd_backend *be, const char *net, int num_classes,
+                               int resolution, float width_mult);
 void ssd_model_destroy(ssd_model *m);
 
 /* Default init of every layer, then pytorch-ssd's SSD.init(): xavier on every conv. */
@@ -92,9 +101,19 @@ ssd_status ssd_model_save(ssd_model *m, const char *path);
 /* The same without the two headers: a starting point for --pretrained-ssd / --base-net. */
 ssd_status ssd_model_save_without_heads(ssd_model *m, const char *path);
 
-/* Internal: builders of each net (models/<net>.c). */
+/* Internal: builders of each net (models/<net>.c). A builder fills m->g (with
+ * ssd_graph_set_section() before each part), m->nheads, anchors, tap, cls_out,
+ * reg_out and the config fields (mean, std, variances, iou threshold, priors
+ * family); it reads m->num_classes, m->resolution and m->width_mult. */
 ssd_status ssd_build_mb1_ssd(ssd_model *m);
-/* Internal: allocate n modules / header layers. */
-ssd_status ssd_model_alloc_layout(ssd_model *m, int nbase, int nextras, int nheads);
+ssd_status ssd_build_mb1_ssd_lite(ssd_model *m);
+ssd_status ssd_build_mb2_ssd_lite(ssd_model *m);
+ssd_status ssd_build_vgg16_ssd(ssd_model *m);
+ssd_status ssd_build_sq_ssd_lite(ssd_model *m);
+ssd_status ssd_build_mb3_large_ssd_lite(ssd_model *m);
+ssd_status ssd_build_mb3_small_ssd_lite(ssd_model *m);
+
+/* Layer of the graph by state_dict prefix ("base_net.1.0"), or NULL. */
+ssd_layer *ssd_model_find_layer(ssd_model *m, const char *name);
 
 #endif

@@ -48,7 +48,7 @@ ssd_status ssd_layer_bn_init(ssd_layer *l, ssd_backend *be, const char *name, in
     init_common(l, SSD_L_BN, be, name);
     ssd_bn_layer *b = &l->u.bn;
     b->c = c;
-    b->p = (ssd_bn_params){1e-5, 0.1, true, act};
+    b->p = (ssd_bn_params){.eps = 1e-5, .momentum = 0.1, .training = true, .act = act};
     int64_t s[1] = {c};
     SSD_TRY(alloc_param(&b->gamma, be, 1, s, 1.0));
     SSD_TRY(alloc_param(&b->beta, be, 1, s, 0));
@@ -73,6 +73,16 @@ void ssd_layer_maxpool_init(ssd_layer *l, ssd_backend *be, const char *name, int
     l->u.pool.p = (ssd_pool_params){{k, k}, {stride, stride}, {pad, pad}, ceil_mode};
     int64_t s[1] = {1};
     ssd_tensor_init(&l->u.pool.ws, be, SSD_U8, 1, s);
+}
+
+void ssd_layer_gap_init(ssd_layer *l, ssd_backend *be, const char *name) {
+    init_common(l, SSD_L_GAP, be, name);
+}
+
+/* Ops added to the vtable after some backends were written may be NULL there. */
+static ssd_status no_op(const ssd_layer *l, const char *op) {
+    return ssd_error_set(SSD_E_UNSUPPORTED, "%s: the %s backend has no %s", l->name,
+                         l->be->ops->name, op);
 }
 
 ssd_status ssd_layer_l2norm_init(ssd_layer *l, ssd_backend *be, const char *name, int c,
@@ -111,6 +121,7 @@ void ssd_layer_deinit(ssd_layer *l) {
         ssd_tensor_deinit(&l->u.l2.gscale);
         break;
     case SSD_L_ACT:
+    case SSD_L_GAP:
         break;
     }
 }
@@ -126,6 +137,8 @@ void ssd_layer_out_shape(const ssd_layer *l, const int64_t in[4], int64_t out[4]
         const ssd_pool_params *p = &l->u.pool.p;
         out[2] = ssd_pool_out_size(in[2], p->kernel[0], p->stride[0], p->pad[0], p->ceil_mode);
         out[3] = ssd_pool_out_size(in[3], p->kernel[1], p->stride[1], p->pad[1], p->ceil_mode);
+    } else if (l->kind == SSD_L_GAP) {
+        out[2] = out[3] = 1;
     }
 }
 
@@ -144,7 +157,7 @@ ssd_status ssd_layer_forward(ssd_layer *l, const ssd_tensor *x, bool training) {
         b->p.training = training;
         st = ops->bn_fwd(l->be, l->y, &b->save_mean, &b->save_invstd, &b->ws, x, &b->gamma,
                          &b->beta, &b->running_mean, &b->running_var, &b->p);
-        if (st == SSD_OK && training) {
+        if (st == SSD_OK && training && !b->p.use_saved) {
             b->num_batches_tracked++;
             b->running_mean.version++;
             b->running_var.version++;
@@ -160,6 +173,10 @@ ssd_status ssd_layer_forward(ssd_layer *l, const ssd_tensor *x, bool training) {
     case SSD_L_L2NORM:
         st = ops->l2norm_fwd(l->be, l->y, x, &l->u.l2.scale, &l->u.l2.p);
         break;
+    case SSD_L_GAP:
+        if (!ops->gap_fwd) return no_op(l, "global average pool");
+        st = ops->gap_fwd(l->be, l->y, x);
+        break;
     }
     if (st == SSD_OK) l->y->version++;
     return st == SSD_OK ? st : ssd_error_prefix(st, "%s", l->name);
@@ -170,7 +187,7 @@ static ssd_status conv_backward(ssd_layer *l, const ssd_tensor *dy) {
     ssd_conv_layer *c = &l->u.conv;
     if (c->p.act != SSD_ACT_NONE) {
         ssd_act_params ap = {c->p.act};
-        SSD_TRY(ops->act_bwd(l->be, c->dpre, dy, l->y, &ap));
+        SSD_TRY(ops->act_bwd(l->be, c->dpre, dy, NULL, l->y, &ap));
         dy = c->dpre;
     }
     if (!l->frozen) {
@@ -201,13 +218,17 @@ ssd_status ssd_layer_backward(ssd_layer *l, const ssd_tensor *dy, bool training)
         break;
     }
     case SSD_L_ACT:
-        if (l->need_dx) st = ops->act_bwd(l->be, l->dx, dy, l->y, &l->u.act);
+        if (l->need_dx) st = ops->act_bwd(l->be, l->dx, dy, l->x, l->y, &l->u.act);
         break;
     case SSD_L_MAXPOOL:
         if (l->need_dx) st = ops->maxpool_bwd(l->be, l->dx, dy, &l->u.pool.ws, l->x, &l->u.pool.p);
         break;
     case SSD_L_L2NORM:
         st = ops->l2norm_bwd(l->be, l->dx, &l->u.l2.gscale, dy, l->x, &l->u.l2.scale, &l->u.l2.p);
+        break;
+    case SSD_L_GAP:
+        if (!ops->gap_bwd) return no_op(l, "global average pool backward");
+        if (l->need_dx) st = ops->gap_bwd(l->be, l->dx, dy, l->x);
         break;
     }
     if (st == SSD_OK) l->dx->version++;
@@ -250,36 +271,4 @@ ssd_status ssd_layer_xavier(ssd_layer *l, ssd_rng *rng) {
     double rf = (double)c->k * c->k;
     double fan_in = (double)(c->cin / c->p.groups) * rf, fan_out = (double)c->cout * rf;
     return fill_uniform(&c->w, rng, sqrt(6.0 / (fan_in + fan_out)));
-}
-
-ssd_status ssd_seq_forward(ssd_seq *s, const ssd_tensor *x, bool training, const ssd_tensor **out) {
-    for (int i = 0; i < s->n; i++) {
-        SSD_TRY(ssd_layer_forward(&s->l[i], x, training));
-        x = s->l[i].y;
-    }
-    *out = x;
-    return SSD_OK;
-}
-
-ssd_status ssd_seq_backward(ssd_seq *s, const ssd_tensor *dy, bool training,
-                            const ssd_tensor **dx) {
-    for (int i = s->n - 1; i >= 0; i--) {
-        ssd_layer *l = &s->l[i];
-        SSD_TRY(ssd_layer_backward(l, dy, training));
-        if (!l->need_dx) {
-            *dx = NULL;
-            return SSD_OK;
-        }
-        dy = l->dx;
-    }
-    *dx = dy;
-    return SSD_OK;
-}
-
-void ssd_seq_deinit(ssd_seq *s) {
-    if (!s) return;
-    for (int i = 0; i < s->n; i++) ssd_layer_deinit(&s->l[i]);
-    ssd_free(s->l);
-    s->l = NULL;
-    s->n = 0;
 }

@@ -12,7 +12,14 @@
 #include "core/rng.h"
 #include "tensor/backend.h"
 
-typedef enum { SSD_L_CONV, SSD_L_BN, SSD_L_ACT, SSD_L_MAXPOOL, SSD_L_L2NORM } ssd_layer_kind;
+typedef enum {
+    SSD_L_CONV,
+    SSD_L_BN,
+    SSD_L_ACT,
+    SSD_L_MAXPOOL,
+    SSD_L_L2NORM,
+    SSD_L_GAP /* global average pool, AdaptiveAvgPool2d(1): (N,C,H,W) -> (N,C,1,1) */
+} ssd_layer_kind;
 
 /* Parameter groups of train_ssd.py: base_net, extras (+ source_layer_add_ons), heads. */
 typedef enum { SSD_GROUP_BASE = 0, SSD_GROUP_EXTRAS = 1, SSD_GROUP_HEADS = 2 } ssd_param_group;
@@ -89,6 +96,8 @@ ssd_status ssd_layer_bn_init(ssd_layer *l, ssd_backend *be, const char *name, in
 void ssd_layer_act_init(ssd_layer *l, ssd_backend *be, const char *name, ssd_act act);
 void ssd_layer_maxpool_init(ssd_layer *l, ssd_backend *be, const char *name, int k, int stride,
                             int pad, bool ceil_mode);
+/* Global average pool; forward fails with SSD_E_UNSUPPORTED on a backend without it. */
+void ssd_layer_gap_init(ssd_layer *l, ssd_backend *be, const char *name);
 ssd_status ssd_layer_l2norm_init(ssd_layer *l, ssd_backend *be, const char *name, int c,
                                  double scale);
 void ssd_layer_deinit(ssd_layer *l);
@@ -108,17 +117,5 @@ ssd_status ssd_layer_params(ssd_layer *l, ssd_param_list *list, ssd_param_group 
 ssd_status ssd_layer_reset(ssd_layer *l, ssd_rng *rng);
 /* nn.init.xavier_uniform_ on conv weights (biases untouched), as pytorch-ssd's _xavier_init_. */
 ssd_status ssd_layer_xavier(ssd_layer *l, ssd_rng *rng);
-
-/* A Sequential: layers run in order. */
-typedef struct {
-    ssd_layer *l;
-    int n;
-} ssd_seq;
-
-/* Returns the output tensor of the last layer (x itself when n == 0). */
-ssd_status ssd_seq_forward(ssd_seq *s, const ssd_tensor *x, bool training, const ssd_tensor **out);
-/* Walks backward from dy; *dx is the input gradient (NULL if the first layer has !need_dx). */
-ssd_status ssd_seq_backward(ssd_seq *s, const ssd_tensor *dy, bool training, const ssd_tensor **dx);
-void ssd_seq_deinit(ssd_seq *s);
 
 #endif

@@ -57,6 +57,7 @@ ssd_status ssd_layer_params(ssd_layer *l, ssd_param_list *list, ssd_param_group 
         break;
     case SSD_L_ACT:
     case SSD_L_MAXPOOL:
+    case SSD_L_GAP:
         break;
     }
     return SSD_OK;

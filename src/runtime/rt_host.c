@@ -137,6 +137,17 @@ static ssd_status sq_axes(const ssd_onnx_model *m, const rt_node *n, const rt_ho
     return SSD_OK;
 }
 
+/* ReduceMean's reduced axes (all when none are given). */
+static ssd_status reduce_axes(const ssd_onnx_model *m, const rt_node *n, int rank, bool *red) {
+    for (int i = 0; i < rank; i++) red[i] = !n->has_ints;
+    for (int i = 0; i < n->nints; i++) {
+        int ax = norm_axis(n->ints[i], rank);
+        if (ax < 0) return bad(m, n, "ReduceMean axis out of range");
+        red[ax] = true;
+    }
+    return SSD_OK;
+}
+
 ssd_status rt_infer_shape(const ssd_onnx_model *m, const rt_node *n, const rt_host *const *ins,
                           int *nd, int64_t *s) {
     const rt_host *x = ins[0];
@@ -150,7 +161,26 @@ ssd_status rt_infer_shape(const ssd_onnx_model *m, const rt_node *n, const rt_ho
     case RT_OP_DROPOUT:
     case RT_OP_SOFTMAX:
     case RT_OP_BN:
+    case RT_OP_HARDSIGMOID:
+    case RT_OP_HARDSWISH:
         return SSD_OK;
+    case RT_OP_GLOBALAVGPOOL:
+        if (x->ndim < 3) return bad(m, n, "GlobalAveragePool needs (N, C, spatial...)");
+        for (int i = 2; i < x->ndim; i++) s[i] = 1;
+        return SSD_OK;
+    case RT_OP_REDUCEMEAN: {
+        bool red[SSD_MAX_DIMS];
+        SSD_TRY(reduce_axes(m, n, x->ndim, red));
+        int k = 0;
+        for (int i = 0; i < x->ndim; i++) {
+            if (!red[i])
+                s[k++] = x->shape[i];
+            else if (n->keepdims)
+                s[k++] = 1;
+        }
+        *nd = k;
+        return SSD_OK;
+    }
     case RT_OP_ADD:
     case RT_OP_SUB:
     case RT_OP_MUL:
@@ -578,6 +608,57 @@ ssd_status rt_host_eval(const ssd_onnx_model *m, const rt_node *n, const rt_host
                        (const char *)x->data + (size_t)((o * dim + k) * inner) * es,
                        (size_t)inner * es);
             }
+        return SSD_OK;
+    }
+    case RT_OP_HARDSIGMOID:
+    case RT_OP_HARDSWISH: {
+        /* HardSigmoid: max(0, min(1, alpha*x + beta)); HardSwish: x * that with
+         * alpha 1/6, beta 1/2, i.e. x * relu6(x + 3) / 6 */
+        SSD_TRY(need_f32(m, n, x));
+        const float *px = x->data;
+        float *py = y->data;
+        if (n->op == RT_OP_HARDSWISH)
+            for (int64_t i = 0; i < total; i++) {
+                float r = fminf(fmaxf(px[i] + 3.f, 0.f), 6.f);
+                py[i] = px[i] * r / 6.f;
+            }
+        else
+            for (int64_t i = 0; i < total; i++)
+                py[i] = fminf(fmaxf(n->alpha * px[i] + n->beta, 0.f), 1.f);
+        return SSD_OK;
+    }
+    case RT_OP_GLOBALAVGPOOL:
+    case RT_OP_REDUCEMEAN: {
+        SSD_TRY(need_f32(m, n, x));
+        bool red[SSD_MAX_DIMS];
+        if (n->op == RT_OP_REDUCEMEAN) {
+            SSD_TRY(reduce_axes(m, n, x->ndim, red));
+        } else {
+            for (int i = 0; i < x->ndim; i++) red[i] = i >= 2;
+        }
+        /* output strides over the input's dims, 0 on reduced ones */
+        int64_t ost[SSD_MAX_DIMS], acc = 1, cnt = 1;
+        for (int i = x->ndim - 1; i >= 0; i--) {
+            ost[i] = red[i] ? 0 : acc;
+            if (!red[i]) acc *= x->shape[i];
+            if (red[i]) cnt *= x->shape[i];
+        }
+        double *sum = ssd_calloc((size_t)(total ? total : 1), sizeof *sum);
+        if (!sum) return SSD_E_NOMEM;
+        const float *px = x->data;
+        int64_t nx = rt_numel(x->ndim, x->shape), idx[SSD_MAX_DIMS] = {0}, o = 0;
+        for (int64_t i = 0; i < nx; i++) {
+            sum[o] += (double)px[i];
+            for (int d = x->ndim - 1; d >= 0; d--) { /* odometer step */
+                o += ost[d];
+                if (++idx[d] < x->shape[d]) break;
+                o -= ost[d] * x->shape[d];
+                idx[d] = 0;
+            }
+        }
+        float *py = y->data;
+        for (int64_t i = 0; i < total; i++) py[i] = (float)(sum[i] / (double)(cnt ? cnt : 1));
+        ssd_free(sum);
         return SSD_OK;
     }
     case RT_OP_SOFTMAX: {

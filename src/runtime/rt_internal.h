@@ -33,6 +33,10 @@ typedef enum {
     RT_OP_MAXPOOL,
     RT_OP_IDENTITY,
     RT_OP_DROPOUT,
+    RT_OP_HARDSIGMOID,
+    RT_OP_HARDSWISH,
+    RT_OP_GLOBALAVGPOOL,
+    RT_OP_REDUCEMEAN,
     RT_OP__COUNT
 } rt_opcode;
 
@@ -72,6 +76,8 @@ typedef enum {
     K_HEAD,    /* backend head permute (Transpose + Reshape) */
     K_HOST,    /* host kernel */
     K_ALIAS,   /* copy of the input with another shape (Reshape, Flatten, ...) */
+    K_GAP,     /* backend global average pool (GlobalAveragePool, ReduceMean over H, W) */
+    K_SCALE,   /* backend channel scale: Mul of (N,C,H,W) by (N,C,1,1) */
 } rt_kernel;
 
 typedef struct {
@@ -93,6 +99,9 @@ typedef struct {
     ssd_pool_params pool;
     double eps;
     float clip_min, clip_max; /* Clip opset < 11 attributes */
+    float alpha, beta;        /* HardSigmoid */
+    int scale_x;              /* K_SCALE: which input is x (the other is s) */
+    bool keepdims;            /* ReduceMean (axes in ints) */
     int64_t shape_start, shape_end;
     bool has_shape_end;
     bool allowzero;

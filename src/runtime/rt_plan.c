@@ -99,6 +99,37 @@ static rt_kernel choose(ssd_onnx_model *m, rt_node *n, const rt_host *const *ins
     }
     case RT_OP_CONCAT:
         return all_rt ? K_CONCAT : K_HOST;
+    case RT_OP_HARDSWISH:
+    case RT_OP_HARDSIGMOID: {
+        /* HardSigmoid is the backend's only with PyTorch's alpha 1/6, beta 1/2 */
+        bool torch_hs =
+            n->op == RT_OP_HARDSWISH || (fabsf(n->alpha - 1.0f / 6.0f) < 1e-7f && n->beta == 0.5f);
+        n->act = n->op == RT_OP_HARDSWISH ? SSD_ACT_HARDSWISH : SSD_ACT_HARDSIGMOID;
+        ssd_act_params ap = {n->act};
+        return torch_hs && ssd_backend_has(m->be, SSD_OP_ACT, SSD_F32, &ap) ? K_ACT : K_HOST;
+    }
+    case RT_OP_GLOBALAVGPOOL:
+    case RT_OP_REDUCEMEAN: {
+        bool hw = ins[0]->ndim == 4;
+        if (n->op == RT_OP_REDUCEMEAN) { /* over H and W, keeping them: AdaptiveAvgPool2d(1) */
+            bool ax[4] = {false, false, false, false};
+            for (int i = 0; i < n->nints; i++)
+                if (n->ints[i] >= -4 && n->ints[i] < 4) ax[(n->ints[i] + 4) % 4] = true;
+            hw = hw && n->keepdims && n->nints == 2 && !ax[0] && !ax[1] && ax[2] && ax[3];
+        }
+        return all_rt && hw && ssd_backend_has(m->be, SSD_OP_GAP, SSD_F32, NULL) ? K_GAP : K_HOST;
+    }
+    case RT_OP_MUL: {
+        /* squeeze-excite: x (N,C,H,W) * s (N,C,1,1), either order */
+        const rt_host *a = ins[0], *b = ins[1];
+        if (a->ndim == 4 && b->ndim == 4 && a->shape[2] * a->shape[3] < b->shape[2] * b->shape[3])
+            a = ins[1], b = ins[0];
+        bool se = a->ndim == 4 && b->ndim == 4 && a->shape[0] == b->shape[0] &&
+                  a->shape[1] == b->shape[1] && b->shape[2] == 1 && b->shape[3] == 1;
+        n->scale_x = a == ins[0] ? 0 : 1;
+        return all_rt && se && ssd_backend_has(m->be, SSD_OP_SCALE, SSD_F32, NULL) ? K_SCALE
+                                                                                   : K_HOST;
+    }
     case RT_OP_SOFTMAX: {
         int r = ins[0]->ndim;
         bool last = n->axis == -1 || n->axis == r - 1;
@@ -302,7 +333,7 @@ static ssd_status run_node(ssd_onnx_model *m, rt_node *n) {
     }
     case K_BN: {
         SSD_TRY(tensor_of(m, n->in[0], &x));
-        ssd_bn_params p = {n->eps, 0.1, false, n->act};
+        ssd_bn_params p = {n->eps, 0.1, false, n->act, false};
         SSD_TRY(ops->bn_fwd(be, y, NULL, NULL, NULL, x, &n->bn_gamma, &n->bn_beta, &n->bn_mean,
                             &n->bn_var, &p));
         break;
@@ -345,6 +376,15 @@ static ssd_status run_node(ssd_onnx_model *m, rt_node *n) {
         SSD_TRY(ops->head_permute_fwd(be, y, x, &p));
         break;
     }
+    case K_GAP:
+        SSD_TRY(tensor_of(m, n->in[0], &x));
+        SSD_TRY(ops->gap_fwd(be, y, x));
+        break;
+    case K_SCALE:
+        SSD_TRY(tensor_of(m, n->in[n->scale_x], &x));
+        SSD_TRY(tensor_of(m, n->in[1 - n->scale_x], &x1));
+        SSD_TRY(ops->scale_fwd(be, y, x, x1));
+        break;
     case K_HOST:
     case K_ALIAS:
         return run_host(m, n);

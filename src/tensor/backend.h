@@ -28,10 +28,23 @@ typedef enum {
     SSD_OP_SOFTMAX,
     SSD_OP_HEAD_PERMUTE,
     SSD_OP_L2NORM,
+    SSD_OP_GAP,   /* global average pool (AdaptiveAvgPool2d(1)) */
+    SSD_OP_SCALE, /* per-(n, c) scale, the squeeze-excite multiply */
     SSD_OP__COUNT
 } ssd_op;
 
-typedef enum { SSD_ACT_NONE = 0, SSD_ACT_RELU, SSD_ACT_RELU6 } ssd_act;
+/* As PyTorch and pytorch-ssd's MobileNetV3 compute them: hardswish(x) =
+ * x * relu6(x + 3) / 6, hardsigmoid(x) = relu6(x + 3) / 6, with autograd's
+ * gradients of those expressions (relu6 passes gradient for 0 < x+3 < 6 only,
+ * so d hardswish = relu6(x+3)/6 + x/6 inside, 0 at x = -3, 1 at x = 3).
+ * Ops with a fused activation (conv, BN) take NONE, RELU and RELU6 only. */
+typedef enum {
+    SSD_ACT_NONE = 0,
+    SSD_ACT_RELU,
+    SSD_ACT_RELU6,
+    SSD_ACT_HARDSWISH,
+    SSD_ACT_HARDSIGMOID
+} ssd_act;
 
 typedef struct {
     int stride[2];   /* (h, w) */
@@ -46,6 +59,15 @@ typedef struct {
     double momentum; /* 0.1 as PyTorch: running = (1-m)*running + m*batch (unbiased var) */
     bool training;   /* batch statistics + running update, else running statistics */
     ssd_act act;     /* activation fused after the normalisation */
+    /* Training mode only: the output is recomputed from the given save_mean and
+     * save_invstd (as an earlier training forward on the same x wrote them)
+     * instead of from batch statistics; save_* are then inputs and the running
+     * statistics are neither read nor written (they may be NULL). Given the ws
+     * that forward wrote (or on a backend without one), the result is bitwise
+     * the training forward's output and ws is left as bn_bwd expects it, so
+     * backward gives bitwise the same gradients. Lets a graph drop BN outputs
+     * after forward and rebuild them for backward. */
+    bool use_saved;
 } ssd_bn_params;
 
 typedef struct {
@@ -112,11 +134,12 @@ typedef struct ssd_backend_ops {
                          const ssd_tensor *save_invstd, const ssd_tensor *running_var,
                          const ssd_bn_params *p);
 
-    /* activation; backward uses the forward output y (identical masks for ReLU/ReLU6) */
+    /* activation. Backward of ReLU/ReLU6 reads the forward output y (x may be
+     * NULL); hardswish and hardsigmoid read the forward input x (y may be NULL). */
     ssd_status (*act_fwd)(ssd_backend *be, ssd_tensor *y, const ssd_tensor *x,
                           const ssd_act_params *p);
     ssd_status (*act_bwd)(ssd_backend *be, ssd_tensor *dx, const ssd_tensor *dy,
-                          const ssd_tensor *y, const ssd_act_params *p);
+                          const ssd_tensor *x, const ssd_tensor *y, const ssd_act_params *p);
 
     /* max pool; ws holds what backward needs (argmax indices or a backend workspace) */
     ssd_status (*maxpool_fwd)(ssd_backend *be, ssd_tensor *y, ssd_tensor *ws, const ssd_tensor *x,
@@ -154,6 +177,21 @@ typedef struct ssd_backend_ops {
                              const ssd_l2norm_params *p);
 
     void (*destroy)(ssd_backend *be);
+
+    /* Entries added later; a backend that leaves one NULL does not support the op
+     * (callers check, see ssd_backend_has). */
+
+    /* global average pool: x (N,C,H,W) -> y (N,C,1,1), the mean over H*W;
+     * backward spreads dy[n,c] / (H*W) over the plane. */
+    ssd_status (*gap_fwd)(ssd_backend *be, ssd_tensor *y, const ssd_tensor *x);
+    ssd_status (*gap_bwd)(ssd_backend *be, ssd_tensor *dx, const ssd_tensor *dy,
+                          const ssd_tensor *x);
+    /* channel scale: y = x * s with s (N,C,1,1) broadcast over H, W (x (N,C,H,W));
+     * backward: dx = dy * s, ds = sum over H, W of dy * x. ds may be NULL. */
+    ssd_status (*scale_fwd)(ssd_backend *be, ssd_tensor *y, const ssd_tensor *x,
+                            const ssd_tensor *s);
+    ssd_status (*scale_bwd)(ssd_backend *be, ssd_tensor *dx, ssd_tensor *ds, const ssd_tensor *dy,
+                            const ssd_tensor *x, const ssd_tensor *s);
 } ssd_backend_ops;
 
 struct ssd_backend {
@@ -161,6 +199,11 @@ struct ssd_backend {
     int threads; /* threads this backend may use */
     void *impl;  /* backend-private state (primitive cache, streams) */
 };
+
+/* Whether the backend implements `op` for dtype dt and params (params as
+ * supports() takes them; NULL: any): its vtable entries are set and supports()
+ * says yes. */
+bool ssd_backend_has(ssd_backend *be, ssd_op op, ssd_dtype dt, const void *params);
 
 /* Creates a backend by name: "ref", "cpu" (oneDNN), "cuda" where built. */
 ssd_status ssd_backend_create(ssd_backend **out, const char *name);

@@ -10,6 +10,7 @@
 #include "core/pyfmt.h"
 #include "core/threads.h"
 #include "data/loader.h"
+#include "data/open_images.h"
 #include "data/voc.h"
 #include "eval/eval.h"
 #include "models/model.h"
@@ -493,16 +494,25 @@ static ssd_status load_weights(const ssd_train_config *c, ssd_model *m, ssd_sgd 
 
 static ssd_status open_datasets(const ssd_train_config *c, ssd_dataset **train, ssd_dataset **val,
                                 const char *label_file) {
-    if (strcmp(c->dataset_type, "voc") != 0)
-        return ssd_error_set(SSD_E_UNSUPPORTED, "--dataset-type %s is not supported yet (voc is)",
+    bool oi = !strcmp(c->dataset_type, "open_images");
+    if (!oi && strcmp(c->dataset_type, "voc") != 0)
+        return ssd_error_set(SSD_E_UNSUPPORTED, "--dataset-type %s is not supported",
                              c->dataset_type);
+    if (c->balance_data && !oi) ssd_warn("--balance-data only applies to open_images; ignored");
     ssd_info("Prepare training datasets.");
-    SSD_TRY(ssd_voc_concat(train, c->datasets, c->ndatasets, false, NULL));
+    if (oi)
+        SSD_TRY(ssd_oi_concat(train, c->datasets, c->ndatasets, "train", c->balance_data, c->seed));
+    else
+        SSD_TRY(ssd_voc_concat(train, c->datasets, c->ndatasets, false, NULL));
     SSD_TRY(store_labels(label_file, (*train)->class_names, (*train)->num_classes));
     ssd_info("Stored labels into file %s.", label_file);
     ssd_info("Train dataset size: %lld", (long long)ssd_dataset_size(*train));
     ssd_info("Prepare Validation datasets.");
-    SSD_TRY(ssd_voc_open(val, c->datasets[c->ndatasets - 1], true, NULL));
+    /* As the reference: Open Images validates on the test split, not validation. */
+    if (oi)
+        SSD_TRY(ssd_oi_open(val, c->datasets[c->ndatasets - 1], "test", false, c->seed));
+    else
+        SSD_TRY(ssd_voc_open(val, c->datasets[c->ndatasets - 1], true, NULL));
     ssd_info("Validation dataset size: %lld", (long long)ssd_dataset_size(*val));
     if (ssd_dataset_size(*train) == 0)
         return ssd_error_set(SSD_E_INVAL, "%s: the training set is empty", c->datasets[0]);

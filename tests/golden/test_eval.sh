@@ -91,7 +91,7 @@ expect_rc 2 "$ssd" eval --model "$out/model.pth" --dataset "$out/voc" --use_2007
 expect_rc 2 "$ssd" eval --model "$out/model.pth" --dataset "$out/voc" --nms_method fuzzy
 expect_rc 2 "$ssd" eval --model "$out/model.pth" --dataset "$out/voc" --iou_threshold 1.5
 expect_rc 1 "$ssd" eval --model "$out/model.pth" --dataset "$out/voc" --dataset_type open_images
-grep -q "not supported yet" "$out/last.err" || fail "open_images: $(cat "$out/last.err")"
+grep -q "voc/sub-test-annotations-bbox.csv: not found" "$out/last.err" || fail "open_images: $(cat "$out/last.err")"
 expect_rc 1 "$ssd" eval --model "$out/missing.pth" --dataset "$out/voc" --eval-dir "$out/x"
 grep -q "missing.pth" "$out/last.err" || fail "missing model: $(cat "$out/last.err")"
 expect_rc 0 "$ssd" eval --help

@@ -12,6 +12,8 @@ and selects how test_ops.c reads the file:
                                                           running_var y running_mean_out
                                                           running_var_out dy dx dgamma dbeta
   act           kind                                      x y dy dx
+  gap           -                                         x y dy dx
+  scale         -                                         x s y dy dx ds
   maxpool       kernel[2] stride[2] pad[2] ceil_mode      x y idx (int64) dy dx
   add           -                                         a b y
   concat        axis n                                    x0..x{n-1} y dy dx0..dx{n-1}
@@ -19,7 +21,8 @@ and selects how test_ops.c reads the file:
   head_permute  k                                         x y dy dx
   l2norm        eps                                       x scale y dy dx dscale
 
-act values follow ssd_act: 0 none, 1 ReLU, 2 ReLU6. `dy` is a random upstream
+act values follow ssd_act: 0 none, 1 ReLU, 2 ReLU6, 3 hardswish, 4 hardsigmoid
+(as pytorch-ssd's MobileNetV3 writes them: x * relu6(x + 3) / 6, relu6(x + 3) / 6). `dy` is a random upstream
 gradient of the op's output (after any fused activation); every d* tensor is
 what autograd gives for it. For a conv with a fused activation, the backend's
 conv backward takes the gradient before the activation, so the test applies
@@ -40,7 +43,7 @@ import torch.nn.functional as F
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "common"))
 import fixture  # noqa: E402
 
-ACT = {"none": 0, "relu": 1, "relu6": 2}
+ACT = {"none": 0, "relu": 1, "relu6": 2, "hardswish": 3, "hardsigmoid": 4}
 
 
 def act_apply(z, act):
@@ -48,6 +51,10 @@ def act_apply(z, act):
         return F.relu(z)
     if act == "relu6":
         return F.relu6(z)
+    if act == "hardswish":
+        return z * F.relu6(z + 3) / 6
+    if act == "hardsigmoid":
+        return F.relu6(z + 3) / 6
     return z
 
 
@@ -132,7 +139,12 @@ def batchnorm(training, act, c=16, hw=9):
 
 def act_op(kind):
     def make():
-        x = leaf(torch.randn(2, 8, 9, 9) * 4.0)
+        x = torch.randn(2, 8, 9, 9) * 4.0
+        # The kinks exactly (x + 3 = 0, 6 and relu6's 0, 6), where autograd's
+        # choice of subgradient must be matched.
+        kinks = torch.tensor([-3.0, 3.0, 0.0, 6.0, -6.0])
+        x.view(-1)[: 4 * len(kinks)] = kinks.repeat(4)
+        x = leaf(x)
         y = act_apply(x, kind)
         dy, (dx,) = grads(y, [x])
         return {"p.kind": p64(ACT[kind]), "x": x, "y": y, "dy": dy, "dx": dx}
@@ -163,6 +175,27 @@ def maxpool(hw, k, stride, pad=0, ceil_mode=False, ties=False):
             "dy": dy,
             "dx": dx,
         }
+
+    return make
+
+
+def gap(c, hw):
+    def make():
+        x = leaf(torch.randn(2, c, hw, hw))
+        y = F.adaptive_avg_pool2d(x, 1)
+        dy, (dx,) = grads(y, [x])
+        return {"x": x, "y": y, "dy": dy, "dx": dx}
+
+    return make
+
+
+def scale(c, hw):
+    def make():
+        x = leaf(torch.randn(2, c, hw, hw))
+        s = leaf(torch.rand(2, c, 1, 1))
+        y = x * s
+        dy, (dx, ds) = grads(y, [x, s])
+        return {"x": x, "s": s, "y": y, "dy": dy, "dx": dx, "ds": ds}
 
     return make
 
@@ -236,6 +269,12 @@ CONFIGS = {
     "conv2d-dw_k3s2p1": conv(16, 16, 13, 3, 2, 1, groups=16, bias=False),
     "conv2d-dw_k3s1p1_bias": conv(16, 16, 11, 3, 1, 1, groups=16, bias=True),
     "conv2d-dw_k3s2p1_bias": conv(16, 16, 12, 3, 2, 1, groups=16, bias=True),
+    # Depthwise with ReLU6 fused: MobileNet v2 blocks (no bias), SSD-lite's
+    # separable heads (bias, ReLU6, no BN).
+    "conv2d-dw_k3s1p1_relu6": conv(16, 16, 11, 3, 1, 1, groups=16, bias=False, act="relu6",
+                                   wscale=4.0),
+    "conv2d-dw_k3s2p1_bias_relu6": conv(24, 24, 12, 3, 2, 1, groups=24, bias=True,
+                                        act="relu6", wscale=4.0),
     # MobileNetV3 depthwise 5x5.
     "conv2d-dw_k5s1p2": conv(16, 16, 11, 5, 1, 2, groups=16, bias=False),
     "conv2d-dw_k5s2p2": conv(16, 16, 13, 5, 2, 2, groups=16, bias=False),
@@ -250,6 +289,9 @@ CONFIGS = {
     "conv2d-k3s1p0_bias": conv(8, 12, 5, 3, 1, 0),
     # VGG fc6: 3x3, pad 6, dilation 6.
     "conv2d-dil6_k3p6_bias": conv(8, 12, 13, 3, 1, 6, dil=6),
+    # VGG fc6 (dilation 6) and fc7 (1x1) with their ReLU, channels scaled down.
+    "conv2d-fc6_dil6_k3p6_relu": conv(16, 32, 19, 3, 1, 6, dil=6, act="relu"),
+    "conv2d-fc7_1x1_relu": conv(32, 32, 19, 1, act="relu"),
     # Grouped but not depthwise.
     "conv2d-grouped4_k3p1_bias": conv(8, 16, 9, 3, 1, 1, groups=4),
     # Fused activations (weights scaled up so that ReLU6 clips some outputs).
@@ -263,6 +305,13 @@ CONFIGS = {
     "batchnorm-eval_relu6": batchnorm(False, "relu6"),
     "act-relu": act_op("relu"),
     "act-relu6": act_op("relu6"),
+    "act-hardswish": act_op("hardswish"),
+    "act-hardsigmoid": act_op("hardsigmoid"),
+    # MobileNetV3 squeeze-excite: AdaptiveAvgPool2d(1), then x * hsigmoid(...).
+    "gap-c40_hw10": gap(40, 10),
+    "gap-c16_hw19": gap(16, 19),
+    "scale-c40_hw10": scale(40, 10),
+    "scale-c24_hw5": scale(24, 5),
     "maxpool-k2s2": maxpool(10, 2, 2),
     # VGG pool3 (75 -> 38): ceil_mode on an odd size.
     "maxpool-k2s2_ceil_odd": maxpool(11, 2, 2, ceil_mode=True),
@@ -270,10 +319,17 @@ CONFIGS = {
     "maxpool-k3s1p1": maxpool(9, 3, 1, 1),
     # SqueezeNet: 3x3 stride 2 ceil_mode (14 -> 7; floor would give 6).
     "maxpool-k3s2_ceil": maxpool(14, 3, 2, ceil_mode=True),
+    # VGG's 'C' pool at its real size: 75 -> 38.
+    "maxpool-k2s2_ceil_75": maxpool(75, 2, 2, ceil_mode=True),
     "maxpool-k2s2_ties": maxpool(10, 2, 2, ties=True),
     "maxpool-k3s1p1_ties": maxpool(9, 3, 1, 1, ties=True),
     "add-nchw": add,
     "concat-ch2": concat([(2, 4, 9, 9), (2, 6, 9, 9)], 1),
+    # SqueezeNet fire modules: expand1x1 and expand3x3 outputs side by side.
+    "concat-fire_64_64": concat([(2, 64, 5, 5), (2, 64, 5, 5)], 1),
+    "concat-fire_128_128": concat([(1, 128, 4, 4), (1, 128, 4, 4)], 1),
+    "concat-fire_192_192": concat([(1, 192, 3, 3), (1, 192, 3, 3)], 1),
+    "concat-fire_256_256": concat([(1, 256, 3, 3), (1, 256, 3, 3)], 1),
     "concat-ch3": concat([(2, 3, 5, 5), (2, 4, 5, 5), (2, 5, 5, 5)], 1),
     # Priors / head outputs: (N, K_i, k) along K.
     "concat-axis1_3d": concat([(2, 30, 4), (2, 12, 4), (2, 6, 4)], 1),

@@ -163,8 +163,8 @@ static void t_conv(ctx *x, const conv_cfg *q) {
     tp *dz = &DY;
     if (q->act != SSD_ACT_NONE) {
         ssd_act_params ap = {q->act};
-        CHECK_OK(R->act_bwd(x->ref, &DZ.r, &DY.r, &Y.r, &ap));
-        CHECK_OK(C->act_bwd(x->cpu, &DZ.c, &DY.c, &Y.c, &ap));
+        CHECK_OK(R->act_bwd(x->ref, &DZ.r, &DY.r, NULL, &Y.r, &ap));
+        CHECK_OK(C->act_bwd(x->cpu, &DZ.c, &DY.c, NULL, &Y.c, &ap));
         cmp(q->name, "dz", &DZ, 0, 0, false);
         dz = &DZ;
     }
@@ -303,16 +303,24 @@ static void t_act(ctx *x, const char *name, ssd_act act, int blk, int dy_blk) {
         CHECK_OK(ssd_tensor_set(&X.c, v, SSD_F32));
         if (blk) CHECK_OK(ssd_backend_cpu_block(x->cpu, &X.c, blk));
     }
+    /* ReLU/ReLU6 are exact; hardswish/hardsigmoid round in float steps on cpu */
+    bool hard = act == SSD_ACT_HARDSWISH || act == SSD_ACT_HARDSIGMOID;
+    double tol = hard ? 1e-6 : 0;
     CHECK_OK(R->act_fwd(x->ref, &Y.r, &X.r, &p));
     CHECK_OK(C->act_fwd(x->cpu, &Y.c, &X.c, &p));
-    cmp(name, "y", &Y, 0, 0, false);
-    CHECK_OK(R->act_bwd(x->ref, &DX.r, &DY.r, &Y.r, &p));
-    CHECK_OK(C->act_bwd(x->cpu, &DX.c, &DY.c, &Y.c, &p));
-    cmp(name, "dx", &DX, 0, 0, false);
+    cmp(name, "y", &Y, tol, tol, false);
+    CHECK_OK(R->act_bwd(x->ref, &DX.r, &DY.r, &X.r, &Y.r, &p));
+    CHECK_OK(C->act_bwd(x->cpu, &DX.c, &DY.c, &X.c, &Y.c, &p));
+    cmp(name, "dx", &DX, tol, tol, false);
+    if (hard) { /* dx over dy, as a layer may run it */
+        CHECK_OK(R->act_bwd(x->ref, &DY.r, &DY.r, &X.r, &Y.r, &p));
+        CHECK_OK(C->act_bwd(x->cpu, &DY.c, &DY.c, &X.c, &Y.c, &p));
+        cmp(name, "dx in place", &DY, tol, tol, false);
+    }
     /* in place, as layers may run it */
     CHECK_OK(R->act_fwd(x->ref, &X.r, &X.r, &p));
     CHECK_OK(C->act_fwd(x->cpu, &X.c, &X.c, &p));
-    cmp(name, "y in place", &X, 0, 0, false);
+    cmp(name, "y in place", &X, tol, tol, false);
     tp_free(&X);
     tp_free(&DY);
     tp_free(&Y);
@@ -337,6 +345,54 @@ static void t_add(ctx *x, const char *name, int a_blk, int b_blk) {
     tp_free(&A);
     tp_free(&B);
     tp_free(&Y);
+}
+
+/* ---- global average pool, channel scale (squeeze-excite) ---- */
+
+static void t_gap(ctx *x, const char *name, int64_t c, int64_t hw, int blk) {
+    int64_t xs[4] = {2, c, hw, hw}, ys[4] = {2, c, 1, 1};
+    tp X, DY, Y, DX;
+    tp_rand(x, &X, 4, xs, 1, blk);
+    tp_rand(x, &DY, 4, ys, 1, 0);
+    tp_empty(x, &Y);
+    tp_empty(x, &DX);
+    CHECK_OK(x->ref->ops->gap_fwd(x->ref, &Y.r, &X.r));
+    CHECK_OK(x->cpu->ops->gap_fwd(x->cpu, &Y.c, &X.c));
+    cmp(name, "y", &Y, 1e-6, 1e-6, false);
+    CHECK_OK(x->ref->ops->gap_bwd(x->ref, &DX.r, &DY.r, &X.r));
+    CHECK_OK(x->cpu->ops->gap_bwd(x->cpu, &DX.c, &DY.c, &X.c));
+    cmp(name, "dx", &DX, 1e-7, 1e-6, false);
+    if (blk) CHECK(blocked(&DX.c)); /* dx keeps x's layout for the layer before */
+    tp *all[] = {&X, &DY, &Y, &DX};
+    for (size_t i = 0; i < 4; i++) tp_free(all[i]);
+}
+
+static void t_scale(ctx *x, const char *name, int64_t c, int64_t hw, int blk) {
+    int64_t xs[4] = {2, c, hw, hw}, ss[4] = {2, c, 1, 1};
+    tp X, S, DY, Y, DX, DS;
+    tp_rand(x, &X, 4, xs, 1, blk);
+    tp_rand(x, &S, 4, ss, 1, 0);
+    tp_rand(x, &DY, 4, xs, 1, blk);
+    tp_empty(x, &Y);
+    tp_empty(x, &DX);
+    tp_empty(x, &DS);
+    bool I = x->integer;
+    CHECK_OK(x->ref->ops->scale_fwd(x->ref, &Y.r, &X.r, &S.r));
+    CHECK_OK(x->cpu->ops->scale_fwd(x->cpu, &Y.c, &X.c, &S.c));
+    cmp(name, "y", &Y, 0, 0, false); /* one product, one rounding */
+    if (blk) CHECK(blocked(&Y.c));
+    CHECK_OK(x->ref->ops->scale_bwd(x->ref, &DX.r, &DS.r, &DY.r, &X.r, &S.r));
+    CHECK_OK(x->cpu->ops->scale_bwd(x->cpu, &DX.c, &DS.c, &DY.c, &X.c, &S.c));
+    cmp(name, "dx", &DX, 0, 0, false);
+    cmp(name, "ds", &DS, 1e-6, 1e-6, I);
+    CHECK_OK(x->ref->ops->scale_bwd(x->ref, &DY.r, NULL, &DY.r, &X.r, &S.r));
+    CHECK_OK(x->cpu->ops->scale_bwd(x->cpu, &DY.c, NULL, &DY.c, &X.c, &S.c));
+    cmp(name, "dx over dy", &DY, 0, 0, false);
+    CHECK_OK(x->ref->ops->scale_fwd(x->ref, &X.r, &X.r, &S.r));
+    CHECK_OK(x->cpu->ops->scale_fwd(x->cpu, &X.c, &X.c, &S.c));
+    cmp(name, "y in place", &X, 0, 0, false);
+    tp *all[] = {&X, &S, &DY, &Y, &DX, &DS};
+    for (size_t i = 0; i < 6; i++) tp_free(all[i]);
 }
 
 /* ---- pooling ---- */
@@ -527,7 +583,7 @@ static void chain_step(ctx *x, chain *ch, int s) {
     const ssd_conv2d_params *cp[3] = {&CONV0, &CONV1, &CONV2};
     const ssd_tensor *in = T(ch->x);
     for (int l = 0; l < 3; l++) {
-        ssd_bn_params bp = {1e-5, 0.1, true, BN_ACT[l]};
+        ssd_bn_params bp = {1e-5, 0.1, true, BN_ACT[l], false};
         CHECK_OK(o->conv2d_fwd(be, T(ch->a[2 * l]), in, T(ch->w[l]), NULL, cp[l]));
         CHECK_OK(o->bn_fwd(be, T(ch->a[2 * l + 1]), T(ch->mean[l]), T(ch->inv[l]), T(ch->ws[l]),
                            T(ch->a[2 * l]), T(ch->g[l]), T(ch->b[l]), T(ch->rm[l]), T(ch->rv[l]),
@@ -538,7 +594,7 @@ static void chain_step(ctx *x, chain *ch, int s) {
     CHECK_OK(o->maxpool_bwd(be, T(ch->d[6]), T(ch->dy), T(ch->ws[3]), T(ch->a[5]), &POOL));
     const ssd_tensor *dy = T(ch->d[6]);
     for (int l = 2; l >= 0; l--) {
-        ssd_bn_params bp = {1e-5, 0.1, true, BN_ACT[l]};
+        ssd_bn_params bp = {1e-5, 0.1, true, BN_ACT[l], false};
         CHECK_OK(o->bn_bwd(be, T(ch->d[2 * l + 1]), T(ch->dg[l]), T(ch->db[l]), dy, T(ch->a[2 * l]),
                            T(ch->a[2 * l + 1]), T(ch->ws[l]), T(ch->g[l]), T(ch->mean[l]),
                            T(ch->inv[l]), T(ch->rv[l]), &bp));
@@ -650,6 +706,12 @@ static const conv_cfg CONVS[] = {
     {"conv head 3x3 -> 6*4",     2, 64, 10, 10, 24,  3, 1, 1, 1, 1,  true,  SSD_ACT_NONE,  16},
     {"conv head 3x3 -> 6*21",    2, 32, 5,  5,  126, 3, 1, 1, 1, 1,  true,  SSD_ACT_NONE,  16},
     {"conv dilated k3p6d6",      2, 32, 19, 19, 32,  3, 1, 6, 6, 1,  true,  SSD_ACT_NONE,  16},
+    {"conv fc6 dil6 64->128",    1, 64, 19, 19, 128, 3, 1, 6, 6, 1,  true,  SSD_ACT_RELU,  16},
+    {"conv fc7 1x1 128->128",    1, 128,19, 19, 128, 1, 1, 0, 1, 1,  true,  SSD_ACT_RELU,  16},
+    {"conv dw k3s1p1 relu6",     2, 32, 19, 19, 32,  3, 1, 1, 1, 32, false, SSD_ACT_RELU6, 16},
+    {"conv dw k3s2p1 bias relu6",2, 24, 19, 19, 24,  3, 2, 1, 1, 24, true,  SSD_ACT_RELU6, 16},
+    {"conv dw k3s1p1 relu6 8c",  2, 24, 10, 10, 24,  3, 1, 1, 1, 24, false, SSD_ACT_RELU6, 8},
+    {"conv dw k5s2p2 40ch 8c",   2, 40, 11, 11, 40,  5, 2, 2, 1, 40, false, SSD_ACT_NONE,  8},
     {"conv grouped g4",          2, 32, 9,  9,  64,  3, 1, 1, 1, 4,  true,  SSD_ACT_NONE,  16},
 };
 /* clang-format on */
@@ -691,6 +753,17 @@ static void run_all(ctx *x) {
     t_act(x, "relu6 nChw16c", SSD_ACT_RELU6, 16, 16);
     t_act(x, "relu6 plain", SSD_ACT_RELU6, 0, 0);
     t_act(x, "relu nChw16c, dy plain", SSD_ACT_RELU, 16, 0);
+    t_act(x, "hardswish nChw16c (24 ch: padded)", SSD_ACT_HARDSWISH, 16, 16);
+    t_act(x, "hardswish plain", SSD_ACT_HARDSWISH, 0, 0);
+    t_act(x, "hardswish nChw8c, dy plain", SSD_ACT_HARDSWISH, 8, 0);
+    t_act(x, "hardsigmoid nChw16c (24 ch: padded)", SSD_ACT_HARDSIGMOID, 16, 16);
+    t_act(x, "hardsigmoid plain", SSD_ACT_HARDSIGMOID, 0, 0);
+    t_gap(x, "gap nChw16c 40ch", 40, 10, 16);
+    t_gap(x, "gap nChw8c 72ch", 72, 19, 8);
+    t_gap(x, "gap plain 24ch", 24, 5, 0);
+    t_scale(x, "scale nChw16c 40ch", 40, 10, 16);
+    t_scale(x, "scale nChw8c 120ch", 120, 5, 8);
+    t_scale(x, "scale plain 24ch", 24, 5, 0);
     t_add(x, "add nChw16c", 16, 16);
     t_add(x, "add nChw16c + plain", 16, 0);
     t_add(x, "add plain + nChw8c", 0, 8);
@@ -700,9 +773,15 @@ static void run_all(ctx *x) {
     t_pool(x, "maxpool k3s1p1", 10, 3, 1, 1, false, 16);
     t_pool(x, "maxpool k3s2 ceil", 19, 3, 2, 0, true, 16);
     t_pool(x, "maxpool k3s2 ceil plain", 38, 3, 2, 0, true, 0);
+    t_pool(x, "maxpool VGG C k2s2 ceil 75->38", 75, 2, 2, 0, true, 16);
+    t_pool(x, "maxpool VGG pool5 k3s1p1 19", 19, 3, 1, 1, false, 8);
     t_concat(x, "concat channels nChw16c 32+16", 4, 32, 16, 1, 16);
     t_concat(x, "concat channels nChw16c 24+40", 4, 24, 40, 1, 16);
     t_concat(x, "concat channels plain", 4, 5, 7, 1, 0);
+    t_concat(x, "concat fire 64+64 nChw16c", 4, 64, 64, 1, 16);
+    t_concat(x, "concat fire 128+128 nChw8c", 4, 128, 128, 1, 8);
+    t_concat(x, "concat fire 192+192 nChw16c", 4, 192, 192, 1, 16);
+    t_concat(x, "concat fire 256+256 plain", 4, 256, 256, 1, 0);
     t_concat(x, "concat axis 1 of 3-D", 3, 30, 12, 1, 0);
     if (!x->integer) {
         int64_t s3[3] = {2, 100, 21}, s4[4] = {2, 21, 5, 5};

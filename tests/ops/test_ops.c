@@ -112,7 +112,11 @@ static void expect(run *r, const ssd_tensor *t, const char *name, double atol, d
 }
 
 static ssd_act act_of(double v) {
-    return v == 1 ? SSD_ACT_RELU : v == 2 ? SSD_ACT_RELU6 : SSD_ACT_NONE;
+    return v == 1   ? SSD_ACT_RELU
+           : v == 2 ? SSD_ACT_RELU6
+           : v == 3 ? SSD_ACT_HARDSWISH
+           : v == 4 ? SSD_ACT_HARDSIGMOID
+                    : SSD_ACT_NONE;
 }
 
 static void op_conv2d(run *r) {
@@ -134,7 +138,7 @@ static void op_conv2d(run *r) {
     /* Conv backward takes the gradient before the fused activation. */
     if (p.act != SSD_ACT_NONE) {
         ssd_act_params ap = {p.act};
-        step(r, "act_bwd", o->act_bwd(r->be, dz, dy, y, &ap));
+        step(r, "act_bwd", o->act_bwd(r->be, dz, dy, NULL, y, &ap));
     } else {
         dz = dy;
     }
@@ -175,8 +179,45 @@ static void op_act(run *r) {
     if (!r->ok) return;
     step(r, "act_fwd", r->be->ops->act_fwd(r->be, y, x, &p));
     expect(r, y, "y", FWD_ATOL, FWD_RTOL);
-    step(r, "act_bwd", r->be->ops->act_bwd(r->be, dx, dy, y, &p));
+    step(r, "act_bwd", r->be->ops->act_bwd(r->be, dx, dy, x, y, &p));
     expect(r, dx, "dx", BWD_ATOL, BWD_RTOL);
+}
+
+static void op_gap(run *r) {
+    ssd_tensor *x = in(r, "x"), *dy = in(r, "dy"), *y = out(r), *dx = out(r);
+    const ssd_backend_ops *o = r->be->ops;
+    if (!r->ok) return;
+    if (!o->gap_fwd || !o->gap_bwd) {
+        ssd_error_set(SSD_E_UNSUPPORTED, "no gap op");
+        fail(r, "gap");
+        return;
+    }
+    step(r, "gap_fwd", o->gap_fwd(r->be, y, x));
+    expect(r, y, "y", FWD_ATOL, FWD_RTOL);
+    step(r, "gap_bwd", o->gap_bwd(r->be, dx, dy, x));
+    expect(r, dx, "dx", BWD_ATOL, BWD_RTOL);
+}
+
+static void op_scale(run *r) {
+    ssd_tensor *x = in(r, "x"), *s = in(r, "s"), *dy = in(r, "dy");
+    ssd_tensor *y = out(r), *dx = out(r), *ds = out(r), *dx2 = out(r);
+    const ssd_backend_ops *o = r->be->ops;
+    if (!r->ok) return;
+    if (!o->scale_fwd || !o->scale_bwd) {
+        ssd_error_set(SSD_E_UNSUPPORTED, "no scale op");
+        fail(r, "scale");
+        return;
+    }
+    step(r, "scale_fwd", o->scale_fwd(r->be, y, x, s));
+    expect(r, y, "y", FWD_ATOL, FWD_RTOL);
+    step(r, "scale_bwd", o->scale_bwd(r->be, dx, ds, dy, x, s));
+    expect(r, dx, "dx", BWD_ATOL, BWD_RTOL);
+    expect(r, ds, "ds", BWD_ATOL, BWD_RTOL);
+    step(r, "scale_bwd without ds", o->scale_bwd(r->be, dx2, NULL, dy, x, s));
+    expect(r, dx2, "dx", BWD_ATOL, BWD_RTOL);
+    /* in place, as a graph may run it */
+    step(r, "scale_fwd in place", o->scale_fwd(r->be, x, x, s));
+    expect(r, x, "y", FWD_ATOL, FWD_RTOL);
 }
 
 static void op_maxpool(run *r) {
@@ -285,7 +326,8 @@ static const struct {
     {"act", op_act},         {"maxpool", op_maxpool},
     {"add", op_add},         {"concat", op_concat},
     {"softmax", op_softmax}, {"head_permute", op_head_permute},
-    {"l2norm", op_l2norm},
+    {"l2norm", op_l2norm},   {"gap", op_gap},
+    {"scale", op_scale},
 };
 
 /* Runs one fixture file on one backend and dtype; false if its op is unknown. */

@@ -93,6 +93,10 @@ static ssd_status forward(gcase *c) {
         return o->head_permute_fwd(be, &c->y, in[0], &c->p.head);
     case SSD_OP_L2NORM:
         return o->l2norm_fwd(be, &c->y, in[0], in[1], &c->p.l2);
+    case SSD_OP_GAP:
+        return o->gap_fwd(be, &c->y, in[0]);
+    case SSD_OP_SCALE:
+        return o->scale_fwd(be, &c->y, in[0], in[1]);
     default:
         return ssd_error_set(SSD_E_INVAL, "no forward for op %d", (int)c->op);
     }
@@ -178,7 +182,7 @@ static void conv_case(const char *name, int64_t n, int64_t ci, int64_t h, int64_
         CHECK_OK(be->ops->conv2d_fwd(be, &z, &x, &wt, bias ? &b : NULL, &lin));
         check_kinks(name, &z, p.act);
         ssd_act_params ap = {p.act};
-        CHECK_OK(be->ops->act_bwd(be, &dz, &r, &c.y, &ap));
+        CHECK_OK(be->ops->act_bwd(be, &dz, &r, NULL, &c.y, &ap));
         g = &dz;
     }
     CHECK_OK(be->ops->conv2d_bwd_data(be, &dx, g, &x, &wt, &p));
@@ -292,7 +296,7 @@ static void unary_case(const char *name, gcase *c, ssd_tensor *x,
 }
 
 static ssd_status act_bwd(gcase *c, ssd_tensor *dx, const ssd_tensor *r) {
-    return be->ops->act_bwd(be, dx, r, &c->y, &c->p.act);
+    return be->ops->act_bwd(be, dx, r, c->in[0], &c->y, &c->p.act);
 }
 static ssd_status pool_bwd(gcase *c, ssd_tensor *dx, const ssd_tensor *r) {
     return be->ops->maxpool_bwd(be, dx, r, c->ws, c->in[0], &c->p.pool);
@@ -320,6 +324,57 @@ static void test_act(void) {
         unary_case(k == SSD_ACT_RELU ? "relu" : "relu6", &c, &x, act_bwd);
         ssd_tensor_deinit(&x);
     }
+}
+
+/* Hardswish and hardsigmoid have kinks at x = -3 and 3 (their gradients
+ * there are checked against PyTorch's in tests/ops); samples stay off them. */
+static void test_hard_acts(void) {
+    static const ssd_act kinds[2] = {SSD_ACT_HARDSWISH, SSD_ACT_HARDSIGMOID};
+    static const char *names[2] = {"hardswish", "hardsigmoid"};
+    for (int k = 0; k < 2; k++) {
+        ssd_tensor x;
+        int64_t xs[3] = {3, 4, 5};
+        rand_tensor(&x, 3, xs, -6, 6);
+        double *p = x.data;
+        for (int i = 0; i < 60; i++) {
+            if (fabs(p[i] + 3) < 0.05) p[i] += 0.1;
+            if (fabs(p[i] - 3) < 0.05) p[i] += 0.1;
+        }
+        gcase c = {.op = SSD_OP_ACT, .p.act = {kinds[k]}};
+        unary_case(names[k], &c, &x, act_bwd);
+        ssd_tensor_deinit(&x);
+    }
+}
+
+static ssd_status gap_bwd(gcase *c, ssd_tensor *dx, const ssd_tensor *r) {
+    return be->ops->gap_bwd(be, dx, r, c->in[0]);
+}
+
+static void test_gap(void) {
+    ssd_tensor x;
+    int64_t xs[4] = {2, 3, 4, 5};
+    rand_tensor(&x, 4, xs, -1, 1);
+    gcase c = {.op = SSD_OP_GAP};
+    unary_case("gap", &c, &x, gap_bwd);
+    ssd_tensor_deinit(&x);
+}
+
+static void test_scale(void) {
+    ssd_tensor x, s, r, dx, ds;
+    int64_t xs[4] = {2, 3, 4, 5}, ss[4] = {2, 3, 1, 1};
+    rand_tensor(&x, 4, xs, -1, 1);
+    rand_tensor(&s, 4, ss, 0, 1);
+    empty(&r), empty(&dx), empty(&ds);
+    gcase cs = {.op = SSD_OP_SCALE, .in = {&x, &s}, .n_in = 2};
+    empty(&cs.y);
+    CHECK_OK(forward(&cs));
+    rand_tensor(&r, cs.y.ndim, cs.y.shape, -1, 1);
+    CHECK_OK(be->ops->scale_bwd(be, &dx, &ds, &r, &x, &s));
+    gradcheck("scale dx", &cs, 0, &dx, &r);
+    gradcheck("scale ds", &cs, 1, &ds, &r);
+    deinit_case(&cs);
+    ssd_tensor *all[] = {&x, &s, &r, &dx, &ds};
+    for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) ssd_tensor_deinit(all[i]);
 }
 
 /* Values on a grid 0.01 apart, shuffled: no window has a near tie. */
@@ -442,6 +497,9 @@ int main(void) {
     test_head();
     test_concat();
     test_l2norm();
+    test_hard_acts();
+    test_gap();
+    test_scale();
     ssd_backend_destroy(be);
     return test_finish();
 }

@@ -219,12 +219,12 @@ ssd_status cpu_bn_bwd(ssd_backend *be, ssd_tensor *dx, ssd_tensor *dgamma, ssd_t
 
 ssd_status cpu_act_fwd(ssd_backend *be, ssd_tensor *y, const ssd_tensor *x,
                        const ssd_act_params *p);
-ssd_status cpu_act_bwd(ssd_backend *be, ssd_tensor *dx, const ssd_tensor *dy, const ssd_tensor *y,
-                       const ssd_act_params *p);
-/* Activation over n floats of a physical buffer (any layout: act(0) = 0
- * keeps padding zero); y may be x. */
+ssd_status cpu_act_bwd(ssd_backend *be, ssd_tensor *dx, const ssd_tensor *dy, const ssd_tensor *x,
+                       const ssd_tensor *y, const ssd_act_params *p);
+/* Activation over n floats of a physical buffer; y may be x. Any layout for
+ * all but hardsigmoid (act(0) = 0 keeps padding zero). */
 void cpu_act_apply(ssd_act act, float *y, const float *x, int64_t n);
-/* dpre = dy where the activation passed gradient at its output y, else 0. */
+/* dpre = dy where ReLU / ReLU6 passed gradient at its output y, else 0. */
 void cpu_act_grad(ssd_act act, float *dpre, const float *dy, const float *y, int64_t n);
 ssd_status cpu_add(ssd_backend *be, ssd_tensor *y, const ssd_tensor *a, const ssd_tensor *b);
 
@@ -249,6 +249,12 @@ ssd_status cpu_l2norm_fwd(ssd_backend *be, ssd_tensor *y, const ssd_tensor *x,
                           const ssd_tensor *scale, const ssd_l2norm_params *p);
 ssd_status cpu_l2norm_bwd(ssd_backend *be, ssd_tensor *dx, ssd_tensor *dscale, const ssd_tensor *dy,
                           const ssd_tensor *x, const ssd_tensor *scale, const ssd_l2norm_params *p);
+
+ssd_status cpu_gap_fwd(ssd_backend *be, ssd_tensor *y, const ssd_tensor *x);
+ssd_status cpu_gap_bwd(ssd_backend *be, ssd_tensor *dx, const ssd_tensor *dy, const ssd_tensor *x);
+ssd_status cpu_scale_fwd(ssd_backend *be, ssd_tensor *y, const ssd_tensor *x, const ssd_tensor *s);
+ssd_status cpu_scale_bwd(ssd_backend *be, ssd_tensor *dx, ssd_tensor *ds, const ssd_tensor *dy,
+                         const ssd_tensor *x, const ssd_tensor *s);
 
 /* Statistics of the cpu backend (primitives created, activation reorders
  * run, weight reorders run), for tests and bench/ops. Zeros for other backends. */

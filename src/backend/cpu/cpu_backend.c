@@ -192,8 +192,13 @@ static ssd_status cpu_to_plain(ssd_backend *be, ssd_tensor *t) {
 static bool cpu_supports(ssd_backend *be, ssd_op op, ssd_dtype dt, const void *params) {
     (void)be;
     if (dt != SSD_F32 || (unsigned)op >= SSD_OP__COUNT) return false;
+    if (op == SSD_OP_BATCHNORM && params)
+        return (unsigned)((const ssd_bn_params *)params)->act <= SSD_ACT_RELU6;
+    if (op == SSD_OP_ACT && params)
+        return (unsigned)((const ssd_act_params *)params)->kind <= SSD_ACT_HARDSIGMOID;
     if (op == SSD_OP_CONV2D && params) {
         const ssd_conv2d_params *p = params;
+        if ((unsigned)p->act > SSD_ACT_RELU6) return false; /* fused: ReLU, ReLU6 only */
         if (p->groups < 1 || p->stride[0] < 1 || p->stride[1] < 1 || p->dilation[0] < 1 ||
             p->dilation[1] < 1 || p->pad[0] < 0 || p->pad[1] < 0)
             return false;
@@ -205,6 +210,17 @@ static bool cpu_supports(ssd_backend *be, ssd_op op, ssd_dtype dt, const void *p
             return false;
     }
     return true;
+}
+
+/* Fused activations other than ReLU / ReLU6 are refused here, before the conv
+ * code (which fuses those two as oneDNN post-ops) sees them. */
+static ssd_status cpu_conv2d_fwd_checked(ssd_backend *be, ssd_tensor *y, const ssd_tensor *x,
+                                         const ssd_tensor *w, const ssd_tensor *b,
+                                         const ssd_conv2d_params *p) {
+    if (p && (unsigned)p->act > SSD_ACT_RELU6)
+        return ssd_error_set(SSD_E_UNSUPPORTED, "conv2d: fused activation %d unsupported",
+                             (int)p->act);
+    return cpu_conv2d_fwd(be, y, x, w, b, p);
 }
 
 static void cpu_destroy(ssd_backend *be) {
@@ -233,7 +249,7 @@ static const ssd_backend_ops cpu_ops = {
     .get = cpu_get,
     .fill = cpu_fill,
     .to_plain = cpu_to_plain,
-    .conv2d_fwd = cpu_conv2d_fwd,
+    .conv2d_fwd = cpu_conv2d_fwd_checked,
     .conv2d_bwd_data = cpu_conv2d_bwd_data,
     .conv2d_bwd_weights = cpu_conv2d_bwd_weights,
     .bn_fwd = cpu_bn_fwd,
@@ -252,6 +268,10 @@ static const ssd_backend_ops cpu_ops = {
     .l2norm_fwd = cpu_l2norm_fwd,
     .l2norm_bwd = cpu_l2norm_bwd,
     .destroy = cpu_destroy,
+    .gap_fwd = cpu_gap_fwd,
+    .gap_bwd = cpu_gap_bwd,
+    .scale_fwd = cpu_scale_fwd,
+    .scale_bwd = cpu_scale_bwd,
 };
 
 ssd_status ssd_backend_cpu_create(ssd_backend **out) {

@@ -226,11 +226,19 @@ static ssd_status check_fwd(const ssd_tensor *x, const ssd_tensor *gamma, const 
                             const ssd_tensor *rm, const ssd_tensor *rv, const ssd_tensor *save_mean,
                             const ssd_tensor *save_invstd, const ssd_bn_params *p) {
     SSD_TRY(cpu_check_in(x, 4, "bn_fwd", "x"));
+    if ((unsigned)p->act > SSD_ACT_RELU6)
+        return ssd_error_set(SSD_E_UNSUPPORTED, "bn_fwd: fused activation %d unsupported",
+                             (int)p->act);
     int64_t C = x->shape[1], count = x->shape[0] * x->shape[2] * x->shape[3];
     SSD_TRY(cpu_bn_check_c(gamma, C, "gamma"));
     SSD_TRY(cpu_bn_check_c(beta, C, "beta"));
-    SSD_TRY(cpu_bn_check_c(rm, C, "running_mean"));
-    SSD_TRY(cpu_bn_check_c(rv, C, "running_var"));
+    if (p->training && p->use_saved) {
+        SSD_TRY(cpu_bn_check_c(save_mean, C, "save_mean"));
+        SSD_TRY(cpu_bn_check_c(save_invstd, C, "save_invstd"));
+    } else {
+        SSD_TRY(cpu_bn_check_c(rm, C, "running_mean"));
+        SSD_TRY(cpu_bn_check_c(rv, C, "running_var"));
+    }
     if (p->training && count < 2)
         return ssd_error_set(SSD_E_INVAL,
                              "bn_fwd: training needs more than one value per channel (got %lld)",
@@ -247,20 +255,42 @@ ssd_status cpu_bn_fwd(ssd_backend *be, ssd_tensor *y, ssd_tensor *save_mean,
     cpu_impl *c = cpu_of(be);
     geo g;
     SSD_TRY(check_fwd(x, gamma, beta, running_mean, running_var, save_mean, save_invstd, p));
-    if (c->bn_onednn || !geo_of(x, &g))
+    const bool saved = p->training && p->use_saved;
+    /* A recompute takes the path its forward took: the one whose ws it finds. */
+    bool dnnl_ws = ws && cpu_bn_ws_payload(ws, CPU_BN_WS_DNNL, x->shape[1]) != 0;
+    if ((saved ? dnnl_ws || (c->bn_onednn && !ws) : c->bn_onednn) || !geo_of(x, &g))
         return cpu_bn_fwd_dnnl(be, y, save_mean, save_invstd, ws, x, gamma, beta, running_mean,
                                running_var, p);
     float *t[T_COUNT];
     double *part, *s;
     SSD_TRY(tables(c, &g, t, &part, &s));
     const float *xp = x->data, *gm = gamma->data, *bt = beta->data;
-    float *rm = running_mean->data, *rv = running_var->data;
     int64_t C = g.c, cs = C;
-    if (ws) SSD_TRY(cpu_bn_ws(be, ws, CPU_BN_WS_OWN, C, own_payload(&g)));
-    if (save_mean) SSD_TRY(cpu_out_plain(be, save_mean, 1, &cs));
-    if (save_invstd) SSD_TRY(cpu_out_plain(be, save_invstd, 1, &cs));
-    float *sm = save_mean ? save_mean->data : NULL, *si = save_invstd ? save_invstd->data : NULL;
-    if (p->training) {
+    if (saved) {
+        /* The scale and shift the training forward applied are in its ws:
+         * reusing them makes the output bitwise the same. Without that ws they
+         * are rebuilt from save_* (equal to within rounding). */
+        bool have = ws && cpu_bn_ws_payload(ws, CPU_BN_WS_OWN, C) == own_payload(&g);
+        if (have) {
+            memcpy(t[T_A], ws_ab(ws, &g, 0), (size_t)g.cp * 4);
+            memcpy(t[T_B], ws_ab(ws, &g, 1), (size_t)g.cp * 4);
+        } else {
+            const float *sm = save_mean->data, *si = save_invstd->data;
+            if (ws) SSD_TRY(cpu_bn_ws(be, ws, CPU_BN_WS_OWN, C, own_payload(&g)));
+            for (int64_t ch = 0; ch < C; ch++) {
+                double inv = (double)si[ch];
+                float a = (float)(gm[ch] * inv);
+                t[T_A][ch] = a;
+                t[T_B][ch] = (float)((double)bt[ch] - (double)sm[ch] * a);
+                if (ws) ws_var(ws)[ch] = (float)(1.0 / (inv * inv) - p->eps);
+            }
+        }
+    } else if (p->training) {
+        float *rm = running_mean->data, *rv = running_var->data;
+        if (ws) SSD_TRY(cpu_bn_ws(be, ws, CPU_BN_WS_OWN, C, own_payload(&g)));
+        SSD_TRY(cpu_out_plain(be, save_mean, 1, &cs));
+        SSD_TRY(cpu_out_plain(be, save_invstd, 1, &cs));
+        float *sm = save_mean->data, *si = save_invstd->data;
         for (int64_t ch = 0; ch < C; ch++) /* the shift: each channel's first value */
             t[T_K][ch] = xp[(ch / g.blk) * g.hw * g.blk + ch % g.blk];
         kern()->stats(&g, xp, t[T_K], part);
@@ -283,6 +313,12 @@ ssd_status cpu_bn_fwd(ssd_backend *be, ssd_tensor *y, ssd_tensor *save_mean,
         running_mean->version++;
         running_var->version++;
     } else {
+        const float *rm = running_mean->data, *rv = running_var->data;
+        if (ws) SSD_TRY(cpu_bn_ws(be, ws, CPU_BN_WS_OWN, C, own_payload(&g)));
+        if (save_mean) SSD_TRY(cpu_out_plain(be, save_mean, 1, &cs));
+        if (save_invstd) SSD_TRY(cpu_out_plain(be, save_invstd, 1, &cs));
+        float *sm = save_mean ? save_mean->data : NULL,
+              *si = save_invstd ? save_invstd->data : NULL;
         for (int64_t ch = 0; ch < C; ch++) {
             double inv = 1.0 / sqrt((double)rv[ch] + p->eps);
             float a = (float)(gm[ch] * inv);
@@ -318,6 +354,9 @@ ssd_status cpu_bn_bwd(ssd_backend *be, ssd_tensor *dx, ssd_tensor *dgamma, ssd_t
     SSD_TRY(cpu_check_in(dy, 4, "bn_bwd", "dy"));
     if (!ssd_tensor_same_shape(x, dy))
         return ssd_error_set(SSD_E_INVAL, "bn_bwd: dy and x differ in shape");
+    if ((unsigned)p->act > SSD_ACT_RELU6)
+        return ssd_error_set(SSD_E_UNSUPPORTED, "bn_bwd: fused activation %d unsupported",
+                             (int)p->act);
     int64_t C = x->shape[1];
     bool ours = cpu_bn_ws_payload(ws, CPU_BN_WS_OWN, C) != 0;
     bool theirs = cpu_bn_ws_payload(ws, CPU_BN_WS_DNNL, C) != 0;

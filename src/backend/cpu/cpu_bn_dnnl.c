@@ -27,9 +27,9 @@ static void fwd_destroy(void *o) {
     ssd_free(e);
 }
 
-static unsigned bn_flags(bool training, bool fuse_relu) {
+static unsigned bn_flags(bool training, bool global, bool fuse_relu) {
     unsigned f = dnnl_use_scale | dnnl_use_shift;
-    if (!training) f |= dnnl_use_global_stats;
+    if (!training || global) f |= dnnl_use_global_stats;
     if (fuse_relu) f |= dnnl_fuse_norm_relu;
     return f;
 }
@@ -39,8 +39,11 @@ static void md_c(dnnl_memory_desc_t *md, int64_t c) {
     dnnl_memory_desc_init_by_tag(md, 1, d, dnnl_f32, dnnl_a);
 }
 
+/* global: training with given statistics (use_saved): oneDNN's training
+ * forward with use_global_stats normalises with the same kernel as with
+ * batch statistics, and still writes the fused-ReLU mask. */
 static ssd_status fwd_make(cpu_impl *c, const dnnl_memory_desc_t *md, float eps, bool training,
-                           bool fuse, fwd_entry **out) {
+                           bool global, bool fuse, fwd_entry **out) {
     ssd_status st;
     dnnl_batch_normalization_desc_t d;
     dnnl_memory_desc_t cmd;
@@ -50,7 +53,7 @@ static ssd_status fwd_make(cpu_impl *c, const dnnl_memory_desc_t *md, float eps,
     if (!e) return SSD_E_NOMEM;
     dnnl_status_t s = dnnl_batch_normalization_forward_desc_init(
         &d, training ? dnnl_forward_training : dnnl_forward_inference, md, eps,
-        bn_flags(training, fuse));
+        bn_flags(training, global, fuse));
     if (s != dnnl_success) {
         st = cpu_dnnl_err(s, "batch norm forward descriptor");
         goto fail;
@@ -75,7 +78,7 @@ fail:
 }
 
 static void key_bn(cpu_key *k, int kind, const dnnl_memory_desc_t *md, float eps, bool training,
-                   bool fuse) {
+                   bool global, bool fuse) {
     cpu_key_init(k, kind);
     union {
         float f;
@@ -83,6 +86,7 @@ static void key_bn(cpu_key *k, int kind, const dnnl_memory_desc_t *md, float eps
     } e = {eps};
     cpu_key_add(k, e.u);
     cpu_key_add(k, training);
+    cpu_key_add(k, global);
     cpu_key_add(k, fuse);
     cpu_key_md(k, md);
 }
@@ -102,10 +106,16 @@ ssd_status cpu_bn_fwd_dnnl(ssd_backend *be, ssd_tensor *y, ssd_tensor *save_mean
     SSD_TRY(cpu_check_in(x, 4, "bn_fwd", "x"));
     int64_t C = x->shape[1];
     int64_t count = x->shape[0] * x->shape[2] * x->shape[3];
+    const bool saved = p->training && p->use_saved;
     SSD_TRY(cpu_bn_check_c(gamma, C, "gamma"));
     SSD_TRY(cpu_bn_check_c(beta, C, "beta"));
-    SSD_TRY(cpu_bn_check_c(running_mean, C, "running_mean"));
-    SSD_TRY(cpu_bn_check_c(running_var, C, "running_var"));
+    if (saved) {
+        SSD_TRY(cpu_bn_check_c(save_mean, C, "save_mean"));
+        SSD_TRY(cpu_bn_check_c(save_invstd, C, "save_invstd"));
+    } else {
+        SSD_TRY(cpu_bn_check_c(running_mean, C, "running_mean"));
+        SSD_TRY(cpu_bn_check_c(running_var, C, "running_var"));
+    }
     if (p->training && count < 2)
         return ssd_error_set(SSD_E_INVAL,
                              "bn_fwd: training needs more than one value per channel (got %lld)",
@@ -117,14 +127,31 @@ ssd_status cpu_bn_fwd_dnnl(ssd_backend *be, ssd_tensor *y, ssd_tensor *save_mean
     bool fuse = fused(p, ws != NULL);
     float eps = (float)p->eps;
     cpu_key k;
-    key_bn(&k, CPU_K_BN_FWD, &md, eps, p->training, fuse);
+    key_bn(&k, CPU_K_BN_FWD, &md, eps, p->training, saved, fuse);
     fwd_entry *e = cpu_cache_find(c, &k);
     if (!e) {
-        SSD_TRY(fwd_make(c, &md, eps, p->training, fuse, &e));
+        SSD_TRY(fwd_make(c, &md, eps, p->training, saved, fuse, &e));
         SSD_TRY(cpu_cache_insert(c, &k, e, fwd_destroy));
     }
     void *mean, *var;
-    if (p->training) {
+    if (saved) {
+        /* The variance oneDNN computed is in the ws its forward wrote; without
+         * that ws it is rebuilt from 1/std (close, but not bitwise). */
+        mean = save_mean->data;
+        bool have = ws && cpu_bn_ws_payload(ws, CPU_BN_WS_DNNL, C) >= ALIGN64((size_t)C * 4);
+        if (!have) {
+            SSD_TRY(cpu_buf_reserve(&e->var, (size_t)C * 4));
+            float *v = e->var.p;
+            const float *inv = save_invstd->data;
+            for (int64_t i = 0; i < C; i++)
+                v[i] = (float)(1.0 / ((double)inv[i] * inv[i]) - p->eps);
+        }
+        if (ws && !have) {
+            SSD_TRY(cpu_bn_ws(be, ws, CPU_BN_WS_DNNL, C, ALIGN64((size_t)C * 4) + e->relu_ws));
+            memcpy((char *)ws->data + CPU_BN_WS_HDR, e->var.p, (size_t)C * 4);
+        }
+        var = ws ? (char *)ws->data + CPU_BN_WS_HDR : e->var.p;
+    } else if (p->training) {
         int64_t cs = C;
         SSD_TRY(cpu_out_plain(be, save_mean, 1, &cs));
         SSD_TRY(cpu_out_plain(be, save_invstd, 1, &cs));
@@ -152,6 +179,7 @@ ssd_status cpu_bn_fwd_dnnl(ssd_backend *be, ssd_tensor *y, ssd_tensor *save_mean
     SSD_TRY(cpu_prim_exec(c, &e->p, h));
     if (p->act != SSD_ACT_NONE && !fuse)
         cpu_act_apply(p->act, y->data, y->data, (int64_t)(cpu_md_size(&md) / sizeof(float)));
+    if (saved) return SSD_OK;
 
     const float *v = var;
     if (p->training) {
@@ -207,7 +235,7 @@ static ssd_status bwd_make(cpu_impl *c, const dnnl_memory_desc_t *md, float eps,
     dnnl_batch_normalization_desc_t fd, d;
     dnnl_memory_desc_t cmd;
     md_c(&cmd, md->dims[1]);
-    unsigned flags = bn_flags(training, fuse);
+    unsigned flags = bn_flags(training, false, fuse);
     int nthr = cpu_nthr_bytes(3 * cpu_md_size(md));
     bwd_entry *e = ssd_calloc(1, sizeof *e);
     if (!e) return SSD_E_NOMEM;
@@ -271,7 +299,7 @@ ssd_status cpu_bn_bwd_dnnl(ssd_backend *be, ssd_tensor *dx, ssd_tensor *dgamma, 
     bool have_ws = p->training && ws_bytes >= ALIGN64((size_t)C * 4);
     bool fuse = have_ws && p->act == SSD_ACT_RELU && ws_bytes > ALIGN64((size_t)C * 4);
     cpu_key k;
-    key_bn(&k, CPU_K_BN_BWD, &md, eps, p->training, fuse);
+    key_bn(&k, CPU_K_BN_BWD, &md, eps, p->training, false, fuse);
     bwd_entry *e = cpu_cache_find(c, &k);
     if (!e) {
         SSD_TRY(bwd_make(c, &md, eps, p->training, fuse, &e));

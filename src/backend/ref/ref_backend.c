@@ -6,8 +6,16 @@
 
 static bool ref_supports(ssd_backend *be, ssd_op op, ssd_dtype dt, const void *params) {
     (void)be;
-    (void)params;
-    return (unsigned)op < SSD_OP__COUNT && (dt == SSD_F32 || dt == SSD_F64);
+    if ((unsigned)op >= SSD_OP__COUNT || (dt != SSD_F32 && dt != SSD_F64)) return false;
+    if (!params) return true;
+    /* fused activations: ReLU and ReLU6 only */
+    if (op == SSD_OP_CONV2D)
+        return (unsigned)((const ssd_conv2d_params *)params)->act <= SSD_ACT_RELU6;
+    if (op == SSD_OP_BATCHNORM)
+        return (unsigned)((const ssd_bn_params *)params)->act <= SSD_ACT_RELU6;
+    if (op == SSD_OP_ACT)
+        return (unsigned)((const ssd_act_params *)params)->kind <= SSD_ACT_HARDSIGMOID;
+    return true;
 }
 
 static ssd_status ref_to_plain(ssd_backend *be, ssd_tensor *t) {
@@ -48,6 +56,10 @@ static const ssd_backend_ops ref_ops = {
     .l2norm_fwd = ssd_ref_l2norm_fwd,
     .l2norm_bwd = ssd_ref_l2norm_bwd,
     .destroy = ref_destroy,
+    .gap_fwd = ssd_ref_gap_fwd,
+    .gap_bwd = ssd_ref_gap_bwd,
+    .scale_fwd = ssd_ref_scale_fwd,
+    .scale_bwd = ssd_ref_scale_bwd,
 };
 
 ssd_status ssd_backend_ref_create(ssd_backend **out) {

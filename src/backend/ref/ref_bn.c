@@ -41,29 +41,39 @@ ssd_status ssd_ref_bn_fwd(ssd_backend *be, ssd_tensor *y, ssd_tensor *save_mean,
     SSD_TRY(bn_params(p, op));
     SSD_TRY(bn_dims(x, op, &n, &c, &hw));
     const ssd_dtype dt = x->dtype;
+    const bool saved = p->training && p->use_saved;
     SSD_TRY(ssd_ref_check_shape(gamma, op, "gamma", dt, 1, &c));
     SSD_TRY(ssd_ref_check_shape(beta, op, "beta", dt, 1, &c));
-    SSD_TRY(ssd_ref_check_shape(running_mean, op, "running_mean", dt, 1, &c));
-    SSD_TRY(ssd_ref_check_shape(running_var, op, "running_var", dt, 1, &c));
+    if (saved) {
+        SSD_TRY(ssd_ref_check_shape(save_mean, op, "save_mean", dt, 1, &c));
+        SSD_TRY(ssd_ref_check_shape(save_invstd, op, "save_invstd", dt, 1, &c));
+        SSD_TRY(ssd_ref_check_distinct(y, save_mean, op, "y", "save_mean"));
+        SSD_TRY(ssd_ref_check_distinct(y, save_invstd, op, "y", "save_invstd"));
+    } else {
+        SSD_TRY(ssd_ref_check_shape(running_mean, op, "running_mean", dt, 1, &c));
+        SSD_TRY(ssd_ref_check_shape(running_var, op, "running_var", dt, 1, &c));
+    }
     if (p->training && n * hw < 2)
         return ssd_error_set(SSD_E_INVAL,
                              "%s: training needs more than one value per channel, x has %lld", op,
                              (long long)(n * hw));
     SSD_TRY(ssd_ref_check_out(y, op, "y"));
-    if (p->training) {
+    if (p->training && !saved) {
         SSD_TRY(ssd_ref_check_out(save_mean, op, "save_mean"));
         SSD_TRY(ssd_ref_check_out(save_invstd, op, "save_invstd"));
     }
     SSD_TRY(ssd_ref_prepare_out(y, be, dt, x->ndim, x->shape));
-    if (save_mean) SSD_TRY(ssd_ref_prepare_out(save_mean, be, dt, 1, &c));
-    if (save_invstd) SSD_TRY(ssd_ref_prepare_out(save_invstd, be, dt, 1, &c));
-    if (p->training) {
+    if (!saved) {
+        if (save_mean) SSD_TRY(ssd_ref_prepare_out(save_mean, be, dt, 1, &c));
+        if (save_invstd) SSD_TRY(ssd_ref_prepare_out(save_invstd, be, dt, 1, &c));
+    }
+    if (p->training && !saved) {
         running_mean->version++;
         running_var->version++;
     }
     REF_DISPATCH(dt, bn_fwd, y->data, save_mean ? save_mean->data : NULL,
                  save_invstd ? save_invstd->data : NULL, x->data, gamma->data, beta->data,
-                 running_mean->data, running_var->data, n, c, hw, p);
+                 saved ? NULL : running_mean->data, saved ? NULL : running_var->data, n, c, hw, p);
     return SSD_OK;
 }
 

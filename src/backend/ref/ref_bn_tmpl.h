@@ -21,16 +21,24 @@ static double SFX(bn_masked)(const T *dy, const T *y, int64_t e, ssd_act act) {
 /* Training: normalises with the batch statistics, saves mean and 1/std, and
  * moves the running estimates towards the batch (unbiased variance). Eval:
  * normalises with the running estimates; save_* (when given) receive them so
- * that backward works alike in both modes. */
+ * that backward works alike in both modes. Training with use_saved reads mean
+ * and 1/std from save_* and leaves everything but y alone. In training the
+ * output is computed from mean and 1/std as rounded to T (what save_* hold,
+ * and what PyTorch's float kernels use), so that the use_saved recompute is
+ * bitwise the same. */
 static void SFX(bn_fwd)(void *yv, void *meanv, void *invstdv, const void *xv, const void *gv,
                         const void *bv, void *rmv, void *rvv, int64_t n, int64_t c, int64_t hw,
                         const ssd_bn_params *p) {
     T *y = yv, *save_mean = meanv, *save_invstd = invstdv, *rm = rmv, *rv = rvv;
     const T *x = xv, *gamma = gv, *beta = bv;
     const double m = (double)(n * hw);
+    const bool saved = p->training && p->use_saved;
     for (int64_t ch = 0; ch < c; ch++) {
-        double mean, var;
-        if (p->training) {
+        double mean, invstd;
+        if (saved) {
+            mean = (double)save_mean[ch];
+            invstd = (double)save_invstd[ch];
+        } else if (p->training) {
             double s = 0;
             for (int64_t i = 0; i < n; i++)
                 for (int64_t k = 0; k < hw; k++) s += (double)x[(i * c + ch) * hw + k];
@@ -41,16 +49,18 @@ static void SFX(bn_fwd)(void *yv, void *meanv, void *invstdv, const void *xv, co
                     double dv = (double)x[(i * c + ch) * hw + k] - mean;
                     ss += dv * dv;
                 }
-            var = ss / m;
             rm[ch] = (T)((1 - p->momentum) * (double)rm[ch] + p->momentum * mean);
             rv[ch] = (T)((1 - p->momentum) * (double)rv[ch] + p->momentum * ss / (m - 1));
+            invstd = (double)(T)(1.0 / sqrt(ss / m + p->eps));
+            mean = (double)(T)mean;
+            save_mean[ch] = (T)mean;
+            save_invstd[ch] = (T)invstd;
         } else {
             mean = (double)rm[ch];
-            var = (double)rv[ch];
+            invstd = 1.0 / sqrt((double)rv[ch] + p->eps);
+            if (save_mean) save_mean[ch] = (T)mean;
+            if (save_invstd) save_invstd[ch] = (T)invstd;
         }
-        const double invstd = 1.0 / sqrt(var + p->eps);
-        if (save_mean) save_mean[ch] = (T)mean;
-        if (save_invstd) save_invstd[ch] = (T)invstd;
         const double g = (double)gamma[ch], bt = (double)beta[ch];
         for (int64_t i = 0; i < n; i++)
             for (int64_t k = 0; k < hw; k++) {

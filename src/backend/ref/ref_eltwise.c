@@ -9,7 +9,7 @@
 
 static ssd_status act_kind(const ssd_act_params *p, const char *op) {
     if (!p) return ssd_error_set(SSD_E_INVAL, "%s: params is NULL", op);
-    if ((unsigned)p->kind > SSD_ACT_RELU6)
+    if ((unsigned)p->kind > SSD_ACT_HARDSIGMOID)
         return ssd_error_set(SSD_E_INVAL, "%s: unknown activation %d", op, (int)p->kind);
     return SSD_OK;
 }
@@ -28,16 +28,20 @@ ssd_status ssd_ref_act_fwd(ssd_backend *be, ssd_tensor *y, const ssd_tensor *x,
 }
 
 ssd_status ssd_ref_act_bwd(ssd_backend *be, ssd_tensor *dx, const ssd_tensor *dy,
-                           const ssd_tensor *y, const ssd_act_params *p) {
+                           const ssd_tensor *x, const ssd_tensor *y, const ssd_act_params *p) {
     const char *op = "act_bwd";
     SSD_TRY(act_kind(p, op));
-    if (!y) return ssd_error_set(SSD_E_INVAL, "%s: y is NULL", op);
-    SSD_TRY(ssd_ref_check_dtype(y->dtype, op));
-    SSD_TRY(ssd_ref_check_in(y, op, "y", y->dtype, -1));
-    SSD_TRY(ssd_ref_check_shape(dy, op, "dy", y->dtype, y->ndim, y->shape));
+    /* ReLU/ReLU6 read the output, the others the input */
+    bool on_x = p->kind == SSD_ACT_HARDSWISH || p->kind == SSD_ACT_HARDSIGMOID;
+    const ssd_tensor *t = on_x ? x : y;
+    if (!t) return ssd_error_set(SSD_E_INVAL, "%s: %s is NULL", op, on_x ? "x" : "y");
+    SSD_TRY(ssd_ref_check_dtype(t->dtype, op));
+    SSD_TRY(ssd_ref_check_in(t, op, on_x ? "x" : "y", t->dtype, -1));
+    SSD_TRY(ssd_ref_check_shape(dy, op, "dy", t->dtype, t->ndim, t->shape));
     SSD_TRY(ssd_ref_check_out(dx, op, "dx"));
-    SSD_TRY(ssd_ref_prepare_out(dx, be, y->dtype, y->ndim, y->shape));
-    REF_DISPATCH(y->dtype, act_bwd, dx->data, dy->data, y->data, ssd_tensor_numel(y), p->kind);
+    SSD_TRY(ssd_ref_prepare_out(dx, be, t->dtype, t->ndim, t->shape));
+    REF_DISPATCH(t->dtype, act_bwd, dx->data, dy->data, on_x ? x->data : NULL,
+                 on_x ? NULL : y->data, ssd_tensor_numel(t), p->kind);
     return SSD_OK;
 }
 

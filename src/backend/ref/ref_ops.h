@@ -69,7 +69,7 @@ ssd_status ssd_ref_bn_bwd(ssd_backend *be, ssd_tensor *dx, ssd_tensor *dgamma, s
 ssd_status ssd_ref_act_fwd(ssd_backend *be, ssd_tensor *y, const ssd_tensor *x,
                            const ssd_act_params *p);
 ssd_status ssd_ref_act_bwd(ssd_backend *be, ssd_tensor *dx, const ssd_tensor *dy,
-                           const ssd_tensor *y, const ssd_act_params *p);
+                           const ssd_tensor *x, const ssd_tensor *y, const ssd_act_params *p);
 ssd_status ssd_ref_maxpool_fwd(ssd_backend *be, ssd_tensor *y, ssd_tensor *ws, const ssd_tensor *x,
                                const ssd_pool_params *p);
 ssd_status ssd_ref_maxpool_bwd(ssd_backend *be, ssd_tensor *dx, const ssd_tensor *dy,
@@ -92,5 +92,12 @@ ssd_status ssd_ref_l2norm_fwd(ssd_backend *be, ssd_tensor *y, const ssd_tensor *
 ssd_status ssd_ref_l2norm_bwd(ssd_backend *be, ssd_tensor *dx, ssd_tensor *dscale,
                               const ssd_tensor *dy, const ssd_tensor *x, const ssd_tensor *scale,
                               const ssd_l2norm_params *p);
+ssd_status ssd_ref_gap_fwd(ssd_backend *be, ssd_tensor *y, const ssd_tensor *x);
+ssd_status ssd_ref_gap_bwd(ssd_backend *be, ssd_tensor *dx, const ssd_tensor *dy,
+                           const ssd_tensor *x);
+ssd_status ssd_ref_scale_fwd(ssd_backend *be, ssd_tensor *y, const ssd_tensor *x,
+                             const ssd_tensor *s);
+ssd_status ssd_ref_scale_bwd(ssd_backend *be, ssd_tensor *dx, ssd_tensor *ds, const ssd_tensor *dy,
+                             const ssd_tensor *x, const ssd_tensor *s);
 
 #endif
