@@ -16,7 +16,8 @@ bool ssd_net_known(const char *net) {
 }
 
 bool ssd_net_supported(const char *net) {
-    return strcmp(net, "mb1-ssd") == 0;
+    return strcmp(net, "mb1-ssd") == 0 || strcmp(net, "mb1-ssd-lite") == 0 ||
+           strcmp(net, "vgg16-ssd") == 0 || strcmp(net, "sq-ssd-lite") == 0;
 }
 
 typedef ssd_status (*builder_fn)(ssd_model *m);
@@ -26,6 +27,9 @@ static ssd_status apply(ssd_model *m, ssd_rng *rng, layer_fn fn, bool base, bool
 
 static builder_fn builder_of(const char *net) {
     if (strcmp(net, "mb1-ssd") == 0) return ssd_build_mb1_ssd;
+    if (strcmp(net, "mb1-ssd-lite") == 0) return ssd_build_mb1_ssd_lite;
+    if (strcmp(net, "vgg16-ssd") == 0) return ssd_build_vgg16_ssd;
+    if (strcmp(net, "sq-ssd-lite") == 0) return ssd_build_sq_ssd_lite;
     return NULL;
 }
 
@@ -53,12 +57,12 @@ static ssd_status make_priors(ssd_model *m) {
                                    &m->num_priors);
     case SSD_PRIORS_SQUEEZENET:
         if (m->nheads != 6) break;
-        ssd_priors_specs_squeezenet(m->specs);
+        ssd_priors_specs_squeezenet(m->resolution, m->feature_maps, m->specs);
         return ssd_priors_generate(m->specs, m->nheads, m->resolution, true, &m->priors,
                                    &m->num_priors);
     case SSD_PRIORS_VGG:
         if (m->nheads != 6) break;
-        ssd_priors_specs_vgg(m->specs);
+        ssd_priors_specs_vgg(m->resolution, m->feature_maps, m->specs);
         return ssd_priors_generate(m->specs, m->nheads, m->resolution, true, &m->priors,
                                    &m->num_priors);
     }
