@@ -258,7 +258,11 @@ static void check_errors(ssd_backend *be, const net_case *cases, int ncases) {
         if (!m) continue;
         CHECK(ssd_model_load(m, path(b->net, ".pth"), SSD_LOAD_PRETRAINED_SSD) == SSD_E_FORMAT);
         const char *msg = ssd_error_message();
-        CHECK(strstr(msg, b->net) != NULL && strchr(msg, '\n') == NULL);
+        char want[1024];
+        snprintf(want, sizeof want, "holds %s weights, not %s ones", b->net, a->net);
+        CHECK(strstr(msg, want) != NULL && strstr(msg, path(b->net, ".pth")) != NULL &&
+              strchr(msg, '\n') == NULL);
+        if (!strstr(msg, want)) fprintf(stderr, "message: %s\n", msg);
         ssd_model_destroy(m);
         m = NULL;
     }

@@ -71,9 +71,10 @@ for net in $NETS; do
         set -e
         [ "$rc" = 1 ] || { cat "$work/err"; fail "$net: --pretrained-ssd of another net: exit $rc"; }
         [ "$(wc -l <"$work/err")" = 1 ] || { cat "$work/err"; fail "$net: error not one line"; }
-        grep -q "$(basename "$prev")" "$work/err" && grep -q "does not fit $net" "$work/err" ||
+        grep -q "$(basename "$prev"): holds $prev_net weights, not $net ones" "$work/err" ||
             { cat "$work/err"; fail "$net: error does not name the file and the net"; }
     fi
     prev=$ck
+    prev_net=$net
 done
 echo "$(wc -w <<<"$NETS") nets passed"
