@@ -8,6 +8,7 @@ parameter gradient of that loss and the running statistics after the step.
 PyTorch's float32 error on each parameter gradient (same upstream gradient)
 is stored too, as the yardstick for our float32 gradients (see gen_mb1.py).
 nets.txt lists "net resolution batch f64" per line."""
+import math
 import os
 import sys
 import zlib
@@ -50,16 +51,69 @@ def targets(priors, n, g):
     return torch.stack(labels), torch.stack(locs)
 
 
+def margins(net, x):
+    """The smallest |input| of a ReLU and the smallest gap between the two largest values of
+    a max-pool window, relative to the tensor's largest magnitude. Below float32's rounding
+    (~1e-7) a ReLU mask or a pooling choice can flip between two float32 implementations,
+    which moves a whole gradient element: the fixture would then test luck."""
+    worst = [1.0, 1.0]
+
+    def relu(m, i, o):
+        v = i[0].detach().abs()
+        worst[0] = min(worst[0], (v.min() / v.max()).item())
+
+    def pool(m, i, o):
+        # windows whose maximum is positive: a tie of zeros after a ReLU sends the gradient
+        # to an element whose ReLU blocks it whichever wins
+        t = i[0].detach()
+        p = m.padding
+        t = torch.nn.functional.pad(t, (p, p, p, p), value=-math.inf)
+        u = torch.nn.functional.unfold(t.reshape(-1, 1, *t.shape[2:]), m.kernel_size,
+                                       stride=m.stride)
+        top = u.topk(2, dim=1).values
+        on = top[:, 0] > 0
+        if on.any():
+            gap = (top[:, 0] - top[:, 1])[on].min() / top[:, 0].max()
+            worst[1] = min(worst[1], gap.item())
+
+    hooks = []
+    for m in net.modules():
+        if isinstance(m, torch.nn.ReLU):
+            m.inplace = False
+            hooks.append(m.register_forward_hook(relu))
+        elif isinstance(m, torch.nn.MaxPool2d):
+            hooks.append(m.register_forward_hook(pool))
+    with torch.no_grad():
+        net.train()(x.float())
+    for h in hooks:
+        h.remove()
+    return worst
+
+
 def make(name, build, cfg):
     res, batch = cfg.get("res", 128), cfg.get("batch", 2)
-    seed = zlib.crc32(name.encode())
-    torch.manual_seed(seed)
-    g = torch.Generator().manual_seed(seed)
-    net = build(C)
-    randomise_bn(net)
+    # the first of a few seeds whose ReLU and pooling margins stay clear of float32 rounding
+    best = None
+    for attempt in range(cfg.get("tries", 6)):
+        seed = zlib.crc32(name.encode()) + attempt
+        torch.manual_seed(seed)
+        g = torch.Generator().manual_seed(seed)
+        net = build(C)
+        randomise_bn(net)
+        x = torch.randn(batch, 3, res, res, generator=g, dtype=torch.float64)
+        state = {k: v.clone() for k, v in net.state_dict().items()}
+        m = min(margins(net, x))
+        net.load_state_dict(state)  # the margin run moved the running statistics
+        if best is None or m > best[0]:
+            best = (m, seed, net, x, g.get_state())
+        if m >= 1e-6:
+            break
+    m, seed, net, x, gs = best
+    g = torch.Generator()
+    g.set_state(gs)
+    print("%s: seed %d, smallest ReLU/pooling margin %.2g of the scale" % (name, seed, m))
     torch.save(net.state_dict(), os.path.join(out, name + ".pth"))
     priors = nets_torch.priors(net, res)
-    x = torch.randn(batch, 3, res, res, generator=g, dtype=torch.float64)
     labels, gt_loc = targets(priors, batch, g)
     t = {"x": x, "priors": priors, "labels": labels, "gt_loc": gt_loc}
 

@@ -198,12 +198,14 @@ def sq_ssd_lite(num_classes, width_mult=1.0):
 
 NETS = {"mb1-ssd-lite": mb1_ssd_lite, "vgg16-ssd": vgg16_ssd, "sq-ssd-lite": sq_ssd_lite}
 
-# gen_nets.py settings: input size, batch, and whether the truth is PyTorch float64 (and
+# gen_nets.py settings: input size, batch, how many seeds to try for ReLU/pooling margins
+# clear of float32 rounding (default 6; a net as large as vgg16-ssd never gets there), and
+# whether the truth is PyTorch float64 (and
 # the float64 reference-backend check runs). Debian's PyTorch computes float64
 # convolutions with a generic BLAS, ~100x slower than float32: vgg16-ssd, which needs at
 # least 268 pixels for its unpadded last extras, gets a float32 truth.
 GOLDEN = {"mb1-ssd-lite": {"res": 64, "f64": True},
-          "vgg16-ssd": {"res": 268, "batch": 1, "f64": False},
+          "vgg16-ssd": {"res": 268, "batch": 1, "f64": False, "tries": 1},
           "sq-ssd-lite": {"res": 64, "f64": True}}
 
 
