@@ -1,15 +1,15 @@
-/* Inference of mb1-ssd 300x300 from one ONNX file: our runtime next to ONNX
+/* Inference of an SSD net at 300x300 from one ONNX file: our runtime next to ONNX
  * Runtime (onnxruntime-node, through bench/ort_bench.js), same file, same
  * thread count, same run. Batch 1 latency and batch 8 throughput.
- *   bench_infer [--model FILE.onnx] [--threads T] [--iters K] [--rounds R]
+ *   bench_infer [--model FILE.onnx | --net NET] [--threads T] [--iters K] [--rounds R]
  *               [--backend NAME] [--npm DIR]
  * The machine may be shared, so the two runtimes alternate R times and the
  * figures are the median of the round medians and the minimum. With
  * OMP_WAIT_POLICY=passive in the environment, ONNX Runtime's threads are told
  * not to spin either (on a busy machine spinning threads steal each other's
  * cores).
- * Without --model it exports a dynamic-batch mb1-ssd (21 classes, xavier
- * init) to a temporary file first. --npm is the folder onnxruntime-node was
+ * Without --model it exports a dynamic-batch NET (default mb1-ssd; 21 classes,
+ * xavier init) to a temporary file first. --npm is the folder onnxruntime-node was
  * installed into (default build/npm, where test_onnx_ort.sh installs it). */
 #include "core/mem.h"
 #include "core/progress.h"
@@ -70,9 +70,9 @@ static ssd_status bench(ssd_onnx_model *m, ssd_backend *be, int batch, int iters
     return st;
 }
 
-static ssd_status make_model(const char *path, ssd_backend *be) {
+static ssd_status make_model(const char *path, ssd_backend *be, const char *net) {
     ssd_model *m = NULL;
-    SSD_TRY(ssd_model_create(&m, be, "mb1-ssd", 21, 300));
+    SSD_TRY(ssd_model_create(&m, be, net, 21, 300));
     ssd_status st = ssd_model_init_xavier(m, 1);
     ssd_onnx_export_opts o = {13, 1, true, NULL, 0};
     if (st == SSD_OK) st = ssd_onnx_export(m, &o, path);
@@ -104,15 +104,13 @@ static void ort(const char *npm, const char *model, int batch, int threads, int 
 }
 
 int main(int argc, char **argv) {
-    const char *model = NULL, *bname = "cpu", *npm = "build/npm";
+    const char *model = NULL, *bname = "cpu", *npm = "build/npm", *net = "mb1-ssd";
     int threads = 2, iters = 20, rounds = 3;
-    static const struct option opts[] = {{"model", required_argument, 0, 'm'},
-                                         {"threads", required_argument, 0, 't'},
-                                         {"iters", required_argument, 0, 'i'},
-                                         {"backend", required_argument, 0, 'b'},
-                                         {"npm", required_argument, 0, 'n'},
-                                         {"rounds", required_argument, 0, 'r'},
-                                         {0, 0, 0, 0}};
+    static const struct option opts[] = {
+        {"model", required_argument, 0, 'm'}, {"threads", required_argument, 0, 't'},
+        {"iters", required_argument, 0, 'i'}, {"backend", required_argument, 0, 'b'},
+        {"npm", required_argument, 0, 'n'},   {"rounds", required_argument, 0, 'r'},
+        {"net", required_argument, 0, 'N'},   {0, 0, 0, 0}};
     int c;
     while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
         switch (c) {
@@ -134,6 +132,9 @@ int main(int argc, char **argv) {
         case 'r':
             rounds = atoi(optarg);
             break;
+        case 'N':
+            net = optarg;
+            break;
         default:
             return 2;
         }
@@ -149,7 +150,7 @@ int main(int argc, char **argv) {
     char tmp[256] = "";
     if (!model) {
         snprintf(tmp, sizeof tmp, "/tmp/bench_infer_%d.onnx", (int)getpid());
-        if (make_model(tmp, be) != SSD_OK) {
+        if (make_model(tmp, be, net) != SSD_OK) {
             fprintf(stderr, "export: %s\n", ssd_error_message());
             return 1;
         }
@@ -165,9 +166,9 @@ int main(int argc, char **argv) {
                                            ? "passive (no spinning) "
                                              "on both sides"
                                            : "default (spinning) on both sides");
-    printf("mb1-ssd 300x300, %s, %d threads, %d rounds of %d timed runs each, ssd and "
+    printf("%s 300x300, %s, %d threads, %d rounds of %d timed runs each, ssd and "
            "onnxruntime alternating\n(median of the round medians; min over all runs)\n",
-           model, threads, rounds, iters);
+           tmp[0] ? net : "model", model, threads, rounds, iters);
     int batches[2] = {1, 8};
     for (int k = 0; k < 2; k++) {
         int b = batches[k];

@@ -1,6 +1,7 @@
-/* mb1-ssd training step (forward + backward + SGD) on the cpu backend next to
+/* A net's training step (forward + backward + SGD) on the cpu backend next to
  * PyTorch's, same batch, same threads, same run:
- *   bench_model [--batch N] [--threads T] [--iters K]
+ *   bench_model [--net NET] [--resolution R] [--batch N] [--threads T] [--iters K]
+ * (default mb1-ssd at 300; PyTorch runs tests/golden's definition of the net)
  * Prints ms per step, images/s and the ratio. */
 #include "core/mem.h"
 #include "core/progress.h"
@@ -14,15 +15,15 @@
 #include <string.h>
 #include <sys/resource.h>
 
-static ssd_status run(ssd_backend *be, int batch, int iters, double *ms) {
+static ssd_status run(ssd_backend *be, const char *net, int res, int batch, int iters, double *ms) {
     ssd_model *m = NULL;
-    SSD_TRY(ssd_model_create(&m, be, "mb1-ssd", 21, 300));
+    SSD_TRY(ssd_model_create(&m, be, net, 21, res));
     ssd_sgd opt;
     ssd_status st = ssd_sgd_init(&opt, &m->params, 0.9, 5e-4);
     opt.lr[0] = opt.lr[1] = opt.lr[2] = 1e-4;
     ssd_tensor x;
-    ssd_tensor_init4(&x, be, SSD_F32, batch, 3, 300, 300);
-    size_t nx = (size_t)batch * 3 * 300 * 300;
+    ssd_tensor_init4(&x, be, SSD_F32, batch, 3, res, res);
+    size_t nx = (size_t)batch * 3 * res * res;
     float *h = ssd_malloc(nx * sizeof *h);
     for (size_t i = 0; h && i < nx; i++) h[i] = (float)((i * 2654435761u) % 1000) / 500.0f - 1.0f;
     if (st == SSD_OK) st = h ? ssd_tensor_set(&x, h, SSD_F32) : SSD_E_NOMEM;
@@ -59,13 +60,18 @@ static ssd_status run(ssd_backend *be, int batch, int iters, double *ms) {
 }
 
 int main(int argc, char **argv) {
-    int batch = 32, threads = 2, iters = 3, c;
-    static const struct option opts[] = {{"batch", required_argument, 0, 'b'},
-                                         {"threads", required_argument, 0, 't'},
-                                         {"iters", required_argument, 0, 'i'},
-                                         {0, 0, 0, 0}};
-    while ((c = getopt_long(argc, argv, "b:t:i:", opts, NULL)) != -1) {
-        if (c == 'b')
+    int batch = 32, threads = 2, iters = 3, res = 300, c;
+    const char *net = "mb1-ssd";
+    static const struct option opts[] = {
+        {"net", required_argument, 0, 'n'},   {"resolution", required_argument, 0, 'r'},
+        {"batch", required_argument, 0, 'b'}, {"threads", required_argument, 0, 't'},
+        {"iters", required_argument, 0, 'i'}, {0, 0, 0, 0}};
+    while ((c = getopt_long(argc, argv, "n:r:b:t:i:", opts, NULL)) != -1) {
+        if (c == 'n')
+            net = optarg;
+        else if (c == 'r')
+            res = atoi(optarg);
+        else if (c == 'b')
             batch = atoi(optarg);
         else if (c == 't')
             threads = atoi(optarg);
@@ -81,7 +87,7 @@ int main(int argc, char **argv) {
         return 1;
     }
     double ms;
-    ssd_status st = run(be, batch, iters, &ms);
+    ssd_status st = run(be, net, res, batch, iters, &ms);
     ssd_backend_destroy(be);
     if (st != SSD_OK) {
         fprintf(stderr, "bench_model: %s\n", ssd_error_message());
@@ -91,8 +97,8 @@ int main(int argc, char **argv) {
     getrusage(RUSAGE_SELF, &ru);
     double ours_mb = ru.ru_maxrss / 1024.0;
     char cmd[1024], line[256];
-    snprintf(cmd, sizeof cmd, "/usr/bin/python3 %s/model_torch.py %d %d %d", BENCH_DIR, batch,
-             threads, iters);
+    snprintf(cmd, sizeof cmd, "/usr/bin/python3 %s/model_torch.py %d %d %d %s %d", BENCH_DIR, batch,
+             threads, iters, net, res);
     FILE *p = popen(cmd, "r");
     double tms = 0, tmb = 0;
     while (p && fgets(line, sizeof line, p)) {
@@ -100,7 +106,8 @@ int main(int argc, char **argv) {
         sscanf(line, "torch_peak_rss_mb %lf", &tmb);
     }
     if (p) pclose(p);
-    printf("mb1-ssd training step (fwd+bwd+SGD), batch %d, 300x300, %d threads\n", batch, threads);
+    printf("%s training step (fwd+bwd+SGD), batch %d, %dx%d, %d threads\n", net, batch, res, res,
+           threads);
     printf("  %-8s %10s %10s %10s\n", "", "ms/step", "images/s", "peak MB");
     printf("  %-8s %10.1f %10.2f %10.0f\n", "ssd", ms, batch * 1000.0 / ms, ours_mb);
     if (tms > 0) {

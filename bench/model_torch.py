@@ -1,5 +1,6 @@
-"""PyTorch side of bench_model: mb1-ssd forward+backward(+SGD) at a batch size,
-with an explicit thread count. Prints 'torch_ms_per_step <ms>' and peak RSS."""
+"""PyTorch side of bench_model: a net's forward+backward(+SGD) at a batch size,
+with an explicit thread count. Prints 'torch_ms_per_step <ms>' and peak RSS.
+usage: model_torch.py BATCH THREADS ITERS [NET [RESOLUTION]]"""
 import os
 import resource
 import sys
@@ -11,12 +12,18 @@ sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "tests", "golde
 from mb1_torch import MB1SSD  # noqa: E402
 
 batch, threads, iters = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3])
+name = sys.argv[4] if len(sys.argv) > 4 else "mb1-ssd"
+res = int(sys.argv[5]) if len(sys.argv) > 5 else 300
 torch.set_num_threads(threads)
 torch.manual_seed(0)
-net = MB1SSD(21)
+if name == "mb1-ssd":
+    net = MB1SSD(21)
+else:
+    import nets_torch  # noqa: E402
+    net = nets_torch.NETS[name](21)
 net.train()
 opt = torch.optim.SGD(net.parameters(), lr=1e-4, momentum=0.9, weight_decay=5e-4)
-x = torch.randn(batch, 3, 300, 300)
+x = torch.randn(batch, 3, res, res)
 
 
 def step():

@@ -29,9 +29,10 @@ int ssd_priors_count(const ssd_prior_spec *specs, int n_specs);
 /* The mobilenetv1 config (mb1-ssd, mb1-ssd-lite, mb2-ssd-lite): the fixed table at 300, or the
  * specs derived by set_image_size(size, 20, 90) from the 6 feature-map sizes of the net. */
 void ssd_priors_specs_mobilenetv1(int image_size, const int feature_maps[6], ssd_prior_spec out[6]);
-/* The fixed tables of vgg_ssd_config (8732 priors at 300) and squeezenet_ssd_config (2568). */
-void ssd_priors_specs_vgg(ssd_prior_spec out[6]);
-void ssd_priors_specs_squeezenet(ssd_prior_spec out[6]);
+/* vgg_ssd_config (8732 priors at 300) and squeezenet_ssd_config (2568): their tables at 300
+ * (feature_maps unused, may be NULL), else derived from the real feature maps as above. */
+void ssd_priors_specs_vgg(int image_size, const int feature_maps[6], ssd_prior_spec out[6]);
+void ssd_priors_specs_squeezenet(int image_size, const int feature_maps[6], ssd_prior_spec out[6]);
 
 void ssd_box_center_to_corner(float *dst, const float *src, int n);
 void ssd_box_corner_to_center(float *dst, const float *src, int n);

@@ -96,19 +96,12 @@ static void set_spec(ssd_prior_spec *s, int fm, float shrink, double min, double
     s->aspect_ratios[3] = 0;
 }
 
-void ssd_priors_specs_mobilenetv1(int image_size, const int feature_maps[6],
-                                  ssd_prior_spec out[6]) {
-    if (image_size == 300) {
-        /* set_image_size keeps the historical table at 300 even though its own formula would
-         * give other sizes there. */
-        static const int fm[6] = {19, 10, 5, 3, 2, 1};
-        static const float shrink[6] = {16, 32, 64, 100, 150, 300};
-        for (int i = 0; i < 6; i++)
-            set_spec(&out[i], fm[i], shrink[i], 60 + 45 * i, 105 + 45 * i, 2);
-        return;
-    }
-    /* min_ratio 20, max_ratio 90 over 6 maps: step floor(70 / 4) = 17; the first map gets half
-     * of min_ratio. Python evaluates size * ratio / 100.0 with an exact integer product. */
+/* set_image_size(size, min_ratio=20, max_ratio=90) of mobilenetv1_ssd_config over the real
+ * feature maps: min_ratio 20, max_ratio 90 over 6 maps gives a step of floor(70 / 4) = 17; the
+ * first map gets half of min_ratio. Python evaluates size * ratio / 100.0 with an exact integer
+ * product. At 300 these sizes are vgg_ssd_config's table (30, 60, 111, ..., 315). */
+static void derived(int image_size, const int feature_maps[6], const int n_ratios[6],
+                    ssd_prior_spec out[6]) {
     const int min_ratio = 20, step = 17;
     for (int i = 0; i < 6; i++) {
         int fm = feature_maps[i];
@@ -122,21 +115,48 @@ void ssd_priors_specs_mobilenetv1(int image_size, const int feature_maps[6],
             hi = (double)(image_size * (r + step)) / 100.0;
         }
         int shrink = fm > 0 ? (image_size + fm - 1) / fm : 0; /* math.ceil(size / fm) */
-        set_spec(&out[i], fm, (float)shrink, lo, hi, 2);
+        set_spec(&out[i], fm, (float)shrink, lo, hi, n_ratios[i]);
     }
 }
 
-void ssd_priors_specs_vgg(ssd_prior_spec out[6]) {
+static const int two_ratios[6] = {2, 2, 2, 2, 2, 2};
+
+void ssd_priors_specs_mobilenetv1(int image_size, const int feature_maps[6],
+                                  ssd_prior_spec out[6]) {
+    if (image_size == 300) {
+        /* set_image_size keeps the historical table at 300 even though its own formula would
+         * give other sizes there. */
+        static const int fm[6] = {19, 10, 5, 3, 2, 1};
+        static const float shrink[6] = {16, 32, 64, 100, 150, 300};
+        for (int i = 0; i < 6; i++)
+            set_spec(&out[i], fm[i], shrink[i], 60 + 45 * i, 105 + 45 * i, 2);
+        return;
+    }
+    derived(image_size, feature_maps, two_ratios, out);
+}
+
+/* The reference honours --resolution for mb1-ssd only; the other families keep their 300
+ * table at 300 and otherwise take set_image_size's formula over the real feature maps with
+ * the table's aspect ratios, as mb1-ssd does. */
+void ssd_priors_specs_vgg(int image_size, const int feature_maps[6], ssd_prior_spec out[6]) {
+    static const int nr[6] = {1, 2, 2, 2, 1, 1};
+    if (image_size != 300) {
+        derived(image_size, feature_maps, nr, out);
+        return;
+    }
     static const int fm[6] = {38, 19, 10, 5, 3, 1};
     static const float shrink[6] = {8, 16, 32, 64, 100, 300};
-    static const int nr[6] = {1, 2, 2, 2, 1, 1};
     for (int i = 0; i < 6; i++) {
         double lo = i == 0 ? 30 : 60 + 51 * (i - 1);
         set_spec(&out[i], fm[i], shrink[i], lo, i == 0 ? 60 : lo + 51, nr[i]);
     }
 }
 
-void ssd_priors_specs_squeezenet(ssd_prior_spec out[6]) {
+void ssd_priors_specs_squeezenet(int image_size, const int feature_maps[6], ssd_prior_spec out[6]) {
+    if (image_size != 300) {
+        derived(image_size, feature_maps, two_ratios, out);
+        return;
+    }
     ssd_priors_specs_mobilenetv1(300, NULL, out);
     out[0].feature_map_size = 17;
 }

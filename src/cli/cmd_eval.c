@@ -163,7 +163,9 @@ static ssd_status run(const eval_opts *o) {
         ssd_info("CUDA is not available (%s); evaluating on the CPU.",
                  ssd_backend_cuda_describe(cuda_line, sizeof cuda_line));
     if (!ssd_net_supported(o->net))
-        return ssd_error_set(SSD_E_UNSUPPORTED, "--net %s is not supported yet (mb1-ssd is)",
+        return ssd_error_set(SSD_E_INVAL,
+                             "--net %s is not a known net (mb1-ssd, mb1-ssd-lite, mb2-ssd-lite, "
+                             "sq-ssd-lite, vgg16-ssd, mb3-large-ssd-lite, mb3-small-ssd-lite)",
                              o->net);
     if (o->mb2_width_mult != 1.0 && strcmp(o->net, "mb2-ssd-lite") != 0)
         ssd_warn("--mb2-width-mult only applies to mb2-ssd-lite; ignored for %s", o->net);

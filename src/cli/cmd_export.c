@@ -191,10 +191,7 @@ static ssd_status run_export(const export_args *a) {
         goto done;
     }
     if (!ssd_net_supported(net)) {
-        st = ssd_error_set(SSD_E_UNSUPPORTED,
-                           "--net %s is not supported yet (mb1-ssd / "
-                           "ssd-mobilenet is)",
-                           a->net);
+        st = ssd_error_set(SSD_E_INVAL, "--net %s is not a known net", a->net);
         goto done;
     }
     if (a->model_dir && a->model_dir[0]) {

@@ -15,11 +15,6 @@ bool ssd_net_known(const char *net) {
     return false;
 }
 
-bool ssd_net_supported(const char *net) {
-    return strcmp(net, "mb1-ssd") == 0 || strcmp(net, "mb2-ssd-lite") == 0 ||
-           strcmp(net, "mb3-large-ssd-lite") == 0 || strcmp(net, "mb3-small-ssd-lite") == 0;
-}
-
 typedef ssd_status (*builder_fn)(ssd_model *m);
 typedef ssd_status (*layer_fn)(ssd_layer *l, ssd_rng *rng);
 static ssd_status apply(ssd_model *m, ssd_rng *rng, layer_fn fn, bool base, bool extras,
@@ -30,7 +25,14 @@ static builder_fn builder_of(const char *net) {
     if (strcmp(net, "mb2-ssd-lite") == 0) return ssd_build_mb2_ssd_lite;
     if (strcmp(net, "mb3-large-ssd-lite") == 0) return ssd_build_mb3_large_ssd_lite;
     if (strcmp(net, "mb3-small-ssd-lite") == 0) return ssd_build_mb3_small_ssd_lite;
+    if (strcmp(net, "mb1-ssd-lite") == 0) return ssd_build_mb1_ssd_lite;
+    if (strcmp(net, "vgg16-ssd") == 0) return ssd_build_vgg16_ssd;
+    if (strcmp(net, "sq-ssd-lite") == 0) return ssd_build_sq_ssd_lite;
     return NULL;
+}
+
+bool ssd_net_supported(const char *net) {
+    return builder_of(net) != NULL;
 }
 
 /* Feature-map sizes of the heads by shape inference through the graph. */
@@ -57,12 +59,12 @@ static ssd_status make_priors(ssd_model *m) {
                                    &m->num_priors);
     case SSD_PRIORS_SQUEEZENET:
         if (m->nheads != 6) break;
-        ssd_priors_specs_squeezenet(m->specs);
+        ssd_priors_specs_squeezenet(m->resolution, m->feature_maps, m->specs);
         return ssd_priors_generate(m->specs, m->nheads, m->resolution, true, &m->priors,
                                    &m->num_priors);
     case SSD_PRIORS_VGG:
         if (m->nheads != 6) break;
-        ssd_priors_specs_vgg(m->specs);
+        ssd_priors_specs_vgg(m->resolution, m->feature_maps, m->specs);
         return ssd_priors_generate(m->specs, m->nheads, m->resolution, true, &m->priors,
                                    &m->num_priors);
     }

@@ -3,6 +3,7 @@
 
 #include "core/mem.h"
 #include "formats/pth.h"
+#include "models/net_guess.h"
 #include "tensor/convert.h"
 
 #include <stdio.h>
@@ -171,8 +172,15 @@ ssd_status ssd_model_load(ssd_model *m, const char *path, ssd_load_mode mode) {
     }
     if (st == SSD_OK && problems_count(&pr)) {
         char *text = problems_text(&pr);
-        st = ssd_error_set(SSD_E_FORMAT, "%s: does not fit %s with %d classes: %s", path, m->net,
-                           m->num_classes, text ? text : "?");
+        /* A checkpoint of another net (--pretrained-ssd, --resume, --net left at its default)
+         * gives hundreds of key problems; naming the net it was written for says it all. */
+        const char *other = mode == SSD_LOAD_BASE_NET ? NULL : ssd_net_guess(&sd, m->be);
+        if (other && strcmp(other, m->net) != 0)
+            st = ssd_error_set(SSD_E_FORMAT, "%s: holds %s weights, not %s ones: %s", path, other,
+                               m->net, text ? text : "?");
+        else
+            st = ssd_error_set(SSD_E_FORMAT, "%s: does not fit %s with %d classes: %s", path,
+                               m->net, m->num_classes, text ? text : "?");
         ssd_free(text);
     }
     for (int i = 0; i < m->params.n && st == SSD_OK; i++) {

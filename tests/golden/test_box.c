@@ -119,7 +119,7 @@ static void test_priors(void) {
     }
     struct {
         const char *name;
-        void (*fn)(ssd_prior_spec *);
+        void (*fn)(int, const int *, ssd_prior_spec *);
         bool clamp;
     } tables[] = {{"priors_vgg", ssd_priors_specs_vgg, true},
                   {"priors_squeezenet", ssd_priors_specs_squeezenet, true},
@@ -129,7 +129,7 @@ static void test_priors(void) {
         if (!f32(want)) continue;
         ssd_prior_spec specs[6];
         if (tables[t].fn)
-            tables[t].fn(specs);
+            tables[t].fn(300, NULL, specs);
         else
             ssd_priors_specs_mobilenetv1(300, NULL, specs);
         int k = 0;

@@ -38,7 +38,7 @@ expect_fail() { # code pattern args...
     grep -q -- "$pat" <<<"$err" || fail "ssd export $*: '$err' lacks '$pat'"
     [ "$(wc -l <<<"$err")" == 1 ] || fail "ssd export $*: more than one line: $err"
 }
-expect_fail 1 "not supported yet" --model-dir ../model --net vgg16-ssd
+expect_fail 1 "holds mb1-ssd weights, not vgg16-ssd ones" --model-dir ../model --net vgg16-ssd
 expect_fail 2 "net type is wrong" --model-dir ../model --net resnet
 expect_fail 2 "expected an integer in 11..17" --model-dir ../model --opset 10
 mkdir -p empty

@@ -100,9 +100,9 @@ static void test_priors(void) {
     CHECK(s[0].min_size == 38.4 && s[5].max_size == 403.2);
     ssd_priors_specs_mobilenetv1(300, NULL, s);
     CHECK(ssd_priors_count(s, 6) == 3000 && s[2].min_size == 150 && s[2].max_size == 195);
-    ssd_priors_specs_vgg(s);
+    ssd_priors_specs_vgg(300, NULL, s);
     CHECK(ssd_priors_count(s, 6) == 8732);
-    ssd_priors_specs_squeezenet(s);
+    ssd_priors_specs_squeezenet(300, NULL, s);
     CHECK(ssd_priors_count(s, 6) == 2568);
 
     float *p = NULL;

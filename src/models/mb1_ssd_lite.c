@@ -1,0 +1,35 @@
+/* mb1-ssd-lite (vision/ssd/mobilenetv1_ssd_lite.py): MobileNetV1 with the 3x3
+ * convolutions of the extras and headers replaced by SeperableConv2d, whose
+ * pointwise output has no activation; the last header is a plain 1x1 conv. */
+#include "models/lite.h"
+#include "models/model.h"
+
+ssd_status ssd_build_mb1_ssd_lite(ssd_model *m) {
+    static const int head_in[6] = {512, 1024, 512, 256, 256, 256};
+    static const int extras[4][3] = {
+        {1024, 256, 512}, {512, 128, 256}, {256, 128, 256}, {256, 128, 256}};
+    ssd_graph *g = &m->g;
+    ssd_graph_set_section(g, SSD_SEC_BASE);
+    int x = ssd_mobilenet_v1(g, m->input, &m->tap[0]);
+    m->tap[1] = x;
+    ssd_graph_set_section(g, SSD_SEC_EXTRAS);
+    for (int e = 0; e < 4; e++) {
+        x = ssd_lite_extra(g, x, e, extras[e][0], extras[e][1], extras[e][2], 1);
+        m->tap[2 + e] = x;
+    }
+    m->nheads = 6;
+    for (int h = 0; h < 6; h++) m->anchors[h] = 6;
+    ssd_graph_set_section(g, SSD_SEC_CLS);
+    ssd_lite_headers(g, m->tap, head_in, 6, 6 * m->num_classes, "classification_headers",
+                     m->cls_out);
+    ssd_graph_set_section(g, SSD_SEC_REG);
+    ssd_lite_headers(g, m->tap, head_in, 6, 6 * 4, "regression_headers", m->reg_out);
+    /* mobilenetv1_ssd_config */
+    m->image_mean[0] = m->image_mean[1] = m->image_mean[2] = 127.0f;
+    m->image_std = 128.0f;
+    m->center_variance = 0.1f;
+    m->size_variance = 0.2f;
+    m->iou_threshold = 0.45f;
+    m->priors_family = SSD_PRIORS_MOBILENETV1;
+    return ssd_graph_status(g);
+}
