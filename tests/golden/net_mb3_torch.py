@@ -142,4 +142,5 @@ NETS = {name: (lambda n: lambda num_classes, width_mult=1.0: MB3SSDLite(n, num_c
         for name in VARIANTS}
 
 # gen_nets.py settings (see nets_torch.py)
-GOLDEN = {name: {"res": 128, "f64": True} for name in VARIANTS}
+# golden/nets_b checks these (BN on 1x1 maps needs its tolerances)
+GOLDEN = {name: {"res": 128, "f64": True, "own_test": True} for name in VARIANTS}

@@ -13,7 +13,7 @@ py=/usr/bin/python3
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 fail() { echo "FAIL: $*"; exit 1; }
-NETS=${NETS:-"mb1-ssd-lite vgg16-ssd sq-ssd-lite"}
+NETS=${NETS:-"mb1-ssd-lite vgg16-ssd sq-ssd-lite mb2-ssd-lite mb3-large-ssd-lite mb3-small-ssd-lite"}
 # smallest input each net takes quickly (vgg16-ssd's unpadded last extras need >= 268)
 res_of() { case $1 in vgg16-ssd) echo 268 ;; *) echo 128 ;; esac; }
 
