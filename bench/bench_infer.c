@@ -2,7 +2,7 @@
  * Runtime (onnxruntime-node, through bench/ort_bench.js), same file, same
  * thread count, same run. Batch 1 latency and batch 8 throughput.
  *   bench_infer [--model FILE.onnx] [--threads T] [--iters K] [--rounds R]
- *               [--backend NAME] [--npm DIR]
+ *               [--backend NAME] [--npm DIR] [--profile]
  * The machine may be shared, so the two runtimes alternate R times and the
  * figures are the median of the round medians and the minimum. With
  * OMP_WAIT_POLICY=passive in the environment, ONNX Runtime's threads are told
@@ -10,7 +10,8 @@
  * cores).
  * Without --model it exports a dynamic-batch mb1-ssd (21 classes, xavier
  * init) to a temporary file first. --npm is the folder onnxruntime-node was
- * installed into (default build/npm, where test_onnx_ort.sh installs it). */
+ * installed into (default build/npm, where test_onnx_ort.sh installs it).
+ * --profile: instead, time each kernel of ours at batch 1 and list them. */
 #include "core/mem.h"
 #include "core/progress.h"
 #include "core/threads.h"
@@ -24,6 +25,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 #include <unistd.h>
 
 static int cmp_d(const void *a, const void *b) {
@@ -42,32 +44,101 @@ static double minimum(const double *v, int n) {
     return m;
 }
 
-static ssd_status bench(ssd_onnx_model *m, ssd_backend *be, int batch, int iters, double *med,
-                        double *best) {
+/* Process CPU seconds (all threads): with passive waiting, the work done,
+ * whatever the other users of the machine take of its cores. */
+static double cpu_now(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+/* Median and minimum wall ms and median CPU ms of `iters` runs. */
+typedef struct {
+    double med, best, cpu;
+} timing;
+
+static ssd_status bench(ssd_onnx_model *m, ssd_backend *be, int batch, int iters, timing *r) {
     ssd_tensor x;
     ssd_tensor_init4(&x, be, SSD_F32, batch, 3, 300, 300);
     size_t n = (size_t)batch * 3 * 300 * 300;
     float *h = ssd_malloc(n * sizeof *h);
     double *t = ssd_malloc((size_t)iters * sizeof *t);
-    ssd_status st = h && t ? SSD_OK : SSD_E_NOMEM;
+    double *c = ssd_malloc((size_t)iters * sizeof *c);
+    ssd_status st = h && t && c ? SSD_OK : SSD_E_NOMEM;
     for (size_t i = 0; h && i < n; i++) h[i] = (float)((i * 2654435761u) % 1000) / 500.0f - 1.0f;
     if (st == SSD_OK) st = ssd_tensor_alloc(&x);
     if (st == SSD_OK) st = ssd_tensor_set(&x, h, SSD_F32);
     for (int i = 0; i < 3 && st == SSD_OK; i++) st = ssd_onnx_run(m, &x); /* plan + warm-up */
     for (int i = 0; i < iters && st == SSD_OK; i++) {
-        double t0 = ssd_now();
+        double c0 = cpu_now(), t0 = ssd_now();
         st = ssd_onnx_run(m, &x);
         t[i] = (ssd_now() - t0) * 1000;
+        c[i] = (cpu_now() - c0) * 1000;
     }
     if (st == SSD_OK) {
-        qsort(t, (size_t)iters, sizeof *t, cmp_d);
-        *med = t[iters / 2];
-        *best = t[0];
+        r->med = median(t, iters);
+        r->best = t[0];
+        r->cpu = median(c, iters);
     }
     ssd_free(h);
     ssd_free(t);
+    ssd_free(c);
     ssd_tensor_deinit(&x);
     return st;
+}
+
+static int cmp_prof(const void *a, const void *b) {
+    double x = ((const ssd_onnx_prof *)a)->cpu_ms, y = ((const ssd_onnx_prof *)b)->cpu_ms;
+    return (x < y) - (x > y);
+}
+
+/* Per-kernel times of ours at batch 1: the costliest kernels, then sums per kind. */
+static int profile(ssd_onnx_model *m, ssd_backend *be, int iters) {
+    timing r;
+    if (bench(m, be, 1, 3, &r) != SSD_OK) return 1;
+    ssd_onnx_set_profile(m, true);
+    if (bench(m, be, 1, iters, &r) != SSD_OK) return 1;
+    const ssd_onnx_prof *p;
+    int n = ssd_onnx_profile(m, &p);
+    ssd_onnx_prof *s = ssd_malloc((size_t)(n + 1) * sizeof *s);
+    if (!s) return 1;
+    memcpy(s, p, (size_t)n * sizeof *s);
+    double total = 0, ctotal = 0;
+    long runs = n && s[0].runs ? s[0].runs : 1;
+    for (int i = 0; i < n; i++) {
+        total += s[i].ms;
+        ctotal += s[i].cpu_ms;
+    }
+    printf("batch 1: %d kernels, per run %.2f ms wall, %.2f ms cpu in kernels (median run %.2f "
+           "ms, cpu %.2f ms)\n  (sorted by cpu time; kind, op, node)\n",
+           n, total / runs, ctotal / runs, r.med, r.cpu);
+    qsort(s, (size_t)n, sizeof *s, cmp_prof);
+    for (int i = 0; i < n && i < 30; i++)
+        printf("  %7.3f ms wall %7.3f ms cpu %5.1f%%  %-8s %-12s %s\n", s[i].ms / runs,
+               s[i].cpu_ms / runs, 100 * s[i].cpu_ms / ctotal, s[i].kind, s[i].op, s[i].node);
+    const char *kinds[16];
+    double sum[16], csum[16];
+    int cnt[16], nk = 0;
+    for (int i = 0; i < n; i++) {
+        int j = 0;
+        while (j < nk && strcmp(kinds[j], s[i].kind)) j++;
+        if (j == nk && nk < 16) {
+            kinds[nk] = s[i].kind;
+            sum[nk] = csum[nk] = 0;
+            cnt[nk++] = 0;
+        }
+        if (j < nk) {
+            sum[j] += s[i].ms;
+            csum[j] += s[i].cpu_ms;
+            cnt[j]++;
+        }
+    }
+    for (int j = 0; j < nk; j++)
+        printf("  %-8s x%-3d %7.3f ms wall %7.3f ms cpu\n", kinds[j], cnt[j], sum[j] / runs,
+               csum[j] / runs);
+    ssd_free(s);
+    ssd_onnx_set_profile(m, false);
+    return 0;
 }
 
 static ssd_status make_model(const char *path, ssd_backend *be) {
@@ -80,11 +151,10 @@ static ssd_status make_model(const char *path, ssd_backend *be) {
     return st;
 }
 
-/* Runs ort_bench.js; *med < 0 when it could not run. */
-static void ort(const char *npm, const char *model, int batch, int threads, int iters, double *med,
-                double *best) {
+/* Runs ort_bench.js; r->med < 0 when it could not run. */
+static void ort(const char *npm, const char *model, int batch, int threads, int iters, timing *r) {
     char cmd[4096], line[512];
-    *med = *best = -1;
+    r->med = r->best = r->cpu = -1;
     /* Same thread-wait policy on both sides: OpenMP reads OMP_WAIT_POLICY at start-up. */
     const char *wp = getenv("OMP_WAIT_POLICY");
     bool passive = wp && !strcasecmp(wp, "passive");
@@ -94,10 +164,12 @@ static void ort(const char *npm, const char *model, int batch, int threads, int 
     FILE *p = popen(cmd, "r");
     if (!p) return;
     while (fgets(line, sizeof line, p)) {
-        const char *a = strstr(line, "median_ms="), *b = strstr(line, "min_ms=");
-        if (a && b) {
-            *med = atof(a + 10);
-            *best = atof(b + 7);
+        const char *a = strstr(line, "median_ms="), *b = strstr(line, "min_ms="),
+                   *c = strstr(line, "cpu_ms=");
+        if (a && b && c) {
+            r->med = atof(a + 10);
+            r->best = atof(b + 7);
+            r->cpu = atof(c + 7);
         }
     }
     pclose(p);
@@ -105,14 +177,12 @@ static void ort(const char *npm, const char *model, int batch, int threads, int 
 
 int main(int argc, char **argv) {
     const char *model = NULL, *bname = "cpu", *npm = "build/npm";
-    int threads = 2, iters = 20, rounds = 3;
-    static const struct option opts[] = {{"model", required_argument, 0, 'm'},
-                                         {"threads", required_argument, 0, 't'},
-                                         {"iters", required_argument, 0, 'i'},
-                                         {"backend", required_argument, 0, 'b'},
-                                         {"npm", required_argument, 0, 'n'},
-                                         {"rounds", required_argument, 0, 'r'},
-                                         {0, 0, 0, 0}};
+    int threads = 2, iters = 20, rounds = 3, prof = 0;
+    static const struct option opts[] = {
+        {"model", required_argument, 0, 'm'}, {"threads", required_argument, 0, 't'},
+        {"iters", required_argument, 0, 'i'}, {"backend", required_argument, 0, 'b'},
+        {"npm", required_argument, 0, 'n'},   {"rounds", required_argument, 0, 'r'},
+        {"profile", no_argument, 0, 'p'},     {0, 0, 0, 0}};
     int c;
     while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
         switch (c) {
@@ -133,6 +203,9 @@ int main(int argc, char **argv) {
             break;
         case 'r':
             rounds = atoi(optarg);
+            break;
+        case 'p':
+            prof = 1;
             break;
         default:
             return 2;
@@ -160,6 +233,13 @@ int main(int argc, char **argv) {
         fprintf(stderr, "%s\n", ssd_error_message());
         return 1;
     }
+    if (prof) {
+        int rc = profile(m, be, iters);
+        ssd_onnx_destroy(m);
+        ssd_backend_destroy(be);
+        if (tmp[0]) unlink(tmp);
+        return rc;
+    }
     const char *wp = getenv("OMP_WAIT_POLICY");
     printf("thread wait policy: %s\n", wp && !strcasecmp(wp, "passive")
                                            ? "passive (no spinning) "
@@ -172,24 +252,37 @@ int main(int argc, char **argv) {
     for (int k = 0; k < 2; k++) {
         int b = batches[k];
         int it = b == 1 ? iters : (iters + 3) / 4;
-        double med[16], best[16], omed[16], obest[16];
+        double med[16], best[16], cpu[16], omed[16], obest[16], ocpu[16];
         bool have_ort = true;
         for (int r = 0; r < rounds; r++) {
-            if (bench(m, be, b, it, &med[r], &best[r]) != SSD_OK) {
+            timing t, o;
+            if (bench(m, be, b, it, &t) != SSD_OK) {
                 fprintf(stderr, "run: %s\n", ssd_error_message());
                 return 1;
             }
-            ort(npm, model, b, threads, it, &omed[r], &obest[r]);
-            have_ort = have_ort && omed[r] > 0;
+            ort(npm, model, b, threads, it, &o);
+            med[r] = t.med;
+            best[r] = t.best;
+            cpu[r] = t.cpu;
+            omed[r] = o.med;
+            obest[r] = o.best;
+            ocpu[r] = o.cpu;
+            have_ort = have_ort && o.med > 0;
         }
-        double sm = median(med, rounds), sb = minimum(best, rounds);
-        printf("batch %d  ssd (%s):    %8.2f ms  (min %.2f)  %7.1f img/s\n", b, bname, sm, sb,
-               b * 1000.0 / sm);
+        double sm = median(med, rounds), sb = minimum(best, rounds), sc = median(cpu, rounds);
+        printf("batch %d  ssd (%s):    %8.2f ms  (min %.2f, cpu %.2f)  %7.1f img/s\n", b, bname, sm,
+               sb, sc, b * 1000.0 / sm);
         if (have_ort) {
-            double om = median(omed, rounds), ob = minimum(obest, rounds);
-            printf("batch %d  onnxruntime: %8.2f ms  (min %.2f)  %7.1f img/s   ssd/ort = %.2f "
-                   "(min %.2f)\n",
-                   b, om, ob, b * 1000.0 / om, sm / om, sb / ob);
+            double om = median(omed, rounds), ob = minimum(obest, rounds),
+                   oc = median(ocpu, rounds);
+            printf("batch %d  onnxruntime: %8.2f ms  (min %.2f, cpu %.2f)  %7.1f img/s\n", b, om,
+                   ob, oc, b * 1000.0 / om);
+            /* per round: the two ran back to back, under about the same load */
+            double ratio[16];
+            for (int r = 0; r < rounds; r++) ratio[r] = med[r] / omed[r];
+            printf("batch %d  ssd/ort: %.2f (median of the round ratios; of medians %.2f, "
+                   "of minima %.2f, of cpu %.2f)\n",
+                   b, median(ratio, rounds), sm / om, sb / ob, sc / oc);
         } else {
             printf("batch %d  onnxruntime: not available (install onnxruntime-node into %s)\n", b,
                    npm);

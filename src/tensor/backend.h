@@ -154,6 +154,14 @@ typedef struct ssd_backend_ops {
                              const ssd_l2norm_params *p);
 
     void (*destroy)(ssd_backend *be);
+
+    /* Optional (NULL: use conv2d_fwd). conv2d_fwd for inference only: w and b
+     * are constants (prepared once per version), no backward will follow, and
+     * the backend may use faster algorithms (Winograd) whose rounding differs
+     * from conv2d_fwd's by about 1e-6 relative. */
+    ssd_status (*conv2d_infer)(ssd_backend *be, ssd_tensor *y, const ssd_tensor *x,
+                               const ssd_tensor *w, const ssd_tensor *b,
+                               const ssd_conv2d_params *p);
 } ssd_backend_ops;
 
 struct ssd_backend {
