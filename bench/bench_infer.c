@@ -2,12 +2,20 @@
  * Runtime (onnxruntime-node, through bench/ort_bench.js), same file, same
  * thread count, same run. Batch 1 latency and batch 8 throughput.
  *   bench_infer [--model FILE.onnx] [--threads T] [--iters K] [--rounds R]
- *               [--backend NAME] [--npm DIR] [--profile]
- * The machine may be shared, so the two runtimes alternate R times and the
- * figures are the median of the round medians and the minimum. With
- * OMP_WAIT_POLICY=passive in the environment, ONNX Runtime's threads are told
- * not to spin either (on a busy machine spinning threads steal each other's
- * cores).
+ *               [--backend NAME] [--npm DIR] [--ort both|nospin|spin] [--profile]
+ * The machine may be shared, so the runtimes alternate R times (ours, then
+ * ONNX Runtime) and the figures are medians over the rounds; ssd/ort is the
+ * median of the per-round ratios (the two ran back to back, under about the
+ * same load). "cpu" is the process CPU time of one run (all threads), which
+ * the other users of the machine disturb much less than the wall time.
+ *
+ * Thread waiting. Ours runs OpenMP with OMP_WAIT_POLICY=passive (set here and
+ * re-executed when the environment names no policy: libgomp reads it once, at
+ * start-up): libgomp's default spins up to 300000 pauses (about 15 ms here)
+ * at every barrier, which on a shared 2-core machine makes a 2-thread run
+ * 2-3x slower. ONNX Runtime runs its own pool twice per round: with spinning
+ * disabled (the same policy as ours) and with its default spinning.
+ *
  * Without --model it exports a dynamic-batch mb1-ssd (21 classes, xavier
  * init) to a temporary file first. --npm is the folder onnxruntime-node was
  * installed into (default build/npm, where test_onnx_ort.sh installs it).
@@ -24,7 +32,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -152,12 +159,11 @@ static ssd_status make_model(const char *path, ssd_backend *be) {
 }
 
 /* Runs ort_bench.js; r->med < 0 when it could not run. */
-static void ort(const char *npm, const char *model, int batch, int threads, int iters, timing *r) {
+static void ort(const char *npm, const char *model, int batch, int threads, int iters, bool spin,
+                timing *r) {
     char cmd[4096], line[512];
     r->med = r->best = r->cpu = -1;
-    /* Same thread-wait policy on both sides: OpenMP reads OMP_WAIT_POLICY at start-up. */
-    const char *wp = getenv("OMP_WAIT_POLICY");
-    bool passive = wp && !strcasecmp(wp, "passive");
+    bool passive = !spin;
     snprintf(cmd, sizeof cmd,
              "ORT_NO_SPIN=%d NODE_PATH='%s/node_modules' node '%s/ort_bench.js' '%s' %d %d %d",
              passive, npm, BENCH_DIR, model, batch, threads, iters);
@@ -175,14 +181,40 @@ static void ort(const char *npm, const char *model, int batch, int threads, int 
     pclose(p);
 }
 
+/* The figures of one runtime over the rounds, and its ratio to ours. */
+static void report(const char *what, int batch, const timing *t, const timing *ours, int rounds) {
+    double med[16], best[16], cpu[16], ratio[16], cratio[16];
+    for (int r = 0; r < rounds; r++) {
+        med[r] = t[r].med;
+        best[r] = t[r].best;
+        cpu[r] = t[r].cpu;
+        ratio[r] = ours[r].med / t[r].med;
+        cratio[r] = ours[r].cpu / t[r].cpu;
+    }
+    double m = median(med, rounds);
+    printf("batch %d  %-26s %8.2f ms  (min %7.2f, cpu %7.2f)  %6.1f img/s", batch, what, m,
+           minimum(best, rounds), median(cpu, rounds), batch * 1000.0 / m);
+    if (t != ours)
+        printf("  ssd/ort %.2f (cpu %.2f)", median(ratio, rounds), median(cratio, rounds));
+    printf("\n");
+}
+
 int main(int argc, char **argv) {
-    const char *model = NULL, *bname = "cpu", *npm = "build/npm";
-    int threads = 2, iters = 20, rounds = 3, prof = 0;
-    static const struct option opts[] = {
-        {"model", required_argument, 0, 'm'}, {"threads", required_argument, 0, 't'},
-        {"iters", required_argument, 0, 'i'}, {"backend", required_argument, 0, 'b'},
-        {"npm", required_argument, 0, 'n'},   {"rounds", required_argument, 0, 'r'},
-        {"profile", no_argument, 0, 'p'},     {0, 0, 0, 0}};
+    const char *model = NULL, *bname = "cpu", *npm = "build/npm", *ort_mode = "both";
+    int threads = 2, iters = 20, rounds = 5, prof = 0;
+    if (!getenv("OMP_WAIT_POLICY") && !getenv("GOMP_SPINCOUNT")) {
+        setenv("OMP_WAIT_POLICY", "passive", 1);
+        execv("/proc/self/exe", argv); /* on failure, go on with the default policy */
+    }
+    static const struct option opts[] = {{"model", required_argument, 0, 'm'},
+                                         {"threads", required_argument, 0, 't'},
+                                         {"iters", required_argument, 0, 'i'},
+                                         {"backend", required_argument, 0, 'b'},
+                                         {"npm", required_argument, 0, 'n'},
+                                         {"rounds", required_argument, 0, 'r'},
+                                         {"profile", no_argument, 0, 'p'},
+                                         {"ort", required_argument, 0, 'o'},
+                                         {0, 0, 0, 0}};
     int c;
     while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
         switch (c) {
@@ -207,11 +239,17 @@ int main(int argc, char **argv) {
         case 'p':
             prof = 1;
             break;
+        case 'o':
+            ort_mode = optarg;
+            break;
         default:
             return 2;
         }
     }
-    if (iters < 1 || threads < 1 || rounds < 1 || rounds > 16) return 2;
+    bool ort_nospin = !strcmp(ort_mode, "both") || !strcmp(ort_mode, "nospin");
+    bool ort_spin = !strcmp(ort_mode, "both") || !strcmp(ort_mode, "spin");
+    if (iters < 1 || threads < 1 || rounds < 1 || rounds > 16 || !(ort_spin || ort_nospin))
+        return 2;
     ssd_threads_set(threads);
     ssd_backend *be = NULL;
     if (ssd_backend_create(&be, bname) != SSD_OK) {
@@ -240,53 +278,36 @@ int main(int argc, char **argv) {
         if (tmp[0]) unlink(tmp);
         return rc;
     }
-    const char *wp = getenv("OMP_WAIT_POLICY");
-    printf("thread wait policy: %s\n", wp && !strcasecmp(wp, "passive")
-                                           ? "passive (no spinning) "
-                                             "on both sides"
-                                           : "default (spinning) on both sides");
-    printf("mb1-ssd 300x300, %s, %d threads, %d rounds of %d timed runs each, ssd and "
-           "onnxruntime alternating\n(median of the round medians; min over all runs)\n",
-           model, threads, rounds, iters);
+    const char *wp = getenv("OMP_WAIT_POLICY"), *sc = getenv("GOMP_SPINCOUNT");
+    printf("mb1-ssd 300x300, %s, %d threads, %d rounds of %d timed runs (batch 8: %d)\n"
+           "ssd: OpenMP OMP_WAIT_POLICY=%s GOMP_SPINCOUNT=%s\n",
+           model, threads, rounds, iters, (iters + 3) / 4, wp ? wp : "(unset)",
+           sc ? sc : "(unset)");
     int batches[2] = {1, 8};
     for (int k = 0; k < 2; k++) {
         int b = batches[k];
         int it = b == 1 ? iters : (iters + 3) / 4;
-        double med[16], best[16], cpu[16], omed[16], obest[16], ocpu[16];
+        timing t[16], o[16], os[16];
         bool have_ort = true;
         for (int r = 0; r < rounds; r++) {
-            timing t, o;
-            if (bench(m, be, b, it, &t) != SSD_OK) {
+            if (bench(m, be, b, it, &t[r]) != SSD_OK) {
                 fprintf(stderr, "run: %s\n", ssd_error_message());
                 return 1;
             }
-            ort(npm, model, b, threads, it, &o);
-            med[r] = t.med;
-            best[r] = t.best;
-            cpu[r] = t.cpu;
-            omed[r] = o.med;
-            obest[r] = o.best;
-            ocpu[r] = o.cpu;
-            have_ort = have_ort && o.med > 0;
+            if (ort_nospin) ort(npm, model, b, threads, it, false, &o[r]);
+            if (ort_spin) ort(npm, model, b, threads, it, true, &os[r]);
+            have_ort = have_ort && (!ort_nospin || o[r].med > 0) && (!ort_spin || os[r].med > 0);
         }
-        double sm = median(med, rounds), sb = minimum(best, rounds), sc = median(cpu, rounds);
-        printf("batch %d  ssd (%s):    %8.2f ms  (min %.2f, cpu %.2f)  %7.1f img/s\n", b, bname, sm,
-               sb, sc, b * 1000.0 / sm);
-        if (have_ort) {
-            double om = median(omed, rounds), ob = minimum(obest, rounds),
-                   oc = median(ocpu, rounds);
-            printf("batch %d  onnxruntime: %8.2f ms  (min %.2f, cpu %.2f)  %7.1f img/s\n", b, om,
-                   ob, oc, b * 1000.0 / om);
-            /* per round: the two ran back to back, under about the same load */
-            double ratio[16];
-            for (int r = 0; r < rounds; r++) ratio[r] = med[r] / omed[r];
-            printf("batch %d  ssd/ort: %.2f (median of the round ratios; of medians %.2f, "
-                   "of minima %.2f, of cpu %.2f)\n",
-                   b, median(ratio, rounds), sm / om, sb / ob, sc / oc);
-        } else {
+        char what[64];
+        snprintf(what, sizeof what, "ssd (%s):", bname);
+        report(what, b, t, t, rounds);
+        if (!have_ort) {
             printf("batch %d  onnxruntime: not available (install onnxruntime-node into %s)\n", b,
                    npm);
+            continue;
         }
+        if (ort_nospin) report("onnxruntime (no spinning):", b, o, t, rounds);
+        if (ort_spin) report("onnxruntime (spinning):", b, os, t, rounds);
     }
     ssd_onnx_destroy(m);
     ssd_backend_destroy(be);

@@ -66,7 +66,7 @@ typedef struct {
 void ssd_onnx_get_stats(const ssd_onnx_model *m, ssd_onnx_stats *s);
 
 /* Per-kernel wall time, for finding where a run's time goes (bench_infer
- * --profile). Off by default; turning it on (again) zeroes the sums. */
+ * --profile). Off by default; switching it on or off zeroes the sums. */
 void ssd_onnx_set_profile(ssd_onnx_model *m, bool on);
 typedef struct {
     const char *node; /* the node's name (the first of a fused group) */
