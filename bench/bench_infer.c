@@ -1,16 +1,25 @@
 /* Inference of an SSD net at 300x300 from one ONNX file: our runtime next to ONNX
  * Runtime (onnxruntime-node, through bench/ort_bench.js), same file, same
  * thread count, same run. Batch 1 latency and batch 8 throughput.
- *   bench_infer [--model FILE.onnx | --net NET] [--threads T] [--iters K] [--rounds R]
- *               [--backend NAME] [--npm DIR]
- * The machine may be shared, so the two runtimes alternate R times and the
- * figures are the median of the round medians and the minimum. With
- * OMP_WAIT_POLICY=passive in the environment, ONNX Runtime's threads are told
- * not to spin either (on a busy machine spinning threads steal each other's
- * cores).
- * Without --model it exports a dynamic-batch NET (default mb1-ssd; 21 classes,
- * xavier init) to a temporary file first. --npm is the folder onnxruntime-node was
- * installed into (default build/npm, where test_onnx_ort.sh installs it). */
+ *   bench_infer [--model FILE.onnx] [--threads T] [--iters K] [--rounds R]
+ *               [--backend NAME] [--npm DIR] [--ort both|nospin|spin] [--profile]
+ * The machine may be shared, so the runtimes alternate R times (ours, then
+ * ONNX Runtime) and the figures are medians over the rounds; ssd/ort is the
+ * median of the per-round ratios (the two ran back to back, under about the
+ * same load). "cpu" is the process CPU time of one run (all threads), which
+ * the other users of the machine disturb much less than the wall time.
+ *
+ * Thread waiting. Ours runs OpenMP with OMP_WAIT_POLICY=passive (set here and
+ * re-executed when the environment names no policy: libgomp reads it once, at
+ * start-up): libgomp's default spins up to 300000 pauses (about 15 ms here)
+ * at every barrier, which on a shared 2-core machine makes a 2-thread run
+ * 2-3x slower. ONNX Runtime runs its own pool twice per round: with spinning
+ * disabled (the same policy as ours) and with its default spinning.
+ *
+ * Without --model it exports a dynamic-batch mb1-ssd (21 classes, xavier
+ * init) to a temporary file first. --npm is the folder onnxruntime-node was
+ * installed into (default build/npm, where test_onnx_ort.sh installs it).
+ * --profile: instead, time each kernel of ours at batch 1 and list them. */
 #include "core/mem.h"
 #include "core/progress.h"
 #include "core/threads.h"
@@ -23,7 +32,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
+#include <time.h>
 #include <unistd.h>
 
 static int cmp_d(const void *a, const void *b) {
@@ -42,32 +51,101 @@ static double minimum(const double *v, int n) {
     return m;
 }
 
-static ssd_status bench(ssd_onnx_model *m, ssd_backend *be, int batch, int iters, double *med,
-                        double *best) {
+/* Process CPU seconds (all threads): with passive waiting, the work done,
+ * whatever the other users of the machine take of its cores. */
+static double cpu_now(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+/* Median and minimum wall ms and median CPU ms of `iters` runs. */
+typedef struct {
+    double med, best, cpu;
+} timing;
+
+static ssd_status bench(ssd_onnx_model *m, ssd_backend *be, int batch, int iters, timing *r) {
     ssd_tensor x;
     ssd_tensor_init4(&x, be, SSD_F32, batch, 3, 300, 300);
     size_t n = (size_t)batch * 3 * 300 * 300;
     float *h = ssd_malloc(n * sizeof *h);
     double *t = ssd_malloc((size_t)iters * sizeof *t);
-    ssd_status st = h && t ? SSD_OK : SSD_E_NOMEM;
+    double *c = ssd_malloc((size_t)iters * sizeof *c);
+    ssd_status st = h && t && c ? SSD_OK : SSD_E_NOMEM;
     for (size_t i = 0; h && i < n; i++) h[i] = (float)((i * 2654435761u) % 1000) / 500.0f - 1.0f;
     if (st == SSD_OK) st = ssd_tensor_alloc(&x);
     if (st == SSD_OK) st = ssd_tensor_set(&x, h, SSD_F32);
     for (int i = 0; i < 3 && st == SSD_OK; i++) st = ssd_onnx_run(m, &x); /* plan + warm-up */
     for (int i = 0; i < iters && st == SSD_OK; i++) {
-        double t0 = ssd_now();
+        double c0 = cpu_now(), t0 = ssd_now();
         st = ssd_onnx_run(m, &x);
         t[i] = (ssd_now() - t0) * 1000;
+        c[i] = (cpu_now() - c0) * 1000;
     }
     if (st == SSD_OK) {
-        qsort(t, (size_t)iters, sizeof *t, cmp_d);
-        *med = t[iters / 2];
-        *best = t[0];
+        r->med = median(t, iters);
+        r->best = t[0];
+        r->cpu = median(c, iters);
     }
     ssd_free(h);
     ssd_free(t);
+    ssd_free(c);
     ssd_tensor_deinit(&x);
     return st;
+}
+
+static int cmp_prof(const void *a, const void *b) {
+    double x = ((const ssd_onnx_prof *)a)->cpu_ms, y = ((const ssd_onnx_prof *)b)->cpu_ms;
+    return (x < y) - (x > y);
+}
+
+/* Per-kernel times of ours at batch 1: the costliest kernels, then sums per kind. */
+static int profile(ssd_onnx_model *m, ssd_backend *be, int iters) {
+    timing r;
+    if (bench(m, be, 1, 3, &r) != SSD_OK) return 1;
+    ssd_onnx_set_profile(m, true);
+    if (bench(m, be, 1, iters, &r) != SSD_OK) return 1;
+    const ssd_onnx_prof *p;
+    int n = ssd_onnx_profile(m, &p);
+    ssd_onnx_prof *s = ssd_malloc((size_t)(n + 1) * sizeof *s);
+    if (!s) return 1;
+    memcpy(s, p, (size_t)n * sizeof *s);
+    double total = 0, ctotal = 0;
+    long runs = n && s[0].runs ? s[0].runs : 1;
+    for (int i = 0; i < n; i++) {
+        total += s[i].ms;
+        ctotal += s[i].cpu_ms;
+    }
+    printf("batch 1: %d kernels, per run %.2f ms wall, %.2f ms cpu in kernels (median run %.2f "
+           "ms, cpu %.2f ms)\n  (sorted by cpu time; kind, op, node)\n",
+           n, total / runs, ctotal / runs, r.med, r.cpu);
+    qsort(s, (size_t)n, sizeof *s, cmp_prof);
+    for (int i = 0; i < n && i < 30; i++)
+        printf("  %7.3f ms wall %7.3f ms cpu %5.1f%%  %-8s %-12s %s\n", s[i].ms / runs,
+               s[i].cpu_ms / runs, 100 * s[i].cpu_ms / ctotal, s[i].kind, s[i].op, s[i].node);
+    const char *kinds[16];
+    double sum[16], csum[16];
+    int cnt[16], nk = 0;
+    for (int i = 0; i < n; i++) {
+        int j = 0;
+        while (j < nk && strcmp(kinds[j], s[i].kind)) j++;
+        if (j == nk && nk < 16) {
+            kinds[nk] = s[i].kind;
+            sum[nk] = csum[nk] = 0;
+            cnt[nk++] = 0;
+        }
+        if (j < nk) {
+            sum[j] += s[i].ms;
+            csum[j] += s[i].cpu_ms;
+            cnt[j]++;
+        }
+    }
+    for (int j = 0; j < nk; j++)
+        printf("  %-8s x%-3d %7.3f ms wall %7.3f ms cpu\n", kinds[j], cnt[j], sum[j] / runs,
+               csum[j] / runs);
+    ssd_free(s);
+    ssd_onnx_set_profile(m, false);
+    return 0;
 }
 
 static ssd_status make_model(const char *path, ssd_backend *be, const char *net) {
@@ -80,36 +158,60 @@ static ssd_status make_model(const char *path, ssd_backend *be, const char *net)
     return st;
 }
 
-/* Runs ort_bench.js; *med < 0 when it could not run. */
-static void ort(const char *npm, const char *model, int batch, int threads, int iters, double *med,
-                double *best) {
+/* Runs ort_bench.js; r->med < 0 when it could not run. */
+static void ort(const char *npm, const char *model, int batch, int threads, int iters, bool spin,
+                timing *r) {
     char cmd[4096], line[512];
-    *med = *best = -1;
-    /* Same thread-wait policy on both sides: OpenMP reads OMP_WAIT_POLICY at start-up. */
-    const char *wp = getenv("OMP_WAIT_POLICY");
-    bool passive = wp && !strcasecmp(wp, "passive");
+    r->med = r->best = r->cpu = -1;
+    bool passive = !spin;
     snprintf(cmd, sizeof cmd,
              "ORT_NO_SPIN=%d NODE_PATH='%s/node_modules' node '%s/ort_bench.js' '%s' %d %d %d",
              passive, npm, BENCH_DIR, model, batch, threads, iters);
     FILE *p = popen(cmd, "r");
     if (!p) return;
     while (fgets(line, sizeof line, p)) {
-        const char *a = strstr(line, "median_ms="), *b = strstr(line, "min_ms=");
-        if (a && b) {
-            *med = atof(a + 10);
-            *best = atof(b + 7);
+        const char *a = strstr(line, "median_ms="), *b = strstr(line, "min_ms="),
+                   *c = strstr(line, "cpu_ms=");
+        if (a && b && c) {
+            r->med = atof(a + 10);
+            r->best = atof(b + 7);
+            r->cpu = atof(c + 7);
         }
     }
     pclose(p);
 }
 
+/* The figures of one runtime over the rounds, and its ratio to ours. */
+static void report(const char *what, int batch, const timing *t, const timing *ours, int rounds) {
+    double med[16], best[16], cpu[16], ratio[16], cratio[16];
+    for (int r = 0; r < rounds; r++) {
+        med[r] = t[r].med;
+        best[r] = t[r].best;
+        cpu[r] = t[r].cpu;
+        ratio[r] = ours[r].med / t[r].med;
+        cratio[r] = ours[r].cpu / t[r].cpu;
+    }
+    double m = median(med, rounds);
+    printf("batch %d  %-26s %8.2f ms  (min %7.2f, cpu %7.2f)  %6.1f img/s", batch, what, m,
+           minimum(best, rounds), median(cpu, rounds), batch * 1000.0 / m);
+    if (t != ours)
+        printf("  ssd/ort %.2f (cpu %.2f)", median(ratio, rounds), median(cratio, rounds));
+    printf("\n");
+}
+
 int main(int argc, char **argv) {
-    const char *model = NULL, *bname = "cpu", *npm = "build/npm", *net = "mb1-ssd";
-    int threads = 2, iters = 20, rounds = 3;
+    const char *model = NULL, *bname = "cpu", *npm = "build/npm", *ort_mode = "both",
+               *net = "mb1-ssd";
+    int threads = 2, iters = 20, rounds = 5, prof = 0;
+    if (!getenv("OMP_WAIT_POLICY") && !getenv("GOMP_SPINCOUNT")) {
+        setenv("OMP_WAIT_POLICY", "passive", 1);
+        execv("/proc/self/exe", argv); /* on failure, go on with the default policy */
+    }
     static const struct option opts[] = {
         {"model", required_argument, 0, 'm'}, {"threads", required_argument, 0, 't'},
         {"iters", required_argument, 0, 'i'}, {"backend", required_argument, 0, 'b'},
         {"npm", required_argument, 0, 'n'},   {"rounds", required_argument, 0, 'r'},
+        {"profile", no_argument, 0, 'p'},     {"ort", required_argument, 0, 'o'},
         {"net", required_argument, 0, 'N'},   {0, 0, 0, 0}};
     int c;
     while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
@@ -132,6 +234,12 @@ int main(int argc, char **argv) {
         case 'r':
             rounds = atoi(optarg);
             break;
+        case 'p':
+            prof = 1;
+            break;
+        case 'o':
+            ort_mode = optarg;
+            break;
         case 'N':
             net = optarg;
             break;
@@ -139,7 +247,10 @@ int main(int argc, char **argv) {
             return 2;
         }
     }
-    if (iters < 1 || threads < 1 || rounds < 1 || rounds > 16) return 2;
+    bool ort_nospin = !strcmp(ort_mode, "both") || !strcmp(ort_mode, "nospin");
+    bool ort_spin = !strcmp(ort_mode, "both") || !strcmp(ort_mode, "spin");
+    if (iters < 1 || threads < 1 || rounds < 1 || rounds > 16 || !(ort_spin || ort_nospin))
+        return 2;
     ssd_threads_set(threads);
     ssd_backend *be = NULL;
     if (ssd_backend_create(&be, bname) != SSD_OK) {
@@ -161,40 +272,43 @@ int main(int argc, char **argv) {
         fprintf(stderr, "%s\n", ssd_error_message());
         return 1;
     }
-    const char *wp = getenv("OMP_WAIT_POLICY");
-    printf("thread wait policy: %s\n", wp && !strcasecmp(wp, "passive")
-                                           ? "passive (no spinning) "
-                                             "on both sides"
-                                           : "default (spinning) on both sides");
-    printf("%s 300x300, %s, %d threads, %d rounds of %d timed runs each, ssd and "
-           "onnxruntime alternating\n(median of the round medians; min over all runs)\n",
-           tmp[0] ? net : "model", model, threads, rounds, iters);
+    if (prof) {
+        int rc = profile(m, be, iters);
+        ssd_onnx_destroy(m);
+        ssd_backend_destroy(be);
+        if (tmp[0]) unlink(tmp);
+        return rc;
+    }
+    const char *wp = getenv("OMP_WAIT_POLICY"), *sc = getenv("GOMP_SPINCOUNT");
+    printf("%s 300x300, %s, %d threads, %d rounds of %d timed runs (batch 8: %d)\n"
+           "ssd: OpenMP OMP_WAIT_POLICY=%s GOMP_SPINCOUNT=%s\n",
+           tmp[0] ? net : "model", model, threads, rounds, iters, (iters + 3) / 4,
+           wp ? wp : "(unset)", sc ? sc : "(unset)");
     int batches[2] = {1, 8};
     for (int k = 0; k < 2; k++) {
         int b = batches[k];
         int it = b == 1 ? iters : (iters + 3) / 4;
-        double med[16], best[16], omed[16], obest[16];
+        timing t[16], o[16], os[16];
         bool have_ort = true;
         for (int r = 0; r < rounds; r++) {
-            if (bench(m, be, b, it, &med[r], &best[r]) != SSD_OK) {
+            if (bench(m, be, b, it, &t[r]) != SSD_OK) {
                 fprintf(stderr, "run: %s\n", ssd_error_message());
                 return 1;
             }
-            ort(npm, model, b, threads, it, &omed[r], &obest[r]);
-            have_ort = have_ort && omed[r] > 0;
+            if (ort_nospin) ort(npm, model, b, threads, it, false, &o[r]);
+            if (ort_spin) ort(npm, model, b, threads, it, true, &os[r]);
+            have_ort = have_ort && (!ort_nospin || o[r].med > 0) && (!ort_spin || os[r].med > 0);
         }
-        double sm = median(med, rounds), sb = minimum(best, rounds);
-        printf("batch %d  ssd (%s):    %8.2f ms  (min %.2f)  %7.1f img/s\n", b, bname, sm, sb,
-               b * 1000.0 / sm);
-        if (have_ort) {
-            double om = median(omed, rounds), ob = minimum(obest, rounds);
-            printf("batch %d  onnxruntime: %8.2f ms  (min %.2f)  %7.1f img/s   ssd/ort = %.2f "
-                   "(min %.2f)\n",
-                   b, om, ob, b * 1000.0 / om, sm / om, sb / ob);
-        } else {
+        char what[64];
+        snprintf(what, sizeof what, "ssd (%s):", bname);
+        report(what, b, t, t, rounds);
+        if (!have_ort) {
             printf("batch %d  onnxruntime: not available (install onnxruntime-node into %s)\n", b,
                    npm);
+            continue;
         }
+        if (ort_nospin) report("onnxruntime (no spinning):", b, o, t, rounds);
+        if (ort_spin) report("onnxruntime (spinning):", b, os, t, rounds);
     }
     ssd_onnx_destroy(m);
     ssd_backend_destroy(be);

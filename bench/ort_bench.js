@@ -1,6 +1,7 @@
 // ONNX Runtime (onnxruntime-node, CPU) latency on an ONNX file, for bench_infer:
 //   node ort_bench.js MODEL BATCH THREADS ITERS
-// Prints one line: "ort batch=B threads=T median_ms=X min_ms=Y".
+// Prints one line: "ort batch=B threads=T median_ms=X min_ms=Y cpu_ms=Z" (Z: the
+// median process CPU time of one run, all threads).
 'use strict';
 const ort = require('onnxruntime-node');
 
@@ -19,14 +20,19 @@ async function main() {
   for (let i = 0; i < n; i++) data[i] = ((i * 2654435761) % 1000) / 500 - 1;
   const feeds = { [sess.inputNames[0]]: new ort.Tensor('float32', data, [B, 3, 300, 300]) };
   for (let i = 0; i < 3; i++) await sess.run(feeds);
-  const t = [];
+  const t = [], c = [];
   for (let i = 0; i < K; i++) {
+    const c0 = process.cpuUsage();
     const t0 = process.hrtime.bigint();
     await sess.run(feeds);
     t.push(Number(process.hrtime.bigint() - t0) / 1e6);
+    const dc = process.cpuUsage(c0);
+    c.push((dc.user + dc.system) / 1e3);
   }
   t.sort((a, b) => a - b);
-  console.log(`ort batch=${B} threads=${T} median_ms=${t[t.length >> 1].toFixed(3)} min_ms=${t[0].toFixed(3)}`);
+  c.sort((a, b) => a - b);
+  const med = (v) => v[v.length >> 1].toFixed(3);
+  console.log(`ort batch=${B} threads=${T} median_ms=${med(t)} min_ms=${t[0].toFixed(3)} cpu_ms=${med(c)}`);
 }
 
 main().catch((e) => { console.error(`ort_bench: ${e.message}`); process.exit(1); });

@@ -21,6 +21,7 @@
 #include "core/status.h"
 #include "tensor/backend.h"
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -63,5 +64,21 @@ typedef struct {
     int steps;         /* kernels executed per run (last plan) */
 } ssd_onnx_stats;
 void ssd_onnx_get_stats(const ssd_onnx_model *m, ssd_onnx_stats *s);
+
+/* Per-kernel wall time, for finding where a run's time goes (bench_infer
+ * --profile). Off by default; switching it on or off zeroes the sums. */
+void ssd_onnx_set_profile(ssd_onnx_model *m, bool on);
+typedef struct {
+    const char *node; /* the node's name (the first of a fused group) */
+    const char *op;   /* its ONNX operator */
+    const char *kind; /* the kernel: "conv", "head", "host", ... */
+    double ms;        /* wall time, summed over runs */
+    double cpu_ms;    /* process CPU time (all threads), summed over runs */
+    long runs;
+} ssd_onnx_prof;
+/* Kernels of the current plan in execution order, with times since
+ * ssd_onnx_set_profile; *out borrowed until the next plan or destroy. Returns
+ * the count. */
+int ssd_onnx_profile(const ssd_onnx_model *m, const ssd_onnx_prof **out);
 
 #endif

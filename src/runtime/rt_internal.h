@@ -116,6 +116,7 @@ typedef struct {
     rt_kernel k;
     int head_k;   /* K_HEAD: values per anchor */
     int head_src; /* K_HEAD: the Transpose's input value */
+    int prof;     /* index into the model's profile, -1 when not run */
 } rt_node;
 
 struct ssd_onnx_model {
@@ -139,10 +140,14 @@ struct ssd_onnx_model {
     int plan_ndim;
     const ssd_tensor *cur_input; /* during a run */
     ssd_onnx_stats stats;
+    bool profile;
+    ssd_onnx_prof *prof; /* one per executed kernel of the plan */
+    int nprof;
 };
 
 /* rt_load.c */
 int rt_value_find(const ssd_onnx_model *m, const char *name);
+const char *rt_op_name(rt_opcode op);
 
 /* rt_host.c: host kernels. Outputs are allocated here (ssd_malloc'd data). */
 int64_t rt_numel(int ndim, const int64_t *shape);

@@ -49,6 +49,12 @@ static const struct {
 };
 #define NOPS (int)(sizeof op_table / sizeof op_table[0])
 
+const char *rt_op_name(rt_opcode op) {
+    for (int i = 0; i < NOPS; i++)
+        if (op_table[i].op == op) return op_table[i].name;
+    return "?";
+}
+
 static int op_lookup(const char *domain, const char *type) {
     if (domain && domain[0] && strcmp(domain, "ai.onnx") != 0) return -1;
     for (int i = 0; i < NOPS; i++)
@@ -829,6 +835,7 @@ void ssd_onnx_destroy(ssd_onnx_model *m) {
     ssd_free(m->v);
     ssd_free(m->n);
     ssd_free(m->outputs);
+    ssd_free(m->prof);
     ssd_free(m->path);
     ssd_free(m);
 }

@@ -3,9 +3,11 @@
 #include "runtime/rt_internal.h"
 
 #include "core/mem.h"
+#include "core/progress.h"
 
 #include <math.h>
 #include <string.h>
+#include <time.h>
 
 #define MAX_STACK_IN 64
 
@@ -147,6 +149,12 @@ static rt_kernel choose(ssd_onnx_model *m, rt_node *n, const rt_host *const *ins
     }
 }
 
+static const char *kernel_name(rt_kernel k) {
+    static const char *const names[] = {"none",   "conv",    "bn",   "act",  "maxpool", "add",
+                                        "concat", "softmax", "head", "host", "alias"};
+    return names[k];
+}
+
 ssd_status rt_plan(ssd_onnx_model *m, const ssd_tensor *x) {
     m->planned = false;
     m->stats.head_permutes = 0;
@@ -231,8 +239,18 @@ ssd_status rt_plan(ssd_onnx_model *m, const ssd_tensor *x) {
         }
         if (st != SSD_OK) return st;
     }
-    for (int i = 0; i < m->nn; i++)
-        if (m->n[i].k != K_NONE) m->stats.steps++;
+    ssd_free(m->prof);
+    m->prof = ssd_calloc((size_t)m->nn + 1, sizeof *m->prof);
+    m->nprof = 0;
+    if (!m->prof) return SSD_E_NOMEM;
+    for (int i = 0; i < m->nn; i++) {
+        rt_node *n = &m->n[i];
+        n->prof = -1;
+        if (n->k == K_NONE) continue;
+        m->stats.steps++;
+        n->prof = m->nprof++;
+        m->prof[n->prof] = (ssd_onnx_prof){n->name, rt_op_name(n->op), kernel_name(n->k), 0, 0, 0};
+    }
     m->plan_ndim = x->ndim;
     memcpy(m->plan_shape, x->shape, sizeof m->plan_shape);
     m->planned = true;
@@ -328,7 +346,11 @@ static ssd_status run_node(ssd_onnx_model *m, rt_node *n) {
         SSD_TRY(tensor_of(m, n->in[0], &x));
         ssd_conv2d_params p = n->conv;
         p.act = n->act;
-        SSD_TRY(ops->conv2d_fwd(be, y, x, &n->wt, n->bt.data || n->bt.layout ? &n->bt : NULL, &p));
+        const ssd_tensor *b = n->bt.data || n->bt.layout ? &n->bt : NULL;
+        if (ops->conv2d_infer)
+            SSD_TRY(ops->conv2d_infer(be, y, x, &n->wt, b, &p));
+        else
+            SSD_TRY(ops->conv2d_fwd(be, y, x, &n->wt, b, &p));
         break;
     }
     case K_BN: {
@@ -395,11 +417,24 @@ static ssd_status run_node(ssd_onnx_model *m, rt_node *n) {
     return SSD_OK;
 }
 
+/* Process CPU seconds, for the profile. */
+static double cpu_now(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
 ssd_status rt_execute(ssd_onnx_model *m) {
     for (int i = 0; i < m->nn; i++) {
         rt_node *n = &m->n[i];
         if (n->k == K_NONE) continue;
+        double t0 = m->profile ? ssd_now() : 0, c0 = m->profile ? cpu_now() : 0;
         ssd_status st = run_node(m, n);
+        if (m->profile && n->prof >= 0) {
+            m->prof[n->prof].ms += (ssd_now() - t0) * 1000;
+            m->prof[n->prof].cpu_ms += (cpu_now() - c0) * 1000;
+            m->prof[n->prof].runs++;
+        }
         if (st != SSD_OK) return ssd_error_prefix(st, "%s: node '%s'", m->path, n->name);
     }
     /* Outputs that came out constant still need a tensor to hand back. */
@@ -433,6 +468,19 @@ ssd_status ssd_onnx_run(ssd_onnx_model *m, const ssd_tensor *x) {
     ssd_status st = rt_execute(m);
     m->cur_input = NULL;
     return st;
+}
+
+void ssd_onnx_set_profile(ssd_onnx_model *m, bool on) {
+    m->profile = on;
+    for (int i = 0; i < m->nprof; i++) {
+        m->prof[i].ms = m->prof[i].cpu_ms = 0;
+        m->prof[i].runs = 0;
+    }
+}
+
+int ssd_onnx_profile(const ssd_onnx_model *m, const ssd_onnx_prof **out) {
+    *out = m->prof;
+    return m->nprof;
 }
 
 const ssd_tensor *ssd_onnx_output(const ssd_onnx_model *m, int i) {

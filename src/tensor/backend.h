@@ -207,6 +207,14 @@ typedef struct ssd_backend_ops {
                             const ssd_tensor *s);
     ssd_status (*scale_bwd)(ssd_backend *be, ssd_tensor *dx, ssd_tensor *ds, const ssd_tensor *dy,
                             const ssd_tensor *x, const ssd_tensor *s);
+
+    /* Optional (NULL: use conv2d_fwd). conv2d_fwd for inference only: w and b
+     * are constants (prepared once per version), no backward will follow, and
+     * the backend may use faster algorithms (Winograd) whose rounding differs
+     * from conv2d_fwd's by about 1e-6 relative. */
+    ssd_status (*conv2d_infer)(ssd_backend *be, ssd_tensor *y, const ssd_tensor *x,
+                               const ssd_tensor *w, const ssd_tensor *b,
+                               const ssd_conv2d_params *p);
 } ssd_backend_ops;
 
 struct ssd_backend {

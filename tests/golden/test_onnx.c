@@ -154,6 +154,28 @@ static void run_compare(ssd_onnx_model *m, const char *what, const ssd_tensor *x
     check_output(m, what, "boxes", boxes, N * 3000 * 4, TOL);
 }
 
+/* The profile lists every kernel of the plan once per run, in plan order. */
+static void check_profile(ssd_onnx_model *m, const ssd_tensor *x, int steps) {
+    const ssd_onnx_prof *p;
+    ssd_onnx_set_profile(m, true);
+    CHECK(ssd_onnx_profile(m, &p) == steps);
+    for (int r = 0; r < 2; r++) CHECK_OK(ssd_onnx_run(m, x));
+    int n = ssd_onnx_profile(m, &p), convs = 0;
+    CHECK(n == steps);
+    double total = 0;
+    for (int i = 0; i < n; i++) {
+        CHECK(p[i].runs == 2 && p[i].ms >= 0 && p[i].cpu_ms >= 0 && p[i].node && p[i].op);
+        total += p[i].ms;
+        convs += !strcmp(p[i].kind, "conv") && !strcmp(p[i].op, "Conv");
+    }
+    CHECK(total > 0);
+    CHECK(convs == 47); /* mb1-ssd: 27 backbone, 8 extras, 12 heads */
+    ssd_onnx_set_profile(m, false);
+    CHECK_OK(ssd_onnx_run(m, x));
+    n = ssd_onnx_profile(m, &p);
+    for (int i = 0; i < n; i++) CHECK(p[i].runs == 0 && p[i].ms == 0);
+}
+
 /* Loads file, runs x (and, for a dynamic batch, x2 then x again) against the references. */
 static void check_file(const char *file, const char *what, const ssd_tensor *x, const float *s,
                        const float *b, const ssd_tensor *x2, const float *s2, const float *b2,
@@ -169,6 +191,7 @@ static void check_file(const char *file, const char *what, const ssd_tensor *x, 
            file, st.nodes, st.folded, st.bn_folded, st.act_fused, st.head_permutes, st.steps);
     CHECK(st.bn_folded == bn_folded);
     CHECK(st.head_permutes == 12);
+    check_profile(m, x2 ? x2 : x, st.steps);
     if (x2) run_compare(m, what, x, s, b); /* re-planned for the new batch */
     ssd_onnx_destroy(m);
 }
@@ -357,6 +380,17 @@ static int ort_compare(int nfiles, char **files) {
             CHECK(test_close_f32(w, os, s, N * 3000 * 3, TOL, TOL));
             snprintf(w, sizeof w, "%s: ONNX Runtime vs own forward, boxes", files[i]);
             CHECK(test_close_f32(w, ob, b, N * 3000 * 4, TOL, TOL));
+            /* and our runtime on the same file (its inference convs: Winograd) */
+            ssd_onnx_model *rm = NULL;
+            CHECK_OK(ssd_onnx_load(&rm, files[i], be));
+            if (rm && ssd_onnx_run(rm, &x) == SSD_OK) {
+                snprintf(w, sizeof w, "%s: our runtime vs ONNX Runtime,", files[i]);
+                check_output(rm, w, "scores", os, N * 3000 * 3, TOL);
+                check_output(rm, w, "boxes", ob, N * 3000 * 4, TOL);
+            } else {
+                CHECK(!"our runtime ran the file");
+            }
+            ssd_onnx_destroy(rm);
         }
         ssd_free(os);
         ssd_free(ob);

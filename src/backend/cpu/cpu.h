@@ -200,6 +200,8 @@ ssd_status cpu_check_in(const ssd_tensor *t, int ndim, const char *op, const cha
 
 ssd_status cpu_conv2d_fwd(ssd_backend *be, ssd_tensor *y, const ssd_tensor *x, const ssd_tensor *w,
                           const ssd_tensor *b, const ssd_conv2d_params *p);
+ssd_status cpu_conv2d_infer(ssd_backend *be, ssd_tensor *y, const ssd_tensor *x,
+                            const ssd_tensor *w, const ssd_tensor *b, const ssd_conv2d_params *p);
 ssd_status cpu_conv2d_bwd_data(ssd_backend *be, ssd_tensor *dx, const ssd_tensor *dy,
                                const ssd_tensor *x, const ssd_tensor *w,
                                const ssd_conv2d_params *p);

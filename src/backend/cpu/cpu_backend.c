@@ -263,6 +263,7 @@ static const ssd_backend_ops cpu_ops = {
     .head_permute_bwd = cpu_head_permute_bwd,
     .l2norm_fwd = cpu_l2norm_fwd,
     .l2norm_bwd = cpu_l2norm_bwd,
+    .conv2d_infer = cpu_conv2d_infer,
     .destroy = cpu_destroy,
     .gap_fwd = cpu_gap_fwd,
     .gap_bwd = cpu_gap_bwd,

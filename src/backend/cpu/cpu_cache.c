@@ -72,6 +72,12 @@ void cpu_key_md(cpu_key *k, const dnnl_memory_desc_t *md) {
             cpu_key_add(k, b->inner_idxs[i]);
         }
     }
+    if (md->format_kind == dnnl_format_kind_wino) {
+        const dnnl_wino_desc_t *w = &md->format_desc.wino_desc;
+        int64_t v[] = {w->wino_format, w->r,        w->alpha,     w->ic,        w->oc,
+                       w->ic_block,    w->oc_block, w->ic2_block, w->oc2_block, (int64_t)w->size};
+        for (size_t i = 0; i < sizeof v / sizeof v[0]; i++) cpu_key_add(k, v[i]);
+    }
     cpu_key_add(k, (int64_t)md->extra.flags);
 }
 

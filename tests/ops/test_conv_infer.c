@@ -1,0 +1,187 @@
+/* The cpu backend's inference conv (conv2d_infer: Winograd for the 3x3
+ * stride-1 convs with many channels, the training kernels otherwise) against
+ * the reference backend's conv2d_fwd, on the SSD head, extra and backbone
+ * geometries, plain and blocked inputs, each fused activation; weights
+ * changed in place (version bump) and two layers of one geometry with
+ * different weights; then its errors. */
+#include "test.h"
+
+#include "backend/cpu/cpu.h"
+#include "core/mem.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* Winograd F(4x4, 3x3) transforms in float32 lose a few more bits than the
+ * direct sum; with K = 9 * 1024 terms of size <= 1 / sqrt(K) it stays below
+ * 2e-5 here (measured 3e-6). */
+#define ATOL 5e-5
+#define RTOL 1e-4
+
+static uint64_t rng = 88172645463325252ull;
+
+static float rnd(float scale) {
+    rng ^= rng << 13;
+    rng ^= rng >> 7;
+    rng ^= rng << 17;
+    return ((float)(rng >> 40) / (float)(1 << 24) * 2.0f - 1.0f) * scale;
+}
+
+typedef struct {
+    int n, c, o, h, k, s, groups;
+} geo;
+
+static ssd_status put(ssd_tensor *t, ssd_backend *be, int nd, const int64_t *shape,
+                      const float *v) {
+    ssd_tensor_init(t, be, SSD_F32, nd, shape);
+    SSD_TRY(ssd_tensor_alloc(t));
+    return ssd_tensor_set(t, v, SSD_F32);
+}
+
+static float *randv(int64_t n, float scale) {
+    float *v = ssd_malloc((size_t)n * sizeof *v);
+    for (int64_t i = 0; v && i < n; i++) v[i] = rnd(scale);
+    return v;
+}
+
+/* ref conv2d_fwd vs cpu conv2d_infer; blk: re-store x blocked (0, 8, 16). */
+static void check(ssd_backend *ref, ssd_backend *cpu, const geo *g, ssd_act act, int blk) {
+    char what[160];
+    snprintf(what, sizeof what, "n%d c%d o%d h%d k%d s%d g%d act %d blk %d", g->n, g->c, g->o, g->h,
+             g->k, g->s, g->groups, (int)act, blk);
+    int64_t xs[4] = {g->n, g->c, g->h, g->h}, ws[4] = {g->o, g->c / g->groups, g->k, g->k},
+            bs[1] = {g->o};
+    int64_t nx = xs[0] * xs[1] * xs[2] * xs[3], nw = ws[0] * ws[1] * ws[2] * ws[3];
+    float *x = randv(nx, 1.0f), *w = randv(nw, 1.0f / sqrtf((float)(nw / g->o))),
+          *b = randv(g->o, 0.5f);
+    ssd_conv2d_params p = {.stride = {g->s, g->s},
+                           .pad = {g->k / 2, g->k / 2},
+                           .dilation = {1, 1},
+                           .groups = g->groups,
+                           .act = act};
+    ssd_tensor X[2], W[2], B[2], Y[2];
+    ssd_backend *bes[2] = {ref, cpu};
+    for (int i = 0; i < 2; i++) {
+        CHECK_OK(put(&X[i], bes[i], 4, xs, x));
+        CHECK_OK(put(&W[i], bes[i], 4, ws, w));
+        CHECK_OK(put(&B[i], bes[i], 1, bs, b));
+        ssd_tensor_init(&Y[i], bes[i], SSD_F32, 0, NULL);
+    }
+    if (blk) CHECK_OK(ssd_backend_cpu_block(cpu, &X[1], blk));
+    CHECK_OK(ref->ops->conv2d_fwd(ref, &Y[0], &X[0], &W[0], &B[0], &p));
+    CHECK_OK(cpu->ops->conv2d_infer(cpu, &Y[1], &X[1], &W[1], &B[1], &p));
+    int64_t ny = ssd_tensor_numel(&Y[0]);
+    float *want = ssd_malloc((size_t)ny * sizeof *want);
+    CHECK_OK(ssd_tensor_get(&Y[0], want, SSD_F32));
+    CHECK(test_close_tensor(what, &Y[1], want, ATOL, RTOL));
+
+    /* new weights in the same tensor: the prepared copy must follow */
+    for (int64_t i = 0; i < nw; i++) w[i] = -w[i];
+    CHECK_OK(ssd_tensor_set(&W[0], w, SSD_F32));
+    CHECK_OK(ssd_tensor_set(&W[1], w, SSD_F32));
+    CHECK_OK(ref->ops->conv2d_fwd(ref, &Y[0], &X[0], &W[0], &B[0], &p));
+    CHECK_OK(cpu->ops->conv2d_infer(cpu, &Y[1], &X[1], &W[1], &B[1], &p));
+    CHECK_OK(ssd_tensor_get(&Y[0], want, SSD_F32));
+    strncat(what, " (new weights)", sizeof what - strlen(what) - 1);
+    CHECK(test_close_tensor(what, &Y[1], want, ATOL, RTOL));
+    ssd_free(want);
+    for (int i = 0; i < 2; i++) {
+        ssd_tensor_deinit(&X[i]);
+        ssd_tensor_deinit(&W[i]);
+        ssd_tensor_deinit(&B[i]);
+        ssd_tensor_deinit(&Y[i]);
+    }
+    ssd_free(x);
+    ssd_free(w);
+    ssd_free(b);
+}
+
+/* Two layers of one geometry with their own weights, interleaved: each must
+ * use its own prepared (Winograd-transformed) weights. */
+static void two_layers(ssd_backend *cpu) {
+    int64_t xs[4] = {1, 64, 8, 8}, ws[4] = {64, 64, 3, 3};
+    int64_t nx = 64 * 64, nw = 64 * 64 * 9;
+    float *x = randv(nx, 1.0f), *w1 = randv(nw, 0.05f), *w2 = randv(nw, 0.05f);
+    ssd_conv2d_params p = {.stride = {1, 1}, .pad = {1, 1}, .dilation = {1, 1}, .groups = 1};
+    ssd_tensor X, W1, W2, Y1, Y2, Z1, Z2;
+    CHECK_OK(put(&X, cpu, 4, xs, x));
+    CHECK_OK(put(&W1, cpu, 4, ws, w1));
+    CHECK_OK(put(&W2, cpu, 4, ws, w2));
+    ssd_tensor_init(&Y1, cpu, SSD_F32, 0, NULL);
+    ssd_tensor_init(&Y2, cpu, SSD_F32, 0, NULL);
+    ssd_tensor_init(&Z1, cpu, SSD_F32, 0, NULL);
+    ssd_tensor_init(&Z2, cpu, SSD_F32, 0, NULL);
+    CHECK_OK(cpu->ops->conv2d_fwd(cpu, &Z1, &X, &W1, NULL, &p));
+    CHECK_OK(cpu->ops->conv2d_fwd(cpu, &Z2, &X, &W2, NULL, &p));
+    for (int r = 0; r < 2; r++) {
+        CHECK_OK(cpu->ops->conv2d_infer(cpu, &Y1, &X, &W1, NULL, &p));
+        CHECK_OK(cpu->ops->conv2d_infer(cpu, &Y2, &X, &W2, NULL, &p));
+        float *a = ssd_malloc((size_t)nx * sizeof *a), *b = ssd_malloc((size_t)nx * sizeof *b);
+        CHECK_OK(ssd_tensor_get(&Z1, a, SSD_F32));
+        CHECK_OK(ssd_tensor_get(&Z2, b, SSD_F32));
+        CHECK(test_close_tensor("layer 1 infer vs fwd", &Y1, a, ATOL, RTOL));
+        CHECK(test_close_tensor("layer 2 infer vs fwd", &Y2, b, ATOL, RTOL));
+        ssd_free(a);
+        ssd_free(b);
+    }
+    ssd_tensor_deinit(&X);
+    ssd_tensor_deinit(&W1);
+    ssd_tensor_deinit(&W2);
+    ssd_tensor_deinit(&Y1);
+    ssd_tensor_deinit(&Y2);
+    ssd_tensor_deinit(&Z1);
+    ssd_tensor_deinit(&Z2);
+    ssd_free(x);
+    ssd_free(w1);
+    ssd_free(w2);
+}
+
+static void errors(ssd_backend *cpu) {
+    int64_t xs[4] = {1, 64, 8, 8}, ws[4] = {64, 32, 3, 3}, bs[1] = {63};
+    ssd_tensor X, W, B, Y;
+    float *x = randv(64 * 64, 1.0f), *w = randv(64 * 32 * 9, 0.1f);
+    CHECK_OK(put(&X, cpu, 4, xs, x));
+    CHECK_OK(put(&W, cpu, 4, ws, w));
+    CHECK_OK(put(&B, cpu, 1, bs, w));
+    ssd_tensor_init(&Y, cpu, SSD_F32, 0, NULL);
+    ssd_conv2d_params p = {.stride = {1, 1}, .pad = {1, 1}, .dilation = {1, 1}, .groups = 1};
+    CHECK(cpu->ops->conv2d_infer(cpu, &Y, &X, &W, NULL, &p) == SSD_E_INVAL); /* 32 != 64 */
+    p.groups = 2;
+    CHECK(cpu->ops->conv2d_infer(cpu, &Y, &X, &W, &B, &p) == SSD_E_INVAL);   /* bias 63 */
+    CHECK(cpu->ops->conv2d_infer(cpu, &X, &X, &W, NULL, &p) == SSD_E_INVAL); /* y == x */
+    CHECK_OK(cpu->ops->conv2d_infer(cpu, &Y, &X, &W, NULL, &p));
+    ssd_tensor_deinit(&X);
+    ssd_tensor_deinit(&W);
+    ssd_tensor_deinit(&B);
+    ssd_tensor_deinit(&Y);
+    ssd_free(x);
+    ssd_free(w);
+}
+
+int main(void) {
+    ssd_backend *ref = NULL, *cpu = NULL;
+    REQUIRE_OK(ssd_backend_create(&ref, "ref"));
+    if (ssd_backend_create(&cpu, "cpu") != SSD_OK) {
+        ssd_backend_destroy(ref);
+        return test_skip("no cpu backend in this build");
+    }
+    CHECK(cpu->ops->conv2d_infer != NULL);
+    CHECK(ref->ops->conv2d_infer == NULL); /* optional: callers fall back to conv2d_fwd */
+    static const geo gs[] = {
+        {1, 512, 126, 19, 3, 1, 1},                              /* class head, Winograd 4x3 */
+        {1, 512, 24, 19, 3, 1, 1},                               /* box head: direct */
+        {2, 1024, 126, 10, 3, 1, 1},                             /* Winograd 2x3, batch 2 */
+        {1, 256, 126, 3, 3, 1, 1},   {1, 256, 126, 2, 3, 1, 1},  /* too small: direct */
+        {2, 64, 64, 7, 3, 1, 1},     {1, 256, 512, 10, 3, 2, 1}, /* strided */
+        {1, 128, 128, 19, 1, 1, 1},  {1, 64, 64, 19, 3, 1, 64},  /* 1x1, depthwise */
+    };
+    for (size_t i = 0; i < sizeof gs / sizeof gs[0]; i++)
+        check(ref, cpu, &gs[i], (ssd_act)(i % 3), (int)(i % 2) * 16);
+    check(ref, cpu, &gs[0], SSD_ACT_RELU6, 8);
+    two_layers(cpu);
+    errors(cpu);
+    ssd_backend_destroy(cpu);
+    ssd_backend_destroy(ref);
+    return test_finish();
+}
