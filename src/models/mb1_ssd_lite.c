@@ -24,12 +24,6 @@ ssd_status ssd_build_mb1_ssd_lite(ssd_model *m) {
                      m->cls_out);
     ssd_graph_set_section(g, SSD_SEC_REG);
     ssd_lite_headers(g, m->tap, head_in, 6, 6 * 4, "regression_headers", m->reg_out);
-    /* mobilenetv1_ssd_config */
-    m->image_mean[0] = m->image_mean[1] = m->image_mean[2] = 127.0f;
-    m->image_std = 128.0f;
-    m->center_variance = 0.1f;
-    m->size_variance = 0.2f;
-    m->iou_threshold = 0.45f;
-    m->priors_family = SSD_PRIORS_MOBILENETV1;
+    ssd_model_set_config(m, SSD_PRIORS_MOBILENETV1);
     return ssd_graph_status(g);
 }

@@ -29,11 +29,6 @@ ssd_status ssd_mb_lite_heads(ssd_model *m, const int head_in[6]) {
         m->reg_out[h] =
             ssd_mb_lite_header(g, m->tap[h], "regression_headers", h, head_in[h], 6 * 4, h == 5);
     }
-    m->image_mean[0] = m->image_mean[1] = m->image_mean[2] = 127.0f;
-    m->image_std = 128.0f;
-    m->center_variance = 0.1f;
-    m->size_variance = 0.2f;
-    m->iou_threshold = 0.45f;
-    m->priors_family = SSD_PRIORS_MOBILENETV1;
+    ssd_model_set_config(m, SSD_PRIORS_MOBILENETV1);
     return ssd_graph_status(g);
 }

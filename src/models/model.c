@@ -153,6 +153,17 @@ void ssd_model_destroy(ssd_model *m) {
     ssd_free(m);
 }
 
+void ssd_model_set_config(ssd_model *m, ssd_priors_family family) {
+    static const float vgg_mean[3] = {123.0f, 117.0f, 104.0f};
+    for (int c = 0; c < 3; c++) m->image_mean[c] = family == SSD_PRIORS_VGG ? vgg_mean[c] : 127.0f;
+    /* vgg's predictor leaves image_std at its default 1.0 */
+    m->image_std = family == SSD_PRIORS_VGG ? 1.0f : 128.0f;
+    m->center_variance = 0.1f;
+    m->size_variance = 0.2f;
+    m->iou_threshold = 0.45f;
+    m->priors_family = family;
+}
+
 ssd_layer *ssd_model_find_layer(ssd_model *m, const char *name) {
     for (int i = 0; i < m->g.n; i++) {
         ssd_layer *l = m->g.nodes[i].layer;

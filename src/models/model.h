@@ -113,6 +113,10 @@ ssd_status ssd_build_sq_ssd_lite(ssd_model *m);
 ssd_status ssd_build_mb3_large_ssd_lite(ssd_model *m);
 ssd_status ssd_build_mb3_small_ssd_lite(ssd_model *m);
 
+/* Internal: the config of pytorch-ssd's vision/ssd/config/<family>_ssd_config.py
+ * (image mean and std, center/size variances, IoU threshold, prior family). */
+void ssd_model_set_config(ssd_model *m, ssd_priors_family family);
+
 /* Layer of the graph by state_dict prefix ("base_net.1.0"), or NULL. */
 ssd_layer *ssd_model_find_layer(ssd_model *m, const char *name);
 

@@ -68,14 +68,6 @@ ssd_status ssd_build_vgg16_ssd(ssd_model *m) {
         m->reg_out[h] = ssd_graph_conv(g, m->tap[h], name, head_in[h], anchors[h] * 4, 3, 1, 1, 1,
                                        1, true, SSD_ACT_NONE);
     }
-    /* vgg_ssd_config; its predictor leaves image_std at the default 1.0 */
-    m->image_mean[0] = 123.0f;
-    m->image_mean[1] = 117.0f;
-    m->image_mean[2] = 104.0f;
-    m->image_std = 1.0f;
-    m->center_variance = 0.1f;
-    m->size_variance = 0.2f;
-    m->iou_threshold = 0.45f;
-    m->priors_family = SSD_PRIORS_VGG;
+    ssd_model_set_config(m, SSD_PRIORS_VGG);
     return ssd_graph_status(g);
 }
