@@ -200,7 +200,27 @@ static ssd_status prepare_bn(ssd_onnx_model *m, int i) {
     return fuse_act(m, i);
 }
 
+/* x * HardSigmoid(x) with PyTorch's constants is hardswish: how torch.onnx (and
+ * our exporter) write it before opset 14. One backend activation instead of a
+ * host multiply of two full maps. */
+static void fuse_hardswish(ssd_onnx_model *m, int i) {
+    rt_node *n = &m->n[i];
+    if (n->op != RT_OP_HARDSIGMOID || n->nin < 1 || fabsf(n->alpha - 1.0f / 6.0f) > 1e-7f ||
+        n->beta != 0.5f)
+        return;
+    int x = n->in[0], c = sole_consumer(m, n->out[0], i);
+    if (x < 0 || c < 0 || m->n[c].op != RT_OP_MUL || m->n[c].nin != 2) return;
+    const int *ci = m->n[c].in;
+    if (!((ci[0] == x && ci[1] == n->out[0]) || (ci[1] == x && ci[0] == n->out[0]))) return;
+    n->op = RT_OP_HARDSWISH;
+    absorb(m, i, c);
+    m->v[x].consumers--;
+    m->stats.act_fused++;
+}
+
 ssd_status rt_fuse(ssd_onnx_model *m) {
+    for (int i = 0; i < m->nn; i++)
+        if (!m->n[i].dead) fuse_hardswish(m, i);
     for (int i = 0; i < m->nn; i++) {
         if (m->n[i].dead) continue;
         if (m->n[i].op == RT_OP_CONV)
