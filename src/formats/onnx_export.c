@@ -68,7 +68,7 @@ static Onnx__TensorProto *new_init(builder *b, const char *name, int32_t dt, int
     char *nm = bstrf(b, "%s", name);
     if (!t || !dims || !raw || !nm) return NULL;
     onnx__tensor_proto__init(t);
-    memcpy(dims, shape, sizeof(int64_t) * (size_t)ndim);
+    if (ndim) memcpy(dims, shape, sizeof(int64_t) * (size_t)ndim);
     t->n_dims = (size_t)ndim;
     t->dims = dims;
     t->has_data_type = 1;

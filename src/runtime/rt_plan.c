@@ -150,9 +150,11 @@ static rt_kernel choose(ssd_onnx_model *m, rt_node *n, const rt_host *const *ins
 }
 
 static const char *kernel_name(rt_kernel k) {
-    static const char *const names[] = {"none",   "conv",    "bn",   "act",  "maxpool", "add",
-                                        "concat", "softmax", "head", "host", "alias"};
-    return names[k];
+    static const char *const names[] = {"none",  "conv",   "bn",      "act",  "maxpool",
+                                        "add",   "concat", "softmax", "head", "host",
+                                        "alias", "gap",    "scale"};
+    _Static_assert(sizeof names / sizeof names[0] == K_SCALE + 1, "a name per rt_kernel");
+    return (unsigned)k < sizeof names / sizeof names[0] ? names[k] : "?";
 }
 
 ssd_status rt_plan(ssd_onnx_model *m, const ssd_tensor *x) {
