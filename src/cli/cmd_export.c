@@ -27,7 +27,9 @@ static const char usage[] =
     "The graph takes input_0 (N,3,R,R) and returns scores (N,K,classes) after softmax and\n"
     "boxes (N,K,4) decoded to normalised corners; no NMS.\n"
     "\n"
-    "  --net NET             ssd-mobilenet (= mb1-ssd) (default ssd-mobilenet)\n"
+    "  --net NET             ssd-mobilenet (= mb1-ssd), mb1-ssd-lite, mb2-ssd-lite,\n"
+    "                        sq-ssd-lite, vgg16-ssd, mb3-large-ssd-lite, mb3-small-ssd-lite\n"
+    "                        (default ssd-mobilenet)\n"
     "  --input FILE          checkpoint .pth; default: the lowest-loss *-Loss-<x>.pth in "
     "--model-dir\n"
     "  --output FILE         default <net>.onnx, inside --model-dir unless FILE has a '/'\n"
@@ -187,7 +189,8 @@ static ssd_status run_export(const export_args *a) {
     if (!ssd_net_known(net)) {
         st = ssd_error_set(SSD_E_INVAL,
                            "The net type is wrong. It should be one of ssd-mobilenet, "
-                           "mb1-ssd, mb1-ssd-lite, mb2-ssd-lite, sq-ssd-lite, vgg16-ssd.");
+                           "mb1-ssd, mb1-ssd-lite, mb2-ssd-lite, sq-ssd-lite, vgg16-ssd, "
+                           "mb3-large-ssd-lite, mb3-small-ssd-lite.");
         goto done;
     }
     if (!ssd_net_supported(net)) {
