@@ -262,7 +262,15 @@ static ssd_status step(trainer *t, const ssd_batch *b, const ssd_dataset *ds, bo
     int64_t shape[4] = {n, 3, s, s};
     ssd_tensor_ensure(&t->x, m->be, SSD_F32, 4, shape);
     SSD_TRY(ssd_tensor_set(&t->x, b->images, SSD_F32));
-    SSD_TRY(ssd_model_forward(m, &t->x, training));
+    ssd_status fst = ssd_model_forward(m, &t->x, training);
+    if (fst != SSD_OK && training && n == 1)
+        /* batch norm over a 1x1 map (mb3's squeeze-excite) cannot normalise one image;
+         * PyTorch refuses the same batch */
+        return ssd_error_prefix(fst,
+                                "epoch %lld, step %lld: a batch of one image "
+                                "(choose a --batch-size that does not leave one image over)",
+                                (long long)epoch, (long long)i);
+    SSD_TRY(fst);
     SSD_TRY(ensure_host(t, n));
     SSD_TRY(ssd_tensor_get(&m->conf, t->conf, SSD_F32));
     SSD_TRY(ssd_tensor_get(&m->loc, t->loc, SSD_F32));
