@@ -257,6 +257,18 @@ ssd_status ssd_backend_set_precision(ssd_backend *be, ssd_precision prec);
 int64_t ssd_conv_out_size(int64_t in, int k, int stride, int pad, int dilation);
 int64_t ssd_pool_out_size(int64_t in, int k, int stride, int pad, bool ceil_mode);
 
+/* Checks shared by the backends' ops (tensor/op_checks.c). */
+/* axis counted from the end when negative; -1 when out of range */
+int ssd_axis_index(int axis, int ndim);
+/* t has ndim dims (unless ndim < 0), none negative, and storage for its plain shape. */
+ssd_status ssd_check_plain_storage(const ssd_tensor *t, const char *op, const char *name, int ndim);
+/* Valid pool params (PyTorch's limits) and the output size for a checked 4-d x. */
+ssd_status ssd_pool_out_dims(const char *op, const ssd_tensor *x, const ssd_pool_params *p,
+                             int64_t *ho, int64_t *wo);
+/* Output shape of a concat of n checked inputs of equal rank; *ax the normalised axis. */
+ssd_status ssd_concat_out_shape(const char *op, const ssd_tensor *const *xs, int n, int axis,
+                                int *ax, int64_t *shape);
+
 /* Makes output `t` have dtype/shape on `be` with plain storage of at least the
  * plain size, keeping storage when it is big enough. Backends call this for
  * outputs they write in plain layout. */

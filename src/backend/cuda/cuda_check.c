@@ -4,7 +4,6 @@
 #include "backend/cuda/cuda_impl.h"
 
 ssd_status ssd_cuda_check_in(const ssd_tensor *t, const char *op, const char *name, int ndim) {
-    char buf[96];
     if (!t) return ssd_error_set(SSD_E_INVAL, "%s: %s is NULL", op, name);
     if (!t->be || t->be->ops != &ssd_cuda_ops)
         return ssd_error_set(SSD_E_INVAL, "%s: %s is a tensor of the %s backend, not cuda", op,
@@ -14,17 +13,7 @@ ssd_status ssd_cuda_check_in(const ssd_tensor *t, const char *op, const char *na
         return ssd_error_set(SSD_E_UNSUPPORTED,
                              "%s: %s is %s; the cuda backend computes in float32", op, name,
                              ssd_dtype_name(t->dtype));
-    if (ndim >= 0 && t->ndim != ndim)
-        return ssd_error_set(SSD_E_INVAL, "%s: %s has shape %s, expected %d dims", op, name,
-                             ssd_tensor_shape_str(t, buf, sizeof buf), ndim);
-    for (int i = 0; i < t->ndim; i++)
-        if (t->shape[i] < 0)
-            return ssd_error_set(SSD_E_INVAL, "%s: %s has a negative dim in %s", op, name,
-                                 ssd_tensor_shape_str(t, buf, sizeof buf));
-    if (!t->data || t->cap < ssd_tensor_nbytes(t))
-        return ssd_error_set(SSD_E_INVAL, "%s: %s %s has no storage for its shape", op, name,
-                             ssd_tensor_shape_str(t, buf, sizeof buf));
-    return SSD_OK;
+    return ssd_check_plain_storage(t, op, name, ndim);
 }
 
 ssd_status ssd_cuda_check_shape(const ssd_tensor *t, const char *op, const char *name, int ndim,

@@ -138,13 +138,8 @@ static ssd_status pool_dims(cuk_pool_dims *d, const char *op, const ssd_tensor *
                             const ssd_pool_params *p) {
     if (!x || !p) return ssd_error_set(SSD_E_INVAL, "%s: x or params is NULL", op);
     SSD_TRY(ssd_cuda_check_in(x, op, "x", 4));
-    for (int i = 0; i < 2; i++)
-        if (p->kernel[i] < 1 || p->stride[i] < 1 || p->pad[i] < 0 || p->pad[i] > p->kernel[i] / 2)
-            return ssd_error_set(SSD_E_INVAL,
-                                 "%s: bad params (kernel %dx%d, stride %dx%d, pad %dx%d; pad must "
-                                 "be at most half the kernel)",
-                                 op, p->kernel[0], p->kernel[1], p->stride[0], p->stride[1],
-                                 p->pad[0], p->pad[1]);
+    int64_t ho, wo;
+    SSD_TRY(ssd_pool_out_dims(op, x, p, &ho, &wo));
     *d = (cuk_pool_dims){.nc = x->shape[0] * x->shape[1],
                          .h = x->shape[2],
                          .w = x->shape[3],
@@ -153,12 +148,9 @@ static ssd_status pool_dims(cuk_pool_dims *d, const char *op, const ssd_tensor *
                          .sh = p->stride[0],
                          .sw = p->stride[1],
                          .ph = p->pad[0],
-                         .pw = p->pad[1]};
-    d->ho = ssd_pool_out_size(d->h, d->kh, d->sh, d->ph, p->ceil_mode);
-    d->wo = ssd_pool_out_size(d->w, d->kw, d->sw, d->pw, p->ceil_mode);
-    if (d->ho < 1 || d->wo < 1)
-        return ssd_error_set(SSD_E_INVAL, "%s: input %lldx%lld too small for kernel %dx%d", op,
-                             (long long)d->h, (long long)d->w, d->kh, d->kw);
+                         .pw = p->pad[1],
+                         .ho = ho,
+                         .wo = wo};
     return SSD_OK;
 }
 
@@ -202,32 +194,16 @@ ssd_status ssd_cuda_maxpool_bwd(ssd_backend *be, ssd_tensor *dx, const ssd_tenso
 
 /* ---- concat: strided copies, one 2-D memcpy per input ---- */
 
-static int axis_of(int axis, int ndim) {
-    if (axis < 0) axis += ndim;
-    return axis >= 0 && axis < ndim ? axis : -1;
-}
-
 static ssd_status concat_shape(const char *op, const ssd_tensor *const *xs, int n, int axis,
                                int *ax, int64_t *shape) {
     if (!xs || n < 1) return ssd_error_set(SSD_E_INVAL, "%s: needs at least one input", op);
     SSD_TRY(ssd_cuda_check_in(xs[0], op, "xs[0]", -1));
-    *ax = axis_of(axis, xs[0]->ndim);
-    if (*ax < 0)
-        return ssd_error_set(SSD_E_INVAL, "%s: axis %d out of range for %d dims", op, axis,
-                             xs[0]->ndim);
-    for (int i = 0; i < xs[0]->ndim; i++) shape[i] = xs[0]->shape[i];
-    shape[*ax] = 0;
-    for (int k = 0; k < n; k++) {
+    for (int k = 1; k < n; k++) {
         char name[24];
         snprintf(name, sizeof name, "xs[%d]", k);
         SSD_TRY(ssd_cuda_check_in(xs[k], op, name, xs[0]->ndim));
-        for (int i = 0; i < xs[0]->ndim; i++)
-            if (i != *ax && xs[k]->shape[i] != xs[0]->shape[i])
-                return ssd_error_set(SSD_E_INVAL, "%s: %s does not match xs[0] off axis %d", op,
-                                     name, *ax);
-        shape[*ax] += xs[k]->shape[*ax];
     }
-    return SSD_OK;
+    return ssd_concat_out_shape(op, xs, n, axis, ax, shape);
 }
 
 static void concat_runs(const ssd_tensor *const *xs, int ax, size_t *outer, size_t *inner) {
@@ -293,7 +269,7 @@ ssd_status ssd_cuda_concat_bwd(ssd_backend *be, ssd_tensor *const *dxs, const ss
 static ssd_status softmax_dims(const ssd_tensor *t, const ssd_softmax_params *p, const char *op,
                                int64_t *outer, int64_t *len, int64_t *inner) {
     if (!p) return ssd_error_set(SSD_E_INVAL, "%s: params is NULL", op);
-    int ax = axis_of(p->axis, t->ndim);
+    int ax = ssd_axis_index(p->axis, t->ndim);
     if (ax < 0)
         return ssd_error_set(SSD_E_INVAL, "%s: axis %d out of range for %d dims", op, p->axis,
                              t->ndim);

@@ -11,7 +11,6 @@ ssd_status ssd_ref_check_dtype(ssd_dtype dt, const char *op) {
 
 ssd_status ssd_ref_check_in(const ssd_tensor *t, const char *op, const char *name, ssd_dtype dt,
                             int ndim) {
-    char buf[96];
     if (!t) return ssd_error_set(SSD_E_INVAL, "%s: %s is NULL", op, name);
     if (t->layout)
         return ssd_error_set(SSD_E_INVAL, "%s: %s is in a backend-private layout (make it plain)",
@@ -19,17 +18,7 @@ ssd_status ssd_ref_check_in(const ssd_tensor *t, const char *op, const char *nam
     if (t->dtype != dt)
         return ssd_error_set(SSD_E_INVAL, "%s: %s is %s, expected %s", op, name,
                              ssd_dtype_name(t->dtype), ssd_dtype_name(dt));
-    if (ndim >= 0 && t->ndim != ndim)
-        return ssd_error_set(SSD_E_INVAL, "%s: %s has shape %s, expected %d dims", op, name,
-                             ssd_tensor_shape_str(t, buf, sizeof buf), ndim);
-    for (int i = 0; i < t->ndim; i++)
-        if (t->shape[i] < 0)
-            return ssd_error_set(SSD_E_INVAL, "%s: %s has a negative dim in %s", op, name,
-                                 ssd_tensor_shape_str(t, buf, sizeof buf));
-    if (!t->data || t->cap < ssd_tensor_nbytes(t))
-        return ssd_error_set(SSD_E_INVAL, "%s: %s %s has no storage for its shape", op, name,
-                             ssd_tensor_shape_str(t, buf, sizeof buf));
-    return SSD_OK;
+    return ssd_check_plain_storage(t, op, name, ndim);
 }
 
 ssd_status ssd_ref_check_shape(const ssd_tensor *t, const char *op, const char *name, ssd_dtype dt,
@@ -63,9 +52,4 @@ ssd_status ssd_ref_prepare_out(ssd_tensor *t, ssd_backend *be, ssd_dtype dt, int
     SSD_TRY(ssd_tensor_prepare_plain(t, be, dt, ndim, shape));
     t->version++;
     return SSD_OK;
-}
-
-int ssd_ref_axis(int axis, int ndim) {
-    if (axis < 0) axis += ndim;
-    return axis >= 0 && axis < ndim ? axis : -1;
 }

@@ -61,7 +61,7 @@ ssd_status ssd_ref_add(ssd_backend *be, ssd_tensor *y, const ssd_tensor *a, cons
 static ssd_status softmax_dims(const ssd_tensor *t, const ssd_softmax_params *p, const char *op,
                                int64_t *outer, int64_t *len, int64_t *inner) {
     if (!p) return ssd_error_set(SSD_E_INVAL, "%s: params is NULL", op);
-    int ax = ssd_ref_axis(p->axis, t->ndim);
+    int ax = ssd_axis_index(p->axis, t->ndim);
     if (ax < 0)
         return ssd_error_set(SSD_E_INVAL, "%s: axis %d out of range for %d dims", op, p->axis,
                              t->ndim);

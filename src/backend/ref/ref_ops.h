@@ -36,8 +36,6 @@ ssd_status ssd_ref_check_out(const ssd_tensor *t, const char *op, const char *na
 /* Prepares an output in plain layout on `be` and marks it written. */
 ssd_status ssd_ref_prepare_out(ssd_tensor *t, ssd_backend *be, ssd_dtype dt, int ndim,
                                const int64_t *shape);
-/* Resolves a possibly negative axis against ndim; -1 when out of range. */
-int ssd_ref_axis(int axis, int ndim);
 
 /* Calls the f32 or f64 instantiation of a kernel (see ref_instantiate.h). */
 #define REF_DISPATCH(dt, fn, ...)                                                                  \

@@ -22,13 +22,8 @@ static ssd_status pool_dims(ref_pool_dims *d, const char *op, const ssd_tensor *
     if (!x || !p) return ssd_error_set(SSD_E_INVAL, "%s: x or params is NULL", op);
     SSD_TRY(ssd_ref_check_dtype(x->dtype, op));
     SSD_TRY(ssd_ref_check_in(x, op, "x", x->dtype, 4));
-    for (int i = 0; i < 2; i++) /* PyTorch's limit: a window must always hold an input element. */
-        if (p->kernel[i] < 1 || p->stride[i] < 1 || p->pad[i] < 0 || p->pad[i] > p->kernel[i] / 2)
-            return ssd_error_set(SSD_E_INVAL,
-                                 "%s: bad params (kernel %dx%d, stride %dx%d, pad %dx%d; pad must "
-                                 "be at most half the kernel)",
-                                 op, p->kernel[0], p->kernel[1], p->stride[0], p->stride[1],
-                                 p->pad[0], p->pad[1]);
+    int64_t ho, wo;
+    SSD_TRY(ssd_pool_out_dims(op, x, p, &ho, &wo));
     *d = (ref_pool_dims){.nc = x->shape[0] * x->shape[1],
                          .h = x->shape[2],
                          .w = x->shape[3],
@@ -37,12 +32,9 @@ static ssd_status pool_dims(ref_pool_dims *d, const char *op, const ssd_tensor *
                          .sh = p->stride[0],
                          .sw = p->stride[1],
                          .ph = p->pad[0],
-                         .pw = p->pad[1]};
-    d->ho = ssd_pool_out_size(d->h, d->kh, d->sh, d->ph, p->ceil_mode);
-    d->wo = ssd_pool_out_size(d->w, d->kw, d->sw, d->pw, p->ceil_mode);
-    if (d->ho < 1 || d->wo < 1)
-        return ssd_error_set(SSD_E_INVAL, "%s: input %lldx%lld too small for kernel %dx%d", op,
-                             (long long)d->h, (long long)d->w, d->kh, d->kw);
+                         .pw = p->pad[1],
+                         .ho = ho,
+                         .wo = wo};
     return SSD_OK;
 }
 

@@ -12,26 +12,12 @@ static ssd_status concat_shape(const char *op, const ssd_tensor *const *xs, int 
     if (!xs[0]) return ssd_error_set(SSD_E_INVAL, "%s: xs[0] is NULL", op);
     const ssd_dtype dt = xs[0]->dtype;
     SSD_TRY(ssd_ref_check_dtype(dt, op));
-    *ax = ssd_ref_axis(axis, xs[0]->ndim);
-    if (*ax < 0)
-        return ssd_error_set(SSD_E_INVAL, "%s: axis %d out of range for %d dims", op, axis,
-                             xs[0]->ndim);
-    for (int i = 0; i < xs[0]->ndim; i++) shape[i] = xs[0]->shape[i];
-    shape[*ax] = 0;
     for (int k = 0; k < n; k++) {
         char name[24];
         snprintf(name, sizeof name, "xs[%d]", k);
         SSD_TRY(ssd_ref_check_in(xs[k], op, name, dt, xs[0]->ndim));
-        for (int i = 0; i < xs[0]->ndim; i++)
-            if (i != *ax && xs[k]->shape[i] != xs[0]->shape[i]) {
-                char a[96], b[96];
-                return ssd_error_set(SSD_E_INVAL, "%s: %s %s does not match xs[0] %s off axis %d",
-                                     op, name, ssd_tensor_shape_str(xs[k], a, sizeof a),
-                                     ssd_tensor_shape_str(xs[0], b, sizeof b), *ax);
-            }
-        shape[*ax] += xs[k]->shape[*ax];
     }
-    return SSD_OK;
+    return ssd_concat_out_shape(op, xs, n, axis, ax, shape);
 }
 
 /* Bytes of one contiguous run of input k per outer index, and the outer count. */
