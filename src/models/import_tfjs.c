@@ -328,10 +328,6 @@ struct ssd_bn_calib {
     size_t cap;
 };
 
-static ssd_layer *find_layer(ssd_model *m, const char *name) {
-    return ssd_model_find_layer(m, name);
-}
-
 void ssd_bn_calib_destroy(ssd_bn_calib *c) {
     if (!c) return;
     for (int i = 0; i < c->n; i++) {
@@ -354,7 +350,7 @@ ssd_status ssd_bn_calib_create(ssd_bn_calib **out, ssd_model *m, const ssd_tfjs_
         return SSD_E_NOMEM;
     }
     for (int i = 0; i < r->nfolded; i++) {
-        ssd_layer *l = find_layer(m, r->folded[i]);
+        ssd_layer *l = ssd_model_find_layer(m, r->folded[i]);
         if (!l || l->kind != SSD_L_BN) {
             ssd_bn_calib_destroy(c);
             return ssd_error_set(SSD_E_INVAL, "calibration: no batch norm '%s' in the base net",

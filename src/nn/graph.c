@@ -3,10 +3,10 @@
  * Forward and backward are each written once, over abstract buffer handles.
  * Planning runs them in simulation: every new buffer gets a handle with the
  * time it is written, and every read moves the handle's last-use time. The
- * handles are then packed into shared slot tensors. Execution runs the same
- * code again; because control flow depends only on the graph, the mode and
- * the shapes, the k-th buffer asked for in execution is the k-th handle of the
- * simulation, and takes that handle's slot. */
+ * handles are then given offsets in one arena. Execution runs the same code
+ * again; because control flow depends only on the graph, the mode and the
+ * shapes, the k-th buffer asked for in execution is the k-th handle of the
+ * simulation, and takes that handle's view into the arena. */
 #include "nn/graph.h"
 
 #include "core/mem.h"
@@ -92,11 +92,6 @@ void ssd_graph_deinit(ssd_graph *g) {
             ssd_layer_deinit(nd->layer);
             ssd_free(nd->layer);
         }
-        for (int k = 0; k < SSD_GRAPH_MAX_IN; k++)
-            if (nd->gin[k]) {
-                ssd_tensor_deinit(nd->gin[k]);
-                ssd_free(nd->gin[k]);
-            }
     }
     ssd_free(g->nodes);
     plan_free(g->plan);
@@ -331,7 +326,6 @@ static void compute_up(ssd_graph *g) {
         bool u = trains(nd);
         for (int k = 0; k < nd->nin; k++) u = u || p->up[nd->in[k]];
         p->up[i] = u;
-        nd->need_g = u;
         if (nd->layer) nd->layer->need_dx = nd->nin && p->up[nd->in[0]];
     }
     p->up_valid = true;
@@ -865,7 +859,7 @@ const ssd_tensor *ssd_graph_output(const ssd_graph *g, int id) {
 void ssd_graph_set_frozen(ssd_graph *g, const bool frozen[SSD_SEC__COUNT]) {
     for (int i = 0; i < g->n; i++) {
         ssd_node *nd = &g->nodes[i];
-        if (nd->layer) nd->layer->frozen = nd->frozen = frozen[nd->section];
+        if (nd->layer) nd->layer->frozen = frozen[nd->section];
     }
     invalidate(g);
 }

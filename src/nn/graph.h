@@ -6,8 +6,8 @@
  *
  * Memory is planned, not kept per layer: before the first step of a shape and
  * mode the graph works out, for every activation, gradient and temporary,
- * when it is written and when it is last read, and packs them into a few
- * shared buffers (greedy interval colouring). Activations that backward does
+ * when it is written and when it is last read, and places them in one arena
+ * where buffers whose lifetimes do not overlap share bytes. Activations that backward does
  * not read are dropped as soon as their last consumer has run; batch-norm
  * outputs are not kept at all in training but recomputed from the saved
  * normalisation statistics when backward reaches them, which halves what a
@@ -59,15 +59,10 @@ typedef struct {
     int ndim;
     int64_t shape[4];
 
-    /* runtime: where the output lives (a planned shared buffer, or a tensor
-     * bound by ssd_graph_bind_output), and the node's own backward scratch */
+    /* where the output lives: a view into the planned arena after forward, or
+     * a tensor bound by ssd_graph_bind_output */
     ssd_tensor *y;
-    const ssd_tensor *g;               /* gradient w.r.t. y during backward (NULL: none flows) */
-    ssd_tensor *gin[SSD_GRAPH_MAX_IN]; /* gradients w.r.t. the inputs (CONCAT, SCALE, HEAD) */
-    bool bound;                        /* y is caller-owned */
-    bool recompute;                    /* BN output recomputed in backward instead of kept */
-    bool frozen;                       /* LAYER: no parameter gradients */
-    bool need_g; /* something before this node trains: its input gradients matter */
+    bool bound; /* y is caller-owned */
 } ssd_node;
 
 typedef struct ssd_graph_plan ssd_graph_plan; /* graph.c: buffer assignment */
