@@ -379,7 +379,7 @@ static ssd_status step(bench *b, state *s) {
         return o->softmax_bwd(be, v[3], v[1], v[2], &p);
     }
     case B_HEAD: {
-        ssd_head_params p = {c->kk};
+        ssd_head_params p = {.k = c->kk};
         SSD_TRY(o->head_permute_fwd(be, v[2], v[0], &p));
         return o->head_permute_bwd(be, v[3], v[1], v[0], &p);
     }

@@ -436,7 +436,7 @@ static ssd_status node_fwd(run *r, int i, bool training) {
         SSD_TRY(ops->scale_fwd(g->be, y, tens(r, p->cur[nd->in[0]]), tens(r, p->cur[nd->in[1]])));
         break;
     case SSD_NODE_HEAD: {
-        ssd_head_params hp = {nd->k};
+        ssd_head_params hp = {.k = nd->k};
         SSD_TRY(ops->head_permute_fwd(g->be, y, tens(r, p->cur[nd->in[0]]), &hp));
         break;
     }
@@ -575,7 +575,7 @@ static ssd_status node_bwd(run *r, int j) {
         int hx;
         SSD_TRY(new_buf(r, node_bytes(g, nd->in[0], p->dtype), &hx));
         if (!r->sim) {
-            ssd_head_params hp = {nd->k};
+            ssd_head_params hp = {.k = nd->k};
             SSD_TRY(ops->head_permute_bwd(g->be, tens(r, hx), tens(r, gh),
                                           tens(r, p->cur[nd->in[0]]), &hp));
             tens(r, hx)->version++;

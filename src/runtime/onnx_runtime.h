@@ -61,6 +61,7 @@ typedef struct {
     int bn_folded;     /* BatchNormalization folded into Conv */
     int act_fused;     /* Relu/Clip fused into Conv or BatchNormalization */
     int head_permutes; /* Transpose + Reshape pairs run as one head permute (last plan) */
+    int heads_merged;  /* class + box head convs of one scale run as one conv (last plan) */
     int steps;         /* kernels executed per run (last plan) */
 } ssd_onnx_stats;
 void ssd_onnx_get_stats(const ssd_onnx_model *m, ssd_onnx_stats *s);

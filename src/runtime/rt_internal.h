@@ -112,11 +112,20 @@ typedef struct {
     ssd_tensor wt, bt; /* backend copies */
     ssd_tensor bn_mean, bn_var, bn_gamma, bn_beta; /* standalone BN */
     ssd_tensor ws;                                 /* MaxPool workspace */
+    /* A Conv with a sibling: the next Conv of the same input and geometry, each
+     * read only by a Transpose (a scale's class and box heads). fwt/fbt are the
+     * two weight sets stacked, so that one conv computes both maps into fy. */
+    int sib; /* node index, -1 none */
+    ssd_tensor fwt, fbt, fy;
     /* plan */
     rt_kernel k;
-    int head_k;   /* K_HEAD: values per anchor */
-    int head_src; /* K_HEAD: the Transpose's input value */
-    int prof;     /* index into the model's profile, -1 when not run */
+    int head_k;    /* K_HEAD: values per anchor */
+    int head_src;  /* K_HEAD: the Transpose's input value */
+    bool merged;   /* K_CONV: computes its sibling's map too, into fy */
+    int head_conv; /* K_HEAD: read channels [head_c0, head_c0 + head_c) of this merged
+                      conv's fy instead of head_src (-1: head_src) */
+    int head_c0, head_c;
+    int prof; /* index into the model's profile, -1 when not run */
 } rt_node;
 
 struct ssd_onnx_model {

@@ -524,6 +524,11 @@ static ssd_status add_node(ssd_onnx_model *m, name_map *nm, const Onnx__NodeProt
     memset(n, 0, sizeof *n);
     ssd_tensor_init(&n->wt, m->be, SSD_F32, 0, NULL);
     ssd_tensor_init(&n->bt, m->be, SSD_F32, 0, NULL);
+    ssd_tensor_init(&n->fwt, m->be, SSD_F32, 0, NULL);
+    ssd_tensor_init(&n->fbt, m->be, SSD_F32, 0, NULL);
+    ssd_tensor_init(&n->fy, m->be, SSD_F32, 0, NULL);
+    n->sib = -1;
+    n->head_conv = -1;
     ssd_tensor_init(&n->bn_mean, m->be, SSD_F32, 0, NULL);
     ssd_tensor_init(&n->bn_var, m->be, SSD_F32, 0, NULL);
     ssd_tensor_init(&n->bn_gamma, m->be, SSD_F32, 0, NULL);
@@ -820,6 +825,9 @@ void ssd_onnx_destroy(ssd_onnx_model *m) {
         ssd_free(n->b);
         ssd_tensor_deinit(&n->wt);
         ssd_tensor_deinit(&n->bt);
+        ssd_tensor_deinit(&n->fwt);
+        ssd_tensor_deinit(&n->fbt);
+        ssd_tensor_deinit(&n->fy);
         ssd_tensor_deinit(&n->bn_mean);
         ssd_tensor_deinit(&n->bn_var);
         ssd_tensor_deinit(&n->bn_gamma);

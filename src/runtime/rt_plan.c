@@ -77,6 +77,32 @@ static ssd_act clip_act(const ssd_onnx_model *m, const rt_node *n) {
     return SSD_ACT_NONE;
 }
 
+/* The K_HEAD node reading value v, -1 if none. */
+static int head_of(const ssd_onnx_model *m, int v) {
+    for (int i = 0; i < m->nn; i++)
+        if (m->n[i].k == K_HEAD && m->n[i].head_src == v) return i;
+    return -1;
+}
+
+/* Runs a Conv and its sibling (see pair_heads) as one conv when each map goes
+ * only to a head permute, which then reads its channels of the merged output. */
+static void merge_heads(ssd_onnx_model *m, int i) {
+    rt_node *a = &m->n[i];
+    if (a->sib <= i || a->k != K_CONV || m->n[a->sib].k != K_CONV) return;
+    rt_node *b = &m->n[a->sib];
+    int va = a->out[0], vb = b->out[0];
+    int ha = head_of(m, va), hb = head_of(m, vb);
+    if (ha < 0 || hb < 0 || m->v[va].consumers != 1 || m->v[vb].consumers != 1) return;
+    a->merged = true;
+    b->k = K_NONE;
+    m->n[ha].head_conv = m->n[hb].head_conv = i;
+    m->n[ha].head_c0 = 0;
+    m->n[ha].head_c = (int)m->v[va].shape[1];
+    m->n[hb].head_c0 = (int)m->v[va].shape[1];
+    m->n[hb].head_c = (int)m->v[vb].shape[1];
+    m->stats.heads_merged++;
+}
+
 static rt_kernel choose(ssd_onnx_model *m, rt_node *n, const rt_host *const *ins) {
     bool all_rt = true;
     for (int j = 0; j < n->nin; j++)
@@ -160,6 +186,7 @@ static const char *kernel_name(rt_kernel k) {
 ssd_status rt_plan(ssd_onnx_model *m, const ssd_tensor *x) {
     m->planned = false;
     m->stats.head_permutes = 0;
+    m->stats.heads_merged = 0;
     m->stats.steps = 0;
     for (int i = 0; i < m->nv; i++) {
         rt_value *v = &m->v[i];
@@ -184,6 +211,8 @@ ssd_status rt_plan(ssd_onnx_model *m, const ssd_tensor *x) {
     for (int i = 0; i < m->nn; i++) {
         rt_node *n = &m->n[i];
         n->k = K_NONE;
+        n->merged = false;
+        n->head_conv = -1;
         if (n->dead) continue;
         const rt_host **ins = stack_ins;
         rt_host *views = stack_views;
@@ -241,6 +270,7 @@ ssd_status rt_plan(ssd_onnx_model *m, const ssd_tensor *x) {
         }
         if (st != SSD_OK) return st;
     }
+    for (int i = 0; i < m->nn; i++) merge_heads(m, i);
     ssd_free(m->prof);
     m->prof = ssd_calloc((size_t)m->nn + 1, sizeof *m->prof);
     m->nprof = 0;
@@ -348,11 +378,13 @@ static ssd_status run_node(ssd_onnx_model *m, rt_node *n) {
         SSD_TRY(tensor_of(m, n->in[0], &x));
         ssd_conv2d_params p = n->conv;
         p.act = n->act;
-        const ssd_tensor *b = n->bt.data || n->bt.layout ? &n->bt : NULL;
+        const ssd_tensor *w = n->merged ? &n->fwt : &n->wt, *bt = n->merged ? &n->fbt : &n->bt;
+        const ssd_tensor *b = bt->data || bt->layout ? bt : NULL;
+        if (n->merged) y = &n->fy;
         if (ops->conv2d_infer)
-            SSD_TRY(ops->conv2d_infer(be, y, x, &n->wt, b, &p));
+            SSD_TRY(ops->conv2d_infer(be, y, x, w, b, &p));
         else
-            SSD_TRY(ops->conv2d_fwd(be, y, x, &n->wt, b, &p));
+            SSD_TRY(ops->conv2d_fwd(be, y, x, w, b, &p));
         break;
     }
     case K_BN: {
@@ -395,8 +427,14 @@ static ssd_status run_node(ssd_onnx_model *m, rt_node *n) {
         break;
     }
     case K_HEAD: {
-        SSD_TRY(tensor_of(m, n->head_src, &x));
-        ssd_head_params p = {n->head_k};
+        ssd_head_params p = {n->head_k, 0, 0};
+        if (n->head_conv >= 0) {
+            x = &m->n[n->head_conv].fy;
+            p.c0 = n->head_c0;
+            p.c = n->head_c;
+        } else {
+            SSD_TRY(tensor_of(m, n->head_src, &x));
+        }
         SSD_TRY(ops->head_permute_fwd(be, y, x, &p));
         break;
     }

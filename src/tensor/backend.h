@@ -86,6 +86,10 @@ typedef struct {
 
 typedef struct {
     int k; /* values per anchor: 4 for boxes, num_classes for scores */
+    /* Forward only: the head reads channels [c0, c0 + c) of x, so one conv can compute a
+     * scale's class and box maps together (c 0: all of x's channels, c0 must be 0). A
+     * backend that cannot says so in supports(). */
+    int c0, c;
 } ssd_head_params;
 
 typedef struct {

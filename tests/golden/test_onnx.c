@@ -169,7 +169,7 @@ static void check_profile(ssd_onnx_model *m, const ssd_tensor *x, int steps) {
         convs += !strcmp(p[i].kind, "conv") && !strcmp(p[i].op, "Conv");
     }
     CHECK(total > 0);
-    CHECK(convs == 47); /* mb1-ssd: 27 backbone, 8 extras, 12 heads */
+    CHECK(convs == 41); /* mb1-ssd: 27 backbone, 8 extras, 12 heads run as 6 */
     ssd_onnx_set_profile(m, false);
     CHECK_OK(ssd_onnx_run(m, x));
     n = ssd_onnx_profile(m, &p);
@@ -187,10 +187,12 @@ static void check_file(const char *file, const char *what, const ssd_tensor *x, 
     ssd_onnx_stats st;
     ssd_onnx_get_stats(m, &st);
     printf("%s: %d nodes, %d folded, %d BN folded, %d activations fused, %d head permutes, "
-           "%d steps\n",
-           file, st.nodes, st.folded, st.bn_folded, st.act_fused, st.head_permutes, st.steps);
+           "%d head pairs merged, %d steps\n",
+           file, st.nodes, st.folded, st.bn_folded, st.act_fused, st.head_permutes, st.heads_merged,
+           st.steps);
     CHECK(st.bn_folded == bn_folded);
     CHECK(st.head_permutes == 12);
+    CHECK(st.heads_merged == 6);
     check_profile(m, x2 ? x2 : x, st.steps);
     if (x2) run_compare(m, what, x, s, b); /* re-planned for the new batch */
     ssd_onnx_destroy(m);
@@ -238,7 +240,7 @@ static void check_export_and_torch(const fixture_file *f, uint8_t **ours, size_t
         run_compare(rm, "ours13 vs own forward", &x, s, b);
         ssd_onnx_stats st;
         ssd_onnx_get_stats(rm, &st);
-        CHECK(st.bn_folded == 27 && st.head_permutes == 12);
+        CHECK(st.bn_folded == 27 && st.head_permutes == 12 && st.heads_merged == 6);
         /* a batch of 2 does not fit a fixed batch of 1 */
         CHECK(ssd_onnx_run(rm, &x2) == SSD_E_INVAL);
         ssd_onnx_destroy(rm);

@@ -473,7 +473,7 @@ static void t_softmax(ctx *x, const char *name, int nd, const int64_t *shape, in
 }
 
 static void t_head(ctx *x, const char *name, int anchors, int k, int64_t hw, int blk) {
-    ssd_head_params p = {k};
+    ssd_head_params p = {.k = k};
     int64_t xs[4] = {2, anchors * k, hw, hw}, ys[3] = {2, hw * hw * anchors, k};
     tp X, DY, Y, DX;
     tp_rand(x, &X, 4, xs, 1, blk);
@@ -491,6 +491,74 @@ static void t_head(ctx *x, const char *name, int anchors, int k, int64_t hw, int
     tp_free(&DY);
     tp_free(&Y);
     tp_free(&DX);
+}
+
+/* A scale's class (A*21) and box (A*4) maps stacked in one (2, 25A, hw, hw)
+ * tensor, each read by a head permute with its channel range: both backends
+ * must give what a whole-map permute of the channels alone gives; the
+ * backward refuses a range; a range outside x is an error. */
+static void t_head_range(ctx *x, const char *name, int anchors, int64_t hw, int blk) {
+    int ks[2] = {21, 4};
+    int64_t C = anchors * 25, xs[4] = {2, C, hw, hw};
+    tp X;
+    tp_rand(x, &X, 4, xs, 1, blk);
+    float *all = ssd_malloc((size_t)(2 * C * hw * hw) * sizeof *all);
+    CHECK_OK(ssd_tensor_get(&X.r, all, SSD_F32));
+    int c0 = 0;
+    for (int h = 0; h < 2; h++) {
+        int cc = anchors * ks[h];
+        ssd_head_params p = {.k = ks[h], .c0 = c0, .c = cc};
+        /* the channels alone, as their own tensor */
+        int64_t ps[4] = {2, cc, hw, hw};
+        float *part = ssd_malloc((size_t)(2 * cc * hw * hw) * sizeof *part);
+        for (int n = 0; n < 2; n++)
+            memcpy(part + n * cc * hw * hw, all + (n * C + c0) * hw * hw,
+                   (size_t)(cc * hw * hw) * sizeof *part);
+        ssd_tensor P, WANT;
+        ssd_tensor_init(&P, x->ref, SSD_F32, 4, ps);
+        ssd_tensor_init(&WANT, x->ref, SSD_F32, 0, NULL);
+        CHECK_OK(ssd_tensor_set(&P, part, SSD_F32));
+        ssd_head_params whole = {.k = ks[h]};
+        CHECK_OK(x->ref->ops->head_permute_fwd(x->ref, &WANT, &P, &whole));
+        tp Y;
+        tp_empty(x, &Y);
+        CHECK_OK(x->ref->ops->head_permute_fwd(x->ref, &Y.r, &X.r, &p));
+        CHECK_OK(x->cpu->ops->head_permute_fwd(x->cpu, &Y.c, &X.c, &p));
+        char cfg[96];
+        snprintf(cfg, sizeof cfg, "%s channels [%d, %d)", name, c0, c0 + cc);
+        cmp(cfg, "y", &Y, 0, 0, false);
+        int64_t n = ssd_tensor_numel(&WANT);
+        float *want = ssd_malloc((size_t)n * sizeof *want),
+              *got = ssd_malloc((size_t)n * sizeof *got);
+        CHECK(ssd_tensor_same_shape(&WANT, &Y.r));
+        CHECK_OK(ssd_tensor_get(&WANT, want, SSD_F32));
+        CHECK_OK(ssd_tensor_get(&Y.r, got, SSD_F32));
+        CHECK(test_close_f32(cfg, got, want, n, 0, 0));
+        CHECK(x->ref->ops->head_permute_bwd(x->ref, &P, &Y.r, &X.r, &p) == SSD_E_UNSUPPORTED);
+        CHECK(x->cpu->ops->head_permute_bwd(x->cpu, &Y.c, &Y.c, &X.c, &p) == SSD_E_UNSUPPORTED);
+        ssd_error_clear();
+        ssd_free(want);
+        ssd_free(got);
+        ssd_free(part);
+        ssd_tensor_deinit(&P);
+        ssd_tensor_deinit(&WANT);
+        tp_free(&Y);
+        c0 += cc;
+    }
+    ssd_head_params bad[] = {{.k = 4, .c0 = (int)C - 4, .c = 8},
+                             {.k = 4, .c0 = -4, .c = 4},
+                             {.k = 4, .c0 = 4},
+                             {.k = 21, .c0 = 0, .c = 8}};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        tp Y;
+        tp_empty(x, &Y);
+        CHECK(x->ref->ops->head_permute_fwd(x->ref, &Y.r, &X.r, &bad[i]) == SSD_E_INVAL);
+        CHECK(x->cpu->ops->head_permute_fwd(x->cpu, &Y.c, &X.c, &bad[i]) == SSD_E_INVAL);
+        ssd_error_clear();
+        tp_free(&Y);
+    }
+    ssd_free(all);
+    tp_free(&X);
 }
 
 static void t_l2norm(ctx *x, const char *name, int blk) {
@@ -528,7 +596,7 @@ static void t_l2norm(ctx *x, const char *name, int blk) {
  * layout that fits in its capacity, and gives it up for storage of its own
  * when the output does not fit. */
 static void t_views(ctx *x) {
-    ssd_head_params hp = {4};
+    ssd_head_params hp = {.k = 4};
     int64_t xs[4] = {2, 24, 3, 3}, ys[3] = {2, 54, 4};
     tp X, Y;
     tp_rand(x, &X, 4, xs, 1, 16);
@@ -813,6 +881,9 @@ static void run_all(ctx *x) {
     t_head(x, "head permute k4", 6, 4, 10, 16);
     t_head(x, "head permute k21", 6, 21, 5, 16);
     t_head(x, "head permute k4 plain", 4, 4, 3, 0);
+    t_head_range(x, "head range nChw16c", 6, 5, 16);
+    t_head_range(x, "head range nChw8c", 6, 3, 8);
+    t_head_range(x, "head range plain", 4, 10, 0);
 }
 
 int main(void) {

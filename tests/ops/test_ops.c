@@ -297,7 +297,7 @@ static void op_softmax(run *r) {
 }
 
 static void op_head_permute(run *r) {
-    ssd_head_params p = {(int)par(r, "p.k", 0)};
+    ssd_head_params p = {.k = (int)par(r, "p.k", 0)};
     ssd_tensor *x = in(r, "x"), *dy = in(r, "dy"), *y = out(r), *dx = out(r);
     if (!r->ok) return;
     step(r, "head_permute_fwd", r->be->ops->head_permute_fwd(r->be, y, x, &p));

@@ -164,7 +164,7 @@ static void test_misc_errors(void) {
     EXPECT(SSD_E_INVAL, "concat_fwd", o->concat_fwd(be, &y, xs, 0, 1));
     ssd_softmax_params sp = {.axis = -5};
     EXPECT(SSD_E_INVAL, "softmax_fwd", o->softmax_fwd(be, &y, &a, &sp));
-    ssd_head_params hp = {4};
+    ssd_head_params hp = {.k = 4};
     EXPECT(SSD_E_INVAL, "head_permute_fwd", o->head_permute_fwd(be, &y, &a, &hp));
     hp.k = 3;
     CHECK_OK(o->head_permute_fwd(be, &y, &a, &hp));

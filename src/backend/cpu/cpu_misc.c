@@ -354,35 +354,43 @@ ssd_status cpu_softmax_bwd(ssd_backend *be, ssd_tensor *dx, const ssd_tensor *dy
 
 /* ---- head permute ---- */
 
+/* Checks x and the channel range the head reads, [*c0, *c0 + *cc) (all of x's
+ * channels unless p->c); nhwc: x's dims in NHWC; yshape: (N, H*W*A, k). */
 static ssd_status head_mds(const ssd_tensor *x, const ssd_head_params *p, dnnl_memory_desc_t *nhwc,
-                           int64_t *yshape, const char *op) {
+                           int64_t *yshape, int64_t *c0, int64_t *cc, const char *op) {
     SSD_TRY(cpu_check_in(x, 4, op, "x"));
-    if (p->k < 1 || x->shape[1] % p->k)
+    *c0 = p->c ? p->c0 : 0;
+    *cc = p->c ? p->c : x->shape[1];
+    if ((!p->c && p->c0) || *c0 < 0 || *cc < 0 || *c0 + *cc > x->shape[1])
+        return ssd_error_set(SSD_E_INVAL, "%s: channels [%d, %d) outside x's %lld", op, p->c0,
+                             p->c0 + p->c, (long long)x->shape[1]);
+    if (p->k < 1 || *cc % p->k)
         return ssd_error_set(SSD_E_INVAL, "%s: %lld channels are not a multiple of k=%d", op,
-                             (long long)x->shape[1], p->k);
+                             (long long)*cc, p->k);
     dnnl_dims_t d = {x->shape[0], x->shape[1], x->shape[2], x->shape[3]};
     dnnl_memory_desc_init_by_tag(nhwc, 4, d, dnnl_f32, dnnl_nhwc);
     yshape[0] = x->shape[0];
-    yshape[1] = x->shape[2] * x->shape[3] * (x->shape[1] / p->k);
+    yshape[1] = x->shape[2] * x->shape[3] * (*cc / p->k);
     yshape[2] = p->k;
     return SSD_OK;
 }
 
-/* y[n][hw][c] = x[n][c][hw] (PyTorch's permute(0,2,3,1)) for x plain (blk 1)
- * or nChw<blk>c: per pixel, contiguous runs of blk channels. dir 1 is the
- * inverse (backward), which also rewrites the zero padding of the last block. */
-CPU_CLONES static void head_copy(float *x, float *y, int64_t N, int64_t C, int64_t HW, int blk,
-                                 int dir) {
+/* y[n][hw][c] = x[n][c0 + c][hw] for c < C (PyTorch's permute(0,2,3,1) of
+ * channels [c0, c0 + C) of XC) for x plain (blk 1) or nChw<blk>c: per pixel,
+ * contiguous runs of blk channels. dir 1 is the inverse (backward, whole x
+ * only), which also rewrites the zero padding of the last block. */
+CPU_CLONES static void head_copy(float *x, float *y, int64_t N, int64_t XC, int64_t c0, int64_t C,
+                                 int64_t HW, int blk, int dir) {
     int64_t rows = N * HW;
     bool par = rows * C >= CPU_PAR_MIN_FLOATS;
     if (blk == 1) {
 #pragma omp parallel for collapse(2) schedule(static) if (par)
         for (int64_t n = 0; n < N; n++)
-            for (int64_t c0 = 0; c0 < C; c0 += 16) {
-                int64_t c1 = c0 + 16 < C ? c0 + 16 : C;
-                float *xn = x + n * C * HW, *yn = y + n * HW * C;
+            for (int64_t cs = 0; cs < C; cs += 16) {
+                int64_t ce = cs + 16 < C ? cs + 16 : C;
+                float *xn = x + (n * XC + c0) * HW, *yn = y + n * HW * C;
                 for (int64_t hw = 0; hw < HW; hw++)
-                    for (int64_t ch = c0; ch < c1; ch++) {
+                    for (int64_t ch = cs; ch < ce; ch++) {
                         if (dir == 0)
                             yn[hw * C + ch] = xn[ch * HW + hw];
                         else
@@ -391,12 +399,23 @@ CPU_CLONES static void head_copy(float *x, float *y, int64_t N, int64_t C, int64
             }
         return;
     }
-    int64_t CB = (C + blk - 1) / blk;
+    int64_t XCB = (XC + blk - 1) / blk;
+    if (c0 || C != XC) { /* a channel range: blocks need not line up with it */
+#pragma omp parallel for schedule(static) if (par)
+        for (int64_t r = 0; r < rows; r++) {
+            int64_t n = r / HW, hw = r % HW;
+            for (int64_t ch = 0; ch < C; ch++) {
+                int64_t xc = c0 + ch;
+                y[r * C + ch] = x[((n * XCB + xc / blk) * HW + hw) * blk + xc % blk];
+            }
+        }
+        return;
+    }
 #pragma omp parallel for schedule(static) if (par)
     for (int64_t r = 0; r < rows; r++) {
         int64_t n = r / HW, hw = r % HW;
-        for (int64_t cb = 0; cb < CB; cb++) {
-            float *xp = x + ((n * CB + cb) * HW + hw) * blk, *yp = y + r * C + cb * blk;
+        for (int64_t cb = 0; cb < XCB; cb++) {
+            float *xp = x + ((n * XCB + cb) * HW + hw) * blk, *yp = y + r * C + cb * blk;
             int64_t len = C - cb * blk < blk ? C - cb * blk : blk;
             if (len == 16 && blk == 16) { /* the common case, as a constant-size copy */
                 if (dir == 0)
@@ -417,14 +436,17 @@ ssd_status cpu_head_permute_fwd(ssd_backend *be, ssd_tensor *y, const ssd_tensor
                                 const ssd_head_params *p) {
     cpu_impl *c = cpu_of(be);
     dnnl_memory_desc_t nhwc, xmd;
-    int64_t ys[3];
-    SSD_TRY(head_mds(x, p, &nhwc, ys, "head_permute_fwd"));
+    int64_t ys[3], c0, cc;
+    SSD_TRY(head_mds(x, p, &nhwc, ys, &c0, &cc, "head_permute_fwd"));
     if (y == x) return ssd_error_set(SSD_E_INVAL, "head_permute_fwd: y must not be x");
     cpu_md_of(x, &xmd);
     SSD_TRY(cpu_out_plain(be, y, 3, ys));
     int blk = cpu_md_cblock(&xmd);
-    if (!blk) return cpu_reorder(c, &xmd, x->data, &nhwc, y->data);
-    head_copy(x->data, y->data, x->shape[0], x->shape[1], x->shape[2] * x->shape[3], blk, 0);
+    if (!blk && cc == x->shape[1]) return cpu_reorder(c, &xmd, x->data, &nhwc, y->data);
+    if (!blk) /* plain and nChw<B>c have a block size; a range of another layout is not needed */
+        return ssd_error_set(SSD_E_UNSUPPORTED, "head_permute_fwd: a channel range of this layout");
+    head_copy(x->data, y->data, x->shape[0], x->shape[1], c0, cc, x->shape[2] * x->shape[3], blk,
+              0);
     return SSD_OK;
 }
 
@@ -432,8 +454,11 @@ ssd_status cpu_head_permute_bwd(ssd_backend *be, ssd_tensor *dx, const ssd_tenso
                                 const ssd_tensor *x, const ssd_head_params *p) {
     cpu_impl *c = cpu_of(be);
     dnnl_memory_desc_t nhwc, xmd, ymd;
-    int64_t ys[3];
-    SSD_TRY(head_mds(x, p, &nhwc, ys, "head_permute_bwd"));
+    int64_t ys[3], c0, cc;
+    SSD_TRY(head_mds(x, p, &nhwc, ys, &c0, &cc, "head_permute_bwd"));
+    if (p->c)
+        return ssd_error_set(SSD_E_UNSUPPORTED,
+                             "head_permute_bwd: a channel range is forward only");
     SSD_TRY(cpu_check_in(dy, 3, "head_permute_bwd", "dy"));
     if (dy->shape[0] != ys[0] || dy->shape[1] != ys[1] || dy->shape[2] != ys[2])
         return ssd_error_set(SSD_E_INVAL, "head_permute_bwd: dy does not have the output's shape");
@@ -446,7 +471,7 @@ ssd_status cpu_head_permute_bwd(ssd_backend *be, ssd_tensor *dx, const ssd_tenso
     SSD_TRY(cpu_out(be, dx, 4, xs, &xmd));
     int blk = cpu_md_cblock(&xmd);
     if (!blk) return cpu_reorder(c, &nhwc, dyp, &xmd, dx->data);
-    head_copy(dx->data, dyp, xs[0], xs[1], xs[2] * xs[3], blk, 1);
+    head_copy(dx->data, dyp, xs[0], xs[1], 0, xs[1], xs[2] * xs[3], blk, 1);
     return SSD_OK;
 }
 

@@ -312,6 +312,8 @@ static ssd_status head_shape(const char *op, const ssd_tensor *x, const ssd_head
                              int64_t *shape) {
     if (!x || !p) return ssd_error_set(SSD_E_INVAL, "%s: x or params is NULL", op);
     SSD_TRY(ssd_cuda_check_in(x, op, "x", 4));
+    if (p->c || p->c0)
+        return ssd_error_set(SSD_E_UNSUPPORTED, "%s: a channel range is not implemented", op);
     if (p->k < 1 || x->shape[1] % p->k)
         return ssd_error_set(SSD_E_INVAL, "%s: %lld channels are not a multiple of k = %d", op,
                              (long long)x->shape[1], p->k);

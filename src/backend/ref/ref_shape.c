@@ -77,30 +77,38 @@ ssd_status ssd_ref_concat_bwd(ssd_backend *be, ssd_tensor *const *dxs, const ssd
     return SSD_OK;
 }
 
-/* Checks x (N, A*k, H, W) and returns its dims and the (N, H*W*A, k) shape. */
+/* Checks x (N, C, H, W) and the channel range [c0, c0 + A*k) the head reads
+ * (all of x's channels unless p->c) and returns the (N, H*W*A, k) shape. */
 static ssd_status head_shape(const char *op, const ssd_tensor *x, const ssd_head_params *p,
-                             int64_t *shape) {
+                             int64_t *shape, int64_t *c0, int64_t *cc) {
     if (!x || !p) return ssd_error_set(SSD_E_INVAL, "%s: x or params is NULL", op);
     SSD_TRY(ssd_ref_check_dtype(x->dtype, op));
     SSD_TRY(ssd_ref_check_in(x, op, "x", x->dtype, 4));
-    if (p->k < 1 || x->shape[1] % p->k)
+    *c0 = p->c ? p->c0 : 0;
+    *cc = p->c ? p->c : x->shape[1];
+    if ((!p->c && p->c0) || *c0 < 0 || *cc < 0 || *c0 + *cc > x->shape[1])
+        return ssd_error_set(SSD_E_INVAL, "%s: channels [%d, %d) outside x's %lld", op, p->c0,
+                             p->c0 + p->c, (long long)x->shape[1]);
+    if (p->k < 1 || *cc % p->k)
         return ssd_error_set(SSD_E_INVAL, "%s: %lld channels are not a multiple of k = %d", op,
-                             (long long)x->shape[1], p->k);
+                             (long long)*cc, p->k);
     shape[0] = x->shape[0];
-    shape[1] = x->shape[2] * x->shape[3] * (x->shape[1] / p->k);
+    shape[1] = x->shape[2] * x->shape[3] * (*cc / p->k);
     shape[2] = p->k;
     return SSD_OK;
 }
 
-/* Copies between the NCHW head map and (N, H*W*A, k): channel c = a*k + j at
- * pixel p lands at row p*A + a, column j, i.e. an NCHW -> NHWC transpose. */
-static void head_copy(void *dst, const void *src, const int64_t *x_shape, size_t es, bool to_nhwc) {
+/* Copies between channels [c0, c0 + cc) of the NCHW head map and (N, H*W*A, k):
+ * channel c0 + a*k + j at pixel p lands at row p*A + a, column j, i.e. an
+ * NCHW -> NHWC transpose. */
+static void head_copy(void *dst, const void *src, const int64_t *x_shape, int64_t c0, int64_t cc,
+                      size_t es, bool to_nhwc) {
     const int64_t n = x_shape[0], c = x_shape[1], hw = x_shape[2] * x_shape[3];
     for (int64_t i = 0; i < n; i++)
-        for (int64_t ch = 0; ch < c; ch++)
+        for (int64_t ch = 0; ch < cc; ch++)
             for (int64_t q = 0; q < hw; q++) {
-                size_t nhwc = (size_t)((i * hw + q) * c + ch) * es;
-                size_t nchw = (size_t)((i * c + ch) * hw + q) * es;
+                size_t nhwc = (size_t)((i * hw + q) * cc + ch) * es;
+                size_t nchw = (size_t)((i * c + c0 + ch) * hw + q) * es;
                 if (to_nhwc)
                     memcpy((char *)dst + nhwc, (const char *)src + nchw, es);
                 else
@@ -111,24 +119,25 @@ static void head_copy(void *dst, const void *src, const int64_t *x_shape, size_t
 ssd_status ssd_ref_head_permute_fwd(ssd_backend *be, ssd_tensor *y, const ssd_tensor *x,
                                     const ssd_head_params *p) {
     const char *op = "head_permute_fwd";
-    int64_t ys[3];
-    SSD_TRY(head_shape(op, x, p, ys));
+    int64_t ys[3], c0, cc;
+    SSD_TRY(head_shape(op, x, p, ys, &c0, &cc));
     SSD_TRY(ssd_ref_check_out(y, op, "y"));
     SSD_TRY(ssd_ref_check_distinct(y, x, op, "y", "x"));
     SSD_TRY(ssd_ref_prepare_out(y, be, x->dtype, 3, ys));
-    head_copy(y->data, x->data, x->shape, ssd_dtype_size(x->dtype), true);
+    head_copy(y->data, x->data, x->shape, c0, cc, ssd_dtype_size(x->dtype), true);
     return SSD_OK;
 }
 
 ssd_status ssd_ref_head_permute_bwd(ssd_backend *be, ssd_tensor *dx, const ssd_tensor *dy,
                                     const ssd_tensor *x, const ssd_head_params *p) {
     const char *op = "head_permute_bwd";
-    int64_t ys[3];
-    SSD_TRY(head_shape(op, x, p, ys));
+    int64_t ys[3], c0, cc;
+    SSD_TRY(head_shape(op, x, p, ys, &c0, &cc));
+    if (p->c) return ssd_error_set(SSD_E_UNSUPPORTED, "%s: a channel range is forward only", op);
     SSD_TRY(ssd_ref_check_shape(dy, op, "dy", x->dtype, 3, ys));
     SSD_TRY(ssd_ref_check_out(dx, op, "dx"));
     SSD_TRY(ssd_ref_check_distinct(dx, dy, op, "dx", "dy"));
     SSD_TRY(ssd_ref_prepare_out(dx, be, x->dtype, 4, x->shape));
-    head_copy(dx->data, dy->data, x->shape, ssd_dtype_size(x->dtype), false);
+    head_copy(dx->data, dy->data, x->shape, 0, x->shape[1], ssd_dtype_size(x->dtype), false);
     return SSD_OK;
 }
