@@ -272,6 +272,10 @@ ssd_status ssd_pool_out_dims(const char *op, const ssd_tensor *x, const ssd_pool
 /* Output shape of a concat of n checked inputs of equal rank; *ax the normalised axis. */
 ssd_status ssd_concat_out_shape(const char *op, const ssd_tensor *const *xs, int n, int axis,
                                 int *ax, int64_t *shape);
+/* Sizes of a per-channel op (gap, scale) on a checked 4-d x: nc = N*C, hw = H*W (an empty
+ * H*W plane is refused) and pooled, the (N, C, 1, 1) shape of its per-channel side. */
+ssd_status ssd_chan_dims(const char *op, const ssd_tensor *x, int64_t *nc, int64_t *hw,
+                         int64_t *pooled);
 
 /* Makes output `t` have dtype/shape on `be` with plain storage of at least the
  * plain size, keeping storage when it is big enough. Backends call this for

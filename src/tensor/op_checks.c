@@ -65,3 +65,14 @@ ssd_status ssd_concat_out_shape(const char *op, const ssd_tensor *const *xs, int
     }
     return SSD_OK;
 }
+
+ssd_status ssd_chan_dims(const char *op, const ssd_tensor *x, int64_t *nc, int64_t *hw,
+                         int64_t *pooled) {
+    *nc = x->shape[0] * x->shape[1];
+    *hw = x->shape[2] * x->shape[3];
+    if (*hw < 1) return ssd_error_set(SSD_E_INVAL, "%s: x has an empty H*W plane", op);
+    pooled[0] = x->shape[0];
+    pooled[1] = x->shape[1];
+    pooled[2] = pooled[3] = 1;
+    return SSD_OK;
+}

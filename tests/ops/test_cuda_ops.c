@@ -2,7 +2,8 @@
  * configurations the SSD models use, forward and every backward output, on
  * random inputs (uniform in [-1, 1), weights scaled by 1/sqrt(fan-in)), plus
  * integer inputs for the ops that are exact on them (pooling with ties, add,
- * concat, permute). Also: the caching allocator reaches a steady state (no
+ * concat, permute), and the hard activations at their kinks against values
+ * worked out by hand. Also: the caching allocator reaches a steady state (no
  * cudaMalloc when a step repeats), tensors of another backend and unknown
  * activations are refused, TF32 stays within its own tolerance.
  *
@@ -36,6 +37,15 @@
  * product, growing like sqrt(K) in a sum of K products of mixed signs. */
 #define TF32_ATOL 2e-2
 #define TF32_RTOL 2e-2
+/* Hardswish / hardsigmoid: PyTorch's float steps against the reference's double
+ * arithmetic, a rounding or two apart (|x| < 8, |dy| < 1). */
+#define HACT_ATOL 1e-6
+#define HACT_RTOL 1e-6
+/* Global average pool, channel scale gradient: sums in double on both sides in
+ * another order, so the float results differ by an ulp at most. (Products and
+ * the pool's gradient are bitwise the reference's: compared exactly.) */
+#define CHAN_ATOL 1e-7
+#define CHAN_RTOL 1e-6
 
 typedef struct {
     ssd_backend *ref, *cu;
@@ -226,29 +236,145 @@ static void t_bn(ctx *x, bool training, ssd_act act) {
 
 /* ---- element-wise, pooling, data movement ---- */
 
-static void t_act(ctx *x, ssd_act a) {
+/* ReLU and ReLU6 read y in backward (x NULL), hardswish and hardsigmoid x (y
+ * NULL), as backend.h allows. */
+static void t_act(ctx *x, ssd_act a, int64_t n, int64_t c, int64_t h, int64_t w) {
     const ssd_backend_ops *R = x->ref->ops, *C = x->cu->ops;
-    char cfg[64];
-    snprintf(cfg, sizeof cfg, "act %d%s", (int)a, x->integer ? " (integer)" : "");
-    int64_t s[4] = {2, 5, 7, 9};
+    char cfg[96];
+    snprintf(cfg, sizeof cfg, "act %d %lldx%lldx%lldx%lld%s", (int)a, (long long)n, (long long)c,
+             (long long)h, (long long)w, x->integer ? " (integer)" : "");
+    int64_t s[4] = {n, c, h, w};
     ssd_act_params p = {a};
+    const bool on_x = a == SSD_ACT_HARDSWISH || a == SSD_ACT_HARDSIGMOID;
+    const double at = on_x ? HACT_ATOL : 0, rt = on_x ? HACT_RTOL : 0;
     tp X, Y, DY, DX;
-    tp_rand(x, &X, 4, s, 8, 0); /* reaches past 6 for ReLU6 */
+    tp_rand(x, &X, 4, s, 8, 0); /* reaches past 6 for ReLU6, past +-3 for the hard ones */
     tp_rand(x, &DY, 4, s, 1, 0);
     tp_empty(x, &Y);
     tp_empty(x, &DX);
     CHECK_OK(R->act_fwd(x->ref, &Y.r, &X.r, &p));
     CHECK_OK(C->act_fwd(x->cu, &Y.c, &X.c, &p));
-    cmp(cfg, "y", &Y, 0, 0);
-    CHECK_OK(R->act_bwd(x->ref, &DX.r, &DY.r, NULL, &Y.r, &p));
-    CHECK_OK(C->act_bwd(x->cu, &DX.c, &DY.c, NULL, &Y.c, &p));
-    cmp(cfg, "dx", &DX, 0, 0);
-    /* in place */
+    cmp(cfg, "y", &Y, at, rt);
+    CHECK_OK(R->act_bwd(x->ref, &DX.r, &DY.r, on_x ? &X.r : NULL, on_x ? NULL : &Y.r, &p));
+    CHECK_OK(C->act_bwd(x->cu, &DX.c, &DY.c, on_x ? &X.c : NULL, on_x ? NULL : &Y.c, &p));
+    cmp(cfg, "dx", &DX, at, rt);
+    /* in place: backward into dy, then forward into x */
+    CHECK_OK(C->act_bwd(x->cu, &DY.c, &DY.c, on_x ? &X.c : NULL, on_x ? NULL : &Y.c, &p));
+    tp bwd_in_place = {.r = DX.r, .c = DY.c};
+    cmp(cfg, "dx in place", &bwd_in_place, at, rt);
     CHECK_OK(C->act_fwd(x->cu, &X.c, &X.c, &p));
     tp in_place = {.r = Y.r, .c = X.c};
-    cmp(cfg, "y in place", &in_place, 0, 0);
+    cmp(cfg, "y in place", &in_place, at, rt);
     tp *all[] = {&X, &Y, &DY, &DX};
     for (int i = 0; i < 4; i++) tp_free(all[i]);
+}
+
+/* Hardswish and hardsigmoid at and around their kinks, dy = 1: backend.h's
+ * conventions (autograd through x * relu6(x + 3) / 6: hardswish' is 0 at
+ * x = -3 and 1 at x = 3, hardsigmoid' 0 at both) by hand, then the float
+ * neighbours of +-3 (x + 3 rounds to 6 just below 3) against the reference. */
+static void t_act_kinks(ctx *x) {
+    const ssd_backend_ops *R = x->ref->ops, *C = x->cu->ops;
+    enum { K = 9, M = 15 };
+    static const float xs[K] = {-4.f, -3.f, -2.5f, -1.5f, 0.f, 1.5f, 2.5f, 3.f, 4.f};
+    static const float want[2][2][K] = {
+        /* hardswish: y, dx */
+        {{0.f, 0.f, -2.5f * 0.5f / 6.f, -0.375f, 0.f, 1.125f, 2.5f * 5.5f / 6.f, 3.f, 4.f},
+         {0.f, 0.f, -1.f / 3.f, 0.f, 0.5f, 1.f, 4.f / 3.f, 1.f, 1.f}},
+        /* hardsigmoid: y, dx */
+        {{0.f, 0.f, 0.5f / 6.f, 0.25f, 0.5f, 0.75f, 5.5f / 6.f, 1.f, 1.f},
+         {0.f, 0.f, 1.f / 6.f, 1.f / 6.f, 1.f / 6.f, 1.f / 6.f, 1.f / 6.f, 0.f, 0.f}}};
+    float xm[M], ones[M], got[M];
+    for (int i = 0; i < K; i++) xm[i] = xs[i];
+    const float nb[M - K] = {nextafterf(-3.f, -9.f), nextafterf(-3.f, 0.f), nextafterf(3.f, 0.f),
+                             nextafterf(3.f, 9.f),   nextafterf(-6.f, 0.f), nextafterf(6.f, 0.f)};
+    for (int i = K; i < M; i++) xm[i] = nb[i - K];
+    for (int i = 0; i < M; i++) ones[i] = 1.f;
+    int64_t s[1] = {M};
+    for (int k = 0; k < 2; k++) {
+        ssd_act_params p = {k == 0 ? SSD_ACT_HARDSWISH : SSD_ACT_HARDSIGMOID};
+        char cfg[64];
+        snprintf(cfg, sizeof cfg, "act %d kinks", (int)p.kind);
+        tp X, DY, Y, DX;
+        tp_set(x, &X, 1, s, xm);
+        tp_set(x, &DY, 1, s, ones);
+        tp_empty(x, &Y);
+        tp_empty(x, &DX);
+        CHECK_OK(R->act_fwd(x->ref, &Y.r, &X.r, &p));
+        CHECK_OK(C->act_fwd(x->cu, &Y.c, &X.c, &p));
+        CHECK_OK(R->act_bwd(x->ref, &DX.r, &DY.r, &X.r, NULL, &p));
+        CHECK_OK(C->act_bwd(x->cu, &DX.c, &DY.c, &X.c, NULL, &p));
+        const ssd_tensor *outs[2][2] = {{&Y.r, &DX.r}, {&Y.c, &DX.c}};
+        for (int side = 0; side < 2; side++)
+            for (int o = 0; o < 2; o++) {
+                char what[96];
+                snprintf(what, sizeof what, "%s: %s %s by hand", cfg, side ? "cuda" : "ref",
+                         o ? "dx" : "y");
+                CHECK_OK(ssd_tensor_get(outs[side][o], got, SSD_F32));
+                CHECK(test_close_f32(what, got, want[k][o], K, HACT_ATOL, HACT_RTOL));
+            }
+        cmp(cfg, "y", &Y, HACT_ATOL, HACT_RTOL);
+        cmp(cfg, "dx", &DX, HACT_ATOL, HACT_RTOL);
+        tp *all[] = {&X, &DY, &Y, &DX};
+        for (int i = 0; i < 4; i++) tp_free(all[i]);
+    }
+}
+
+/* Global average pool and channel scale (squeeze-excite), forward and backward,
+ * with the aliasing the ops allow (scale in place, dx into dy) and the optional
+ * outputs of scale_bwd left out. */
+static void t_chan(ctx *x, int64_t n, int64_t c, int64_t h, int64_t w) {
+    const ssd_backend_ops *R = x->ref->ops, *C = x->cu->ops;
+    char cfg[96];
+    snprintf(cfg, sizeof cfg, "chan %lldx%lldx%lldx%lld", (long long)n, (long long)c, (long long)h,
+             (long long)w);
+    int64_t xs[4] = {n, c, h, w}, ps[4] = {n, c, 1, 1};
+    tp X, S, DY, DP, Y, P, DX, DS, GX;
+    tp_rand(x, &X, 4, xs, 1, 0);
+    tp_rand(x, &S, 4, ps, 0.5f, 0.5f); /* a hardsigmoid's range */
+    tp_rand(x, &DY, 4, xs, 1, 0);
+    tp_rand(x, &DP, 4, ps, 1, 0);
+    tp *outs[] = {&Y, &P, &DX, &DS, &GX};
+    for (int i = 0; i < 5; i++) tp_empty(x, outs[i]);
+
+    CHECK_OK(R->gap_fwd(x->ref, &P.r, &X.r));
+    CHECK_OK(C->gap_fwd(x->cu, &P.c, &X.c));
+    cmp(cfg, "gap y", &P, CHAN_ATOL, CHAN_RTOL);
+    CHECK_OK(R->gap_bwd(x->ref, &GX.r, &DP.r, &X.r));
+    CHECK_OK(C->gap_bwd(x->cu, &GX.c, &DP.c, &X.c));
+    cmp(cfg, "gap dx", &GX, 0, 0);
+
+    CHECK_OK(R->scale_fwd(x->ref, &Y.r, &X.r, &S.r));
+    CHECK_OK(C->scale_fwd(x->cu, &Y.c, &X.c, &S.c));
+    cmp(cfg, "scale y", &Y, 0, 0);
+    CHECK_OK(R->scale_bwd(x->ref, &DX.r, &DS.r, &DY.r, &X.r, &S.r));
+    CHECK_OK(C->scale_bwd(x->cu, &DX.c, &DS.c, &DY.c, &X.c, &S.c));
+    cmp(cfg, "scale dx", &DX, 0, 0);
+    cmp(cfg, "scale ds", &DS, CHAN_ATOL, CHAN_RTOL);
+    /* each output alone (the other NULL) */
+    CHECK_OK(C->fill(x->cu, &DX.c, 0));
+    CHECK_OK(C->fill(x->cu, &DS.c, 0));
+    CHECK_OK(C->scale_bwd(x->cu, &DX.c, NULL, &DY.c, &X.c, &S.c));
+    cmp(cfg, "scale dx without ds", &DX, 0, 0);
+    CHECK_OK(C->scale_bwd(x->cu, NULL, &DS.c, &DY.c, &X.c, &S.c));
+    cmp(cfg, "scale ds without dx", &DS, CHAN_ATOL, CHAN_RTOL);
+    /* dx into dy: with ds, then without */
+    CHECK_OK(C->scale_bwd(x->cu, &DY.c, &DS.c, &DY.c, &X.c, &S.c));
+    tp dy_alias = {.r = DX.r, .c = DY.c};
+    cmp(cfg, "scale dx into dy", &dy_alias, 0, 0);
+    cmp(cfg, "scale ds with dx into dy", &DS, CHAN_ATOL, CHAN_RTOL);
+    tp_free(&DY);
+    tp_rand(x, &DY, 4, xs, 1, 0);
+    CHECK_OK(R->scale_bwd(x->ref, &DX.r, NULL, &DY.r, &X.r, &S.r));
+    CHECK_OK(C->scale_bwd(x->cu, &DY.c, NULL, &DY.c, &X.c, &S.c));
+    tp dy_alias2 = {.r = DX.r, .c = DY.c};
+    cmp(cfg, "scale dx into dy without ds", &dy_alias2, 0, 0);
+    /* forward in place, as the graph may run it */
+    CHECK_OK(C->scale_fwd(x->cu, &X.c, &X.c, &S.c));
+    tp in_place = {.r = Y.r, .c = X.c};
+    cmp(cfg, "scale y in place", &in_place, 0, 0);
+    tp *all[] = {&X, &S, &DY, &DP, &Y, &P, &DX, &DS, &GX};
+    for (int i = 0; i < 9; i++) tp_free(all[i]);
 }
 
 static void t_pool(ctx *x, int k, int s, int pad, bool ceil_mode, int64_t h) {
@@ -444,6 +570,20 @@ static void t_errors(ctx *x) {
     CHECK(!C->supports(x->cu, SSD_OP_ACT, SSD_F32, &bad));
     CHECK(C->supports(x->cu, SSD_OP_ACT, SSD_F32, &relu));
     CHECK(!C->supports(x->cu, SSD_OP_CONV2D, SSD_F64, NULL));
+    /* hardswish and hardsigmoid as the act op, not fused into a conv or BN */
+    ssd_act_params hs = {SSD_ACT_HARDSWISH}, hsig = {SSD_ACT_HARDSIGMOID};
+    CHECK(C->supports(x->cu, SSD_OP_ACT, SSD_F32, &hs));
+    CHECK(C->supports(x->cu, SSD_OP_ACT, SSD_F32, &hsig));
+    ssd_conv2d_params cp = {
+        .stride = {1, 1}, .dilation = {1, 1}, .groups = 1, .act = SSD_ACT_HARDSWISH};
+    ssd_bn_params bp = {.eps = 1e-5, .momentum = 0.1, .act = SSD_ACT_HARDSWISH};
+    CHECK(!C->supports(x->cu, SSD_OP_CONV2D, SSD_F32, &cp));
+    CHECK(!C->supports(x->cu, SSD_OP_BATCHNORM, SSD_F32, &bp));
+    CHECK(ssd_backend_has(x->cu, SSD_OP_GAP, SSD_F32, NULL));
+    CHECK(ssd_backend_has(x->cu, SSD_OP_SCALE, SSD_F32, NULL));
+    CHECK(!C->supports(x->cu, SSD_OP_GAP, SSD_F64, NULL));
+    /* hardswish backward reads x: no x is an error, not a read of NULL */
+    CHECK(C->act_bwd(x->cu, &Y.c, &X.c, NULL, &X.c, &hs) == SSD_E_INVAL);
     ssd_tensor e;
     ssd_tensor_init(&e, x->cu, SSD_F32, 4, s); /* no storage */
     CHECK(C->act_fwd(x->cu, &Y.c, &e, &relu) == SSD_E_INVAL);
@@ -451,6 +591,31 @@ static void t_errors(ctx *x) {
     ssd_tensor ws;
     ssd_tensor_init(&ws, x->cu, SSD_I64, 0, NULL);
     CHECK(C->maxpool_bwd(x->cu, &Y.c, &X.c, &ws, &X.c, &pp) == SSD_E_INVAL);
+    /* gap / scale: wrong shapes, aliasing the ops refuse, a ref tensor */
+    int64_t ps[4] = {1, 2, 1, 1}, bad_ps[4] = {1, 3, 1, 1}, s3[3] = {2, 3, 3};
+    tp P, BP, X3;
+    tp_rand(x, &P, 4, ps, 1, 0);
+    tp_rand(x, &BP, 4, bad_ps, 1, 0);
+    tp_rand(x, &X3, 3, s3, 1, 0);
+    CHECK(C->gap_fwd(x->cu, &Y.c, &X3.c) == SSD_E_INVAL);
+    CHECK(C->gap_fwd(x->cu, &X.c, &X.c) == SSD_E_INVAL);
+    CHECK(C->gap_fwd(x->cu, &Y.c, &X.r) == SSD_E_INVAL);
+    CHECK(C->gap_bwd(x->cu, &Y.c, &BP.c, &X.c) == SSD_E_INVAL);
+    CHECK(C->gap_bwd(x->cu, &P.c, &P.c, &X.c) == SSD_E_INVAL);
+    CHECK(C->scale_fwd(x->cu, &Y.c, &X.c, &BP.c) == SSD_E_INVAL);
+    CHECK(C->scale_fwd(x->cu, &P.c, &X.c, &P.c) == SSD_E_INVAL);
+    CHECK(C->scale_fwd(x->cu, &Y.c, &X.c, &P.r) == SSD_E_INVAL);
+    ssd_tensor dyc;
+    ssd_tensor_init(&dyc, x->cu, SSD_F32, 4, s);
+    CHECK_OK(ssd_tensor_fill(&dyc, 1));
+    CHECK(C->scale_bwd(x->cu, &Y.c, NULL, &P.c, &X.c, &P.c) == SSD_E_INVAL); /* dy is (N,C,1,1) */
+    CHECK(C->scale_bwd(x->cu, &X.c, NULL, &dyc, &X.c, &P.c) == SSD_E_INVAL); /* dx is x */
+    CHECK(C->scale_bwd(x->cu, NULL, &dyc, &dyc, &X.c, &P.c) == SSD_E_INVAL); /* ds is dy */
+    CHECK_OK(C->scale_bwd(x->cu, NULL, NULL, &dyc, &X.c, &P.c));             /* nothing wanted */
+    ssd_tensor_deinit(&dyc);
+    tp_free(&P);
+    tp_free(&BP);
+    tp_free(&X3);
     tp_free(&X);
     tp_free(&Y);
 }
@@ -483,13 +648,22 @@ int main(void) {
         for (int a = SSD_ACT_NONE; a <= SSD_ACT_RELU6; a++) t_bn(&x, tr, (ssd_act)a);
     for (int integer = 0; integer < 2; integer++) {
         x.integer = integer;
-        for (int a = SSD_ACT_NONE; a <= SSD_ACT_RELU6; a++) t_act(&x, (ssd_act)a);
+        for (int a = SSD_ACT_NONE; a <= SSD_ACT_HARDSIGMOID; a++) {
+            t_act(&x, (ssd_act)a, 2, 5, 7, 9);
+            t_act(&x, (ssd_act)a, 3, 17, 19, 23); /* several blocks, a partial last one */
+        }
         t_pool(&x, 2, 2, 0, false, 10);
         t_pool(&x, 2, 2, 0, true, 19); /* vgg's ceil-mode pool */
         t_pool(&x, 3, 1, 1, false, 10);
         t_add_concat_permute(&x);
     }
     x.integer = false;
+    t_act_kinks(&x);
+    t_chan(&x, 2, 5, 7, 9);    /* planes of 63: two partial warp passes */
+    t_chan(&x, 3, 17, 13, 11); /* N = 3, odd sizes throughout */
+    t_chan(&x, 2, 960, 7, 7);  /* mb3-large's last SE: many channels */
+    t_chan(&x, 2, 40, 38, 38); /* mb3-large's first SE: planes of 1444 */
+    t_chan(&x, 1, 3, 1, 1);    /* a 1x1 map */
     t_softmax(&x, false, -1);
     t_softmax(&x, true, -1);
     t_softmax(&x, false, 1);

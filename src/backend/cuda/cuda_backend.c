@@ -158,8 +158,11 @@ static bool cuda_supports(ssd_backend *be, ssd_op op, ssd_dtype dt, const void *
     case SSD_OP_BATCHNORM: /* no use_saved recompute yet */
         return !params || (act_ok((int)((const ssd_bn_params *)params)->act) &&
                            !((const ssd_bn_params *)params)->use_saved);
-    case SSD_OP_ACT:
-        return !params || act_ok((int)((const ssd_act_params *)params)->kind);
+    case SSD_OP_ACT: /* hardswish / hardsigmoid as the act op only, not fused */
+        return !params || (unsigned)((const ssd_act_params *)params)->kind <= SSD_ACT_HARDSIGMOID;
+    case SSD_OP_GAP:
+    case SSD_OP_SCALE:
+        return true;
     case SSD_OP_MAXPOOL:
     case SSD_OP_ADD:
     case SSD_OP_CONCAT:
@@ -231,6 +234,10 @@ const ssd_backend_ops ssd_cuda_ops = {
     .sgd_update = ssd_cuda_sgd_update,
     .set_precision = cuda_set_precision,
     .destroy = cuda_destroy,
+    .gap_fwd = ssd_cuda_gap_fwd,
+    .gap_bwd = ssd_cuda_gap_bwd,
+    .scale_fwd = ssd_cuda_scale_fwd,
+    .scale_bwd = ssd_cuda_scale_bwd,
 };
 
 ssd_status ssd_backend_cuda_create(ssd_backend **out) {

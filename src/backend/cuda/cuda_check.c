@@ -36,6 +36,11 @@ ssd_status ssd_cuda_check_act(int act, const char *op) {
                          act);
 }
 
+ssd_status ssd_cuda_check_act_op(int act, const char *op) {
+    if (act >= SSD_ACT_NONE && act <= SSD_ACT_HARDSIGMOID) return SSD_OK;
+    return ssd_error_set(SSD_E_UNSUPPORTED, "%s: unknown activation %d", op, act);
+}
+
 ssd_status ssd_cuda_prepare_out(ssd_tensor *t, ssd_backend *be, ssd_dtype dt, int ndim,
                                 const int64_t *shape) {
     SSD_TRY(ssd_tensor_prepare_plain(t, be, dt, ndim, shape));

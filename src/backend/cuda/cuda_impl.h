@@ -92,7 +92,10 @@ ssd_status ssd_cuda_to_plain(ssd_backend *be, ssd_tensor *t);
 ssd_status ssd_cuda_check_in(const ssd_tensor *t, const char *op, const char *name, int ndim);
 ssd_status ssd_cuda_check_shape(const ssd_tensor *t, const char *op, const char *name, int ndim,
                                 const int64_t *shape);
+/* A fused activation (conv, BN): none, ReLU, ReLU6. */
 ssd_status ssd_cuda_check_act(int act, const char *op);
+/* The act op's kinds: those and hardswish, hardsigmoid. */
+ssd_status ssd_cuda_check_act_op(int act, const char *op);
 /* Prepares an output (plain, this backend) of dtype/shape and marks it written. */
 ssd_status ssd_cuda_prepare_out(ssd_tensor *t, ssd_backend *be, ssd_dtype dt, int ndim,
                                 const int64_t *shape);
@@ -125,6 +128,13 @@ ssd_status ssd_cuda_act_fwd(ssd_backend *be, ssd_tensor *y, const ssd_tensor *x,
                             const ssd_act_params *p);
 ssd_status ssd_cuda_act_bwd(ssd_backend *be, ssd_tensor *dx, const ssd_tensor *dy,
                             const ssd_tensor *x, const ssd_tensor *y, const ssd_act_params *p);
+ssd_status ssd_cuda_gap_fwd(ssd_backend *be, ssd_tensor *y, const ssd_tensor *x);
+ssd_status ssd_cuda_gap_bwd(ssd_backend *be, ssd_tensor *dx, const ssd_tensor *dy,
+                            const ssd_tensor *x);
+ssd_status ssd_cuda_scale_fwd(ssd_backend *be, ssd_tensor *y, const ssd_tensor *x,
+                              const ssd_tensor *s);
+ssd_status ssd_cuda_scale_bwd(ssd_backend *be, ssd_tensor *dx, ssd_tensor *ds, const ssd_tensor *dy,
+                              const ssd_tensor *x, const ssd_tensor *s);
 ssd_status ssd_cuda_maxpool_fwd(ssd_backend *be, ssd_tensor *y, ssd_tensor *ws, const ssd_tensor *x,
                                 const ssd_pool_params *p);
 ssd_status ssd_cuda_maxpool_bwd(ssd_backend *be, ssd_tensor *dx, const ssd_tensor *dy,

@@ -1,11 +1,14 @@
 /* The CUDA backend's own kernels: element-wise ops, batch norm with the
- * activation fused, pooling, softmax, the SSD head permute, L2Norm and the
- * SGD update. Tensors are plain row-major float32 (NCHW for images).
+ * activation fused, pooling (max and global average), the channel scale,
+ * softmax, the SSD head permute, L2Norm and the SGD update. Tensors are plain
+ * row-major float32 (NCHW for images).
  *
  * Launch conventions: element-wise kernels use 256-thread blocks and a
  * grid-stride loop over int64 indices (grid capped, so any size fits the
  * grid limits); per-channel reductions use one 256-thread block per channel
- * and sum in double, so the statistics are as exact as the reference's. */
+ * and sum in double, so the statistics are as exact as the reference's;
+ * per-(n, c)-plane reductions (global average pool, the channel scale's
+ * gradient) use one warp per plane in a grid-stride loop over the planes. */
 #include "backend/cuda/cuda_kernels.h"
 
 #include <math.h>
@@ -43,6 +46,30 @@ __device__ inline float act_mask(float dy, float y, int act) {
     return pass ? dy : 0.f;
 }
 
+/* The act op's forward: act_f's kinds plus hardswish (3) and hardsigmoid (4) in
+ * PyTorch's float steps, x * relu6(x + 3) / 6 and relu6(x + 3) / 6 (NaN passes). */
+__device__ inline float act_any(float v, int act) {
+    if (act != 3 && act != 4) return act_f(v, act);
+    float r = v + 3.f;
+    r = r < 0.f ? 0.f : r;
+    r = r > 6.f ? 6.f : r;
+    return (act == 3 ? v * r : r) / 6.f;
+}
+
+/* The act op's backward. ReLU/ReLU6: mask read off the output t = y.
+ * Hardswish/hardsigmoid from the input t = x, as autograd differentiates the
+ * expressions above (relu6 passes for 0 < x+3 < 6, x+3 rounded to float as
+ * PyTorch rounds it): relu6(x+3)/6 + [0 < x+3 < 6] x/6, so 0 at x = -3 and 1
+ * at x = 3; and [0 < x+3 < 6] / 6. */
+__device__ inline float act_grad(float dy, float t, int act) {
+    if (act != 3 && act != 4) return act_mask(dy, t, act);
+    const float u = t + 3.f, g = dy / 6.f;
+    const bool in = u > 0.f && u < 6.f;
+    if (act == 4) return in ? g : 0.f;
+    const float r = u < 0.f ? 0.f : (u > 6.f ? 6.f : u);
+    return g * r + (in ? g * t : 0.f);
+}
+
 /* Sum of v over the block (blockDim.x a multiple of 32, at most 1024); every
  * thread gets the result. sh holds 32 doubles. */
 __device__ double block_sum(double v, double *sh) {
@@ -61,6 +88,12 @@ __device__ double block_sum(double v, double *sh) {
     return sh[0];
 }
 
+/* Sum of v over the warp (all 32 lanes active); lane 0 gets the result. */
+__device__ inline double warp_sum(double v) {
+    for (int o = 16; o > 0; o >>= 1) v += __shfl_down_sync(0xffffffffu, v, o);
+    return v;
+}
+
 __global__ void k_fill(float *p, int64_t n, float v) {
     for (int64_t i = gtid(); i < n; i += gstride()) p[i] = v;
 }
@@ -75,15 +108,62 @@ __global__ void k_bias_act(float *y, const float *b, int64_t total, int64_t c, i
 }
 
 __global__ void k_act_fwd(float *y, const float *x, int64_t n, int act) {
-    for (int64_t i = gtid(); i < n; i += gstride()) y[i] = act_f(x[i], act);
+    for (int64_t i = gtid(); i < n; i += gstride()) y[i] = act_any(x[i], act);
 }
 
-__global__ void k_act_bwd(float *dx, const float *dy, const float *y, int64_t n, int act) {
-    for (int64_t i = gtid(); i < n; i += gstride()) dx[i] = act_mask(dy[i], y[i], act);
+__global__ void k_act_bwd(float *dx, const float *dy, const float *t, int64_t n, int act) {
+    for (int64_t i = gtid(); i < n; i += gstride()) dx[i] = act_grad(dy[i], t[i], act);
 }
 
 __global__ void k_add(float *y, const float *a, const float *b, int64_t n) {
     for (int64_t i = gtid(); i < n; i += gstride()) y[i] = a[i] + b[i];
+}
+
+/* One warp per (n, c) plane, grid-stride over the planes: the lanes stride the
+ * plane (coalesced) and sum in double, as the reference does. The plane index is
+ * the same on all lanes of a warp, so whole warps enter and leave the loop. */
+__global__ void k_gap_fwd(float *y, const float *x, int64_t nc, int64_t hw) {
+    const int lane = (int)(threadIdx.x & 31);
+    for (int64_t pl = gtid() >> 5; pl < nc; pl += gstride() >> 5) {
+        const float *xp = x + pl * hw;
+        double s = 0;
+        for (int64_t k = lane; k < hw; k += 32) s += (double)xp[k];
+        s = warp_sum(s);
+        if (lane == 0) y[pl] = (float)(s / (double)hw);
+    }
+}
+
+/* dx = dy[n, c] / (H*W) over the plane, the division in double as the reference's. */
+__global__ void k_gap_bwd(float *dx, const float *dy, int64_t nc, int64_t hw) {
+    const int64_t total = nc * hw;
+    for (int64_t e = gtid(); e < total; e += gstride())
+        dx[e] = (float)((double)dy[e / hw] / (double)hw);
+}
+
+/* y = x * s[n, c] over the plane; y may be x (each element is read first). */
+__global__ void k_scale(float *y, const float *x, const float *s, int64_t nc, int64_t hw) {
+    const int64_t total = nc * hw;
+    for (int64_t e = gtid(); e < total; e += gstride()) y[e] = x[e] * s[e / hw];
+}
+
+/* One warp per (n, c) plane as k_gap_fwd: ds = sum of dy * x over the plane (in
+ * double) and, when dx is given, dx = dy * s. dx may be dy: each lane reads an
+ * element before it writes it. */
+__global__ void k_scale_bwd(float *dx, float *ds, const float *dy, const float *x, const float *s,
+                            int64_t nc, int64_t hw) {
+    const int lane = (int)(threadIdx.x & 31);
+    for (int64_t pl = gtid() >> 5; pl < nc; pl += gstride() >> 5) {
+        const int64_t base = pl * hw;
+        const float sv = s[pl];
+        double acc = 0;
+        for (int64_t k = lane; k < hw; k += 32) {
+            const float g = dy[base + k];
+            acc += (double)g * (double)x[base + k];
+            if (dx) dx[base + k] = g * sv;
+        }
+        acc = warp_sum(acc);
+        if (lane == 0) ds[pl] = (float)acc;
+    }
 }
 
 /* grid.x = C */
@@ -103,8 +183,8 @@ __global__ void __launch_bounds__(kThreads)
 /* grid.x = C: statistics of the channel, then its normalisation. */
 __global__ void __launch_bounds__(kThreads)
     k_bn_fwd(float *y, float *mean_out, float *invstd_out, const float *x, const float *gamma,
-             const float *beta, float *rm, float *rv, int64_t n, int64_t c, int64_t hw,
-             double eps, double mom, int training, int act) {
+             const float *beta, float *rm, float *rv, int64_t n, int64_t c, int64_t hw, double eps,
+             double mom, int training, int act) {
     __shared__ double sh[32];
     const int64_t ch = blockIdx.x, m = n * hw;
     double mean, var;
@@ -144,8 +224,8 @@ __global__ void __launch_bounds__(kThreads)
 /* grid.x = C: the channel's two sums, then its dx (see ref_bn_tmpl.h for the formulas). */
 __global__ void __launch_bounds__(kThreads)
     k_bn_bwd(float *dx, float *dgamma, float *dbeta, const float *dy, const float *x,
-             const float *y, const float *gamma, const float *mean_in, const float *stat,
-             int64_t n, int64_t c, int64_t hw, double eps, int training, int act) {
+             const float *y, const float *gamma, const float *mean_in, const float *stat, int64_t n,
+             int64_t c, int64_t hw, double eps, int training, int act) {
     __shared__ double sh[32];
     const int64_t ch = blockIdx.x, m = n * hw;
     const double mean = mean_in ? (double)mean_in[ch] : 0.0;
@@ -357,8 +437,8 @@ cudaError_t cuk_fill_f32(cudaStream_t s, float *p, int64_t n, float v) {
     return cudaGetLastError();
 }
 
-cudaError_t cuk_bias_act(cudaStream_t s, float *y, const float *b, int64_t n, int64_t c,
-                         int64_t hw, int act) {
+cudaError_t cuk_bias_act(cudaStream_t s, float *y, const float *b, int64_t n, int64_t c, int64_t hw,
+                         int act) {
     const int64_t total = n * c * hw;
     if (total <= 0 || (!b && act == 0)) return cudaSuccess;
     k_bias_act<<<blocks_for(total), kThreads, 0, s>>>(y, b, total, c, hw, act);
@@ -371,16 +451,46 @@ cudaError_t cuk_act_fwd(cudaStream_t s, float *y, const float *x, int64_t n, int
     return cudaGetLastError();
 }
 
-cudaError_t cuk_act_bwd(cudaStream_t s, float *dx, const float *dy, const float *y, int64_t n,
+cudaError_t cuk_act_bwd(cudaStream_t s, float *dx, const float *dy, const float *t, int64_t n,
                         int act) {
     if (n <= 0) return cudaSuccess;
-    k_act_bwd<<<blocks_for(n), kThreads, 0, s>>>(dx, dy, y, n, act);
+    k_act_bwd<<<blocks_for(n), kThreads, 0, s>>>(dx, dy, t, n, act);
     return cudaGetLastError();
 }
 
 cudaError_t cuk_add(cudaStream_t s, float *y, const float *a, const float *b, int64_t n) {
     if (n <= 0) return cudaSuccess;
     k_add<<<blocks_for(n), kThreads, 0, s>>>(y, a, b, n);
+    return cudaGetLastError();
+}
+
+/* The per-plane kernels run one warp per plane: 32 threads for each of the nc planes. */
+cudaError_t cuk_gap_fwd(cudaStream_t s, float *y, const float *x, int64_t nc, int64_t hw) {
+    if (nc <= 0 || hw <= 0) return cudaSuccess;
+    k_gap_fwd<<<blocks_for(nc * 32), kThreads, 0, s>>>(y, x, nc, hw);
+    return cudaGetLastError();
+}
+
+cudaError_t cuk_gap_bwd(cudaStream_t s, float *dx, const float *dy, int64_t nc, int64_t hw) {
+    const int64_t total = nc * hw;
+    if (total <= 0) return cudaSuccess;
+    k_gap_bwd<<<blocks_for(total), kThreads, 0, s>>>(dx, dy, nc, hw);
+    return cudaGetLastError();
+}
+
+cudaError_t cuk_scale(cudaStream_t s, float *y, const float *x, const float *sc, int64_t nc,
+                      int64_t hw) {
+    const int64_t total = nc * hw;
+    if (total <= 0) return cudaSuccess;
+    k_scale<<<blocks_for(total), kThreads, 0, s>>>(y, x, sc, nc, hw);
+    return cudaGetLastError();
+}
+
+cudaError_t cuk_scale_bwd(cudaStream_t s, float *dx, float *ds, const float *dy, const float *x,
+                          const float *sc, int64_t nc, int64_t hw) {
+    if (nc <= 0 || hw <= 0 || (!dx && !ds)) return cudaSuccess;
+    if (!ds) return cuk_scale(s, dx, dy, sc, nc, hw);
+    k_scale_bwd<<<blocks_for(nc * 32), kThreads, 0, s>>>(dx, ds, dy, x, sc, nc, hw);
     return cudaGetLastError();
 }
 
@@ -453,8 +563,8 @@ cudaError_t cuk_nchw_nhwc(cudaStream_t s, float *dst, const float *src, int64_t 
     return cudaGetLastError();
 }
 
-cudaError_t cuk_l2norm_fwd(cudaStream_t s, float *y, const float *x, const float *scale,
-                           int64_t n, int64_t c, int64_t hw, double eps) {
+cudaError_t cuk_l2norm_fwd(cudaStream_t s, float *y, const float *x, const float *scale, int64_t n,
+                           int64_t c, int64_t hw, double eps) {
     const int64_t total = n * hw;
     if (total <= 0 || c <= 0) return cudaSuccess;
     k_l2norm_fwd<<<blocks_for(total), kThreads, 0, s>>>(y, x, scale, n, c, hw, eps);

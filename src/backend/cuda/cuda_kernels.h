@@ -12,15 +12,29 @@
 extern "C" {
 #endif
 
-/* act: 0 none, 1 ReLU, 2 ReLU6 (ssd_act's values). */
+/* act: 0 none, 1 ReLU, 2 ReLU6 (ssd_act's values); the act op's launchers
+ * (cuk_act_fwd, cuk_act_bwd) also take 3 hardswish and 4 hardsigmoid. */
 cudaError_t cuk_fill_f32(cudaStream_t s, float *p, int64_t n, float v);
 /* y (N, C, HW) += b[c] (b may be NULL), then the activation, in place. */
 cudaError_t cuk_bias_act(cudaStream_t s, float *y, const float *b, int64_t n, int64_t c, int64_t hw,
                          int act);
 cudaError_t cuk_act_fwd(cudaStream_t s, float *y, const float *x, int64_t n, int act);
-cudaError_t cuk_act_bwd(cudaStream_t s, float *dx, const float *dy, const float *y, int64_t n,
+/* t: the forward output y for ReLU / ReLU6 (none: ignored but read), the
+ * forward input x for hardswish / hardsigmoid. dx may be dy or t. */
+cudaError_t cuk_act_bwd(cudaStream_t s, float *dx, const float *dy, const float *t, int64_t n,
                         int act);
 cudaError_t cuk_add(cudaStream_t s, float *y, const float *a, const float *b, int64_t n);
+/* Global average pool over nc planes of hw values: y[p] = mean of plane p (summed
+ * in double); backward spreads dy[p] / hw over the plane. */
+cudaError_t cuk_gap_fwd(cudaStream_t s, float *y, const float *x, int64_t nc, int64_t hw);
+cudaError_t cuk_gap_bwd(cudaStream_t s, float *dx, const float *dy, int64_t nc, int64_t hw);
+/* Channel scale over nc planes of hw values: y = x * sc[plane] (y may be x).
+ * Backward: dx = dy * sc (dx may be dy; NULL: not computed), ds[plane] = sum of
+ * dy * x over the plane in double (NULL: not computed). */
+cudaError_t cuk_scale(cudaStream_t s, float *y, const float *x, const float *sc, int64_t nc,
+                      int64_t hw);
+cudaError_t cuk_scale_bwd(cudaStream_t s, float *dx, float *ds, const float *dy, const float *x,
+                          const float *sc, int64_t nc, int64_t hw);
 /* out[c] = sum over (N, HW) of x (N, C, HW), summed in double. */
 cudaError_t cuk_channel_sum(cudaStream_t s, float *out, const float *x, int64_t n, int64_t c,
                             int64_t hw);

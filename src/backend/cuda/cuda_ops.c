@@ -99,7 +99,7 @@ ssd_status ssd_cuda_act_fwd(ssd_backend *be, ssd_tensor *y, const ssd_tensor *x,
                             const ssd_act_params *p) {
     const char *op = "act_fwd";
     if (!p) return ssd_error_set(SSD_E_INVAL, "%s: params is NULL", op);
-    SSD_TRY(ssd_cuda_check_act((int)p->kind, op));
+    SSD_TRY(ssd_cuda_check_act_op((int)p->kind, op));
     SSD_TRY(ssd_cuda_check_in(x, op, "x", -1));
     SSD_TRY(ssd_cuda_check_out(y, op, "y"));
     SSD_TRY(ssd_cuda_prepare_out(y, be, SSD_F32, x->ndim, x->shape));
@@ -110,14 +110,17 @@ ssd_status ssd_cuda_act_fwd(ssd_backend *be, ssd_tensor *y, const ssd_tensor *x,
 ssd_status ssd_cuda_act_bwd(ssd_backend *be, ssd_tensor *dx, const ssd_tensor *dy,
                             const ssd_tensor *x, const ssd_tensor *y, const ssd_act_params *p) {
     const char *op = "act_bwd";
-    (void)x; /* ReLU and ReLU6 read only the output */
     if (!p) return ssd_error_set(SSD_E_INVAL, "%s: params is NULL", op);
-    SSD_TRY(ssd_cuda_check_act((int)p->kind, op));
-    SSD_TRY(ssd_cuda_check_in(y, op, "y", -1));
-    SSD_TRY(ssd_cuda_check_shape(dy, op, "dy", y->ndim, y->shape));
+    SSD_TRY(ssd_cuda_check_act_op((int)p->kind, op));
+    /* ReLU/ReLU6 read the output, hardswish/hardsigmoid the input */
+    const bool on_x = p->kind == SSD_ACT_HARDSWISH || p->kind == SSD_ACT_HARDSIGMOID;
+    const ssd_tensor *t = on_x ? x : y;
+    const char *tn = on_x ? "x" : "y";
+    SSD_TRY(ssd_cuda_check_in(t, op, tn, -1));
+    SSD_TRY(ssd_cuda_check_shape(dy, op, "dy", t->ndim, t->shape));
     SSD_TRY(ssd_cuda_check_out(dx, op, "dx"));
-    SSD_TRY(ssd_cuda_prepare_out(dx, be, SSD_F32, y->ndim, y->shape));
-    CU_TRY(cuk_act_bwd(cuda_of(be)->stream, dx->data, dy->data, y->data, ssd_tensor_numel(y),
+    SSD_TRY(ssd_cuda_prepare_out(dx, be, SSD_F32, t->ndim, t->shape)); /* dx may be dy or t */
+    CU_TRY(cuk_act_bwd(cuda_of(be)->stream, dx->data, dy->data, t->data, ssd_tensor_numel(t),
                        (int)p->kind));
     return SSD_OK;
 }
@@ -129,6 +132,76 @@ ssd_status ssd_cuda_add(ssd_backend *be, ssd_tensor *y, const ssd_tensor *a, con
     SSD_TRY(ssd_cuda_check_out(y, op, "y"));
     SSD_TRY(ssd_cuda_prepare_out(y, be, SSD_F32, a->ndim, a->shape));
     CU_TRY(cuk_add(cuda_of(be)->stream, y->data, a->data, b->data, ssd_tensor_numel(a)));
+    return SSD_OK;
+}
+
+/* ---- global average pool, channel scale (squeeze-excite) ---- */
+
+/* Checks x as a 4-D input and gives N*C, H*W and the (N, C, 1, 1) shape. */
+static ssd_status chan_dims(const ssd_tensor *x, const char *op, int64_t *nc, int64_t *hw,
+                            int64_t *pooled) {
+    SSD_TRY(ssd_cuda_check_in(x, op, "x", 4));
+    return ssd_chan_dims(op, x, nc, hw, pooled);
+}
+
+ssd_status ssd_cuda_gap_fwd(ssd_backend *be, ssd_tensor *y, const ssd_tensor *x) {
+    const char *op = "gap_fwd";
+    int64_t nc, hw, ys[4];
+    SSD_TRY(chan_dims(x, op, &nc, &hw, ys));
+    SSD_TRY(ssd_cuda_check_out(y, op, "y"));
+    SSD_TRY(ssd_cuda_check_distinct(y, x, op, "y", "x"));
+    SSD_TRY(ssd_cuda_prepare_out(y, be, SSD_F32, 4, ys));
+    CU_TRY(cuk_gap_fwd(cuda_of(be)->stream, y->data, x->data, nc, hw));
+    return SSD_OK;
+}
+
+ssd_status ssd_cuda_gap_bwd(ssd_backend *be, ssd_tensor *dx, const ssd_tensor *dy,
+                            const ssd_tensor *x) {
+    const char *op = "gap_bwd";
+    int64_t nc, hw, ys[4];
+    SSD_TRY(chan_dims(x, op, &nc, &hw, ys));
+    SSD_TRY(ssd_cuda_check_shape(dy, op, "dy", 4, ys));
+    SSD_TRY(ssd_cuda_check_out(dx, op, "dx"));
+    SSD_TRY(ssd_cuda_check_distinct(dx, dy, op, "dx", "dy"));
+    SSD_TRY(ssd_cuda_prepare_out(dx, be, SSD_F32, 4, x->shape));
+    CU_TRY(cuk_gap_bwd(cuda_of(be)->stream, dx->data, dy->data, nc, hw));
+    return SSD_OK;
+}
+
+ssd_status ssd_cuda_scale_fwd(ssd_backend *be, ssd_tensor *y, const ssd_tensor *x,
+                              const ssd_tensor *s) {
+    const char *op = "scale_fwd";
+    int64_t nc, hw, ss[4];
+    SSD_TRY(chan_dims(x, op, &nc, &hw, ss));
+    SSD_TRY(ssd_cuda_check_shape(s, op, "s", 4, ss));
+    SSD_TRY(ssd_cuda_check_out(y, op, "y"));
+    if (y != x) SSD_TRY(ssd_cuda_check_distinct(y, s, op, "y", "s"));
+    SSD_TRY(ssd_cuda_prepare_out(y, be, SSD_F32, 4, x->shape)); /* y may be x */
+    CU_TRY(cuk_scale(cuda_of(be)->stream, y->data, x->data, s->data, nc, hw));
+    return SSD_OK;
+}
+
+ssd_status ssd_cuda_scale_bwd(ssd_backend *be, ssd_tensor *dx, ssd_tensor *ds, const ssd_tensor *dy,
+                              const ssd_tensor *x, const ssd_tensor *s) {
+    const char *op = "scale_bwd";
+    int64_t nc, hw, ss[4];
+    SSD_TRY(chan_dims(x, op, &nc, &hw, ss));
+    SSD_TRY(ssd_cuda_check_shape(s, op, "s", 4, ss));
+    SSD_TRY(ssd_cuda_check_shape(dy, op, "dy", 4, x->shape));
+    if (!dx && !ds) return SSD_OK;
+    if (dx) {
+        SSD_TRY(ssd_cuda_check_distinct(dx, x, op, "dx", "x"));
+        SSD_TRY(ssd_cuda_check_distinct(dx, s, op, "dx", "s"));
+    }
+    if (ds) {
+        SSD_TRY(ssd_cuda_check_distinct(ds, dy, op, "ds", "dy"));
+        SSD_TRY(ssd_cuda_check_distinct(ds, x, op, "ds", "x"));
+        SSD_TRY(ssd_cuda_check_distinct(ds, s, op, "ds", "s"));
+    }
+    if (dx) SSD_TRY(ssd_cuda_prepare_out(dx, be, SSD_F32, 4, x->shape)); /* dx may be dy */
+    if (ds) SSD_TRY(ssd_cuda_prepare_out(ds, be, SSD_F32, 4, ss));
+    CU_TRY(cuk_scale_bwd(cuda_of(be)->stream, dx ? dx->data : NULL, ds ? ds->data : NULL, dy->data,
+                         x->data, s->data, nc, hw));
     return SSD_OK;
 }
 

@@ -5,30 +5,21 @@
 #define REF_TEMPLATE "backend/ref/ref_chan_tmpl.h"
 #include "backend/ref/ref_instantiate.h"
 
-/* Checks x as a 4-D input and gives N*C and H*W. */
-static ssd_status chan_dims(const ssd_tensor *x, const char *op, int64_t *nc, int64_t *hw) {
+/* Checks x as a 4-D input and gives N*C, H*W and the (N, C, 1, 1) shape. */
+static ssd_status chan_dims(const ssd_tensor *x, const char *op, int64_t *nc, int64_t *hw,
+                            int64_t *pooled) {
     if (!x) return ssd_error_set(SSD_E_INVAL, "%s: x is NULL", op);
     SSD_TRY(ssd_ref_check_dtype(x->dtype, op));
     SSD_TRY(ssd_ref_check_in(x, op, "x", x->dtype, 4));
-    *nc = x->shape[0] * x->shape[1];
-    *hw = x->shape[2] * x->shape[3];
-    if (*hw < 1) return ssd_error_set(SSD_E_INVAL, "%s: x has an empty H*W plane", op);
-    return SSD_OK;
-}
-
-static void pooled_shape(const ssd_tensor *x, int64_t s[4]) {
-    s[0] = x->shape[0];
-    s[1] = x->shape[1];
-    s[2] = s[3] = 1;
+    return ssd_chan_dims(op, x, nc, hw, pooled);
 }
 
 ssd_status ssd_ref_gap_fwd(ssd_backend *be, ssd_tensor *y, const ssd_tensor *x) {
     const char *op = "gap_fwd";
     int64_t nc, hw, ys[4];
-    SSD_TRY(chan_dims(x, op, &nc, &hw));
+    SSD_TRY(chan_dims(x, op, &nc, &hw, ys));
     SSD_TRY(ssd_ref_check_out(y, op, "y"));
     SSD_TRY(ssd_ref_check_distinct(y, x, op, "y", "x"));
-    pooled_shape(x, ys);
     SSD_TRY(ssd_ref_prepare_out(y, be, x->dtype, 4, ys));
     REF_DISPATCH(x->dtype, gap_fwd, y->data, x->data, nc, hw);
     return SSD_OK;
@@ -38,8 +29,7 @@ ssd_status ssd_ref_gap_bwd(ssd_backend *be, ssd_tensor *dx, const ssd_tensor *dy
                            const ssd_tensor *x) {
     const char *op = "gap_bwd";
     int64_t nc, hw, ys[4];
-    SSD_TRY(chan_dims(x, op, &nc, &hw));
-    pooled_shape(x, ys);
+    SSD_TRY(chan_dims(x, op, &nc, &hw, ys));
     SSD_TRY(ssd_ref_check_shape(dy, op, "dy", x->dtype, 4, ys));
     SSD_TRY(ssd_ref_check_out(dx, op, "dx"));
     SSD_TRY(ssd_ref_check_distinct(dx, dy, op, "dx", "dy"));
@@ -52,8 +42,7 @@ ssd_status ssd_ref_scale_fwd(ssd_backend *be, ssd_tensor *y, const ssd_tensor *x
                              const ssd_tensor *s) {
     const char *op = "scale_fwd";
     int64_t nc, hw, ss[4];
-    SSD_TRY(chan_dims(x, op, &nc, &hw));
-    pooled_shape(x, ss);
+    SSD_TRY(chan_dims(x, op, &nc, &hw, ss));
     SSD_TRY(ssd_ref_check_shape(s, op, "s", x->dtype, 4, ss));
     SSD_TRY(ssd_ref_check_out(y, op, "y"));
     if (y != x) SSD_TRY(ssd_ref_check_distinct(y, s, op, "y", "s"));
@@ -66,8 +55,7 @@ ssd_status ssd_ref_scale_bwd(ssd_backend *be, ssd_tensor *dx, ssd_tensor *ds, co
                              const ssd_tensor *x, const ssd_tensor *s) {
     const char *op = "scale_bwd";
     int64_t nc, hw, ss[4];
-    SSD_TRY(chan_dims(x, op, &nc, &hw));
-    pooled_shape(x, ss);
+    SSD_TRY(chan_dims(x, op, &nc, &hw, ss));
     SSD_TRY(ssd_ref_check_shape(s, op, "s", x->dtype, 4, ss));
     SSD_TRY(ssd_ref_check_shape(dy, op, "dy", x->dtype, 4, x->shape));
     if (!dx && !ds) return SSD_OK;
