@@ -221,6 +221,7 @@ ssd_status ssd_cuda_conv2d_fwd(ssd_backend *be, ssd_tensor *y, const ssd_tensor 
     SSD_TRY(ssd_cuda_check_out(y, op, "y"));
     SSD_TRY(ssd_cuda_check_distinct(y, x, op, "y", "x"));
     SSD_TRY(ssd_cuda_check_distinct(y, w, op, "y", "w"));
+    if (b) SSD_TRY(ssd_cuda_check_distinct(y, b, op, "y", "b"));
     cuda_conv *cv;
     SSD_TRY(conv_get(ci, &d, p, &cv));
     if (!cv->have_fwd) SSD_TRY(pick_fwd(ci, cv));

@@ -30,7 +30,7 @@ ssd_status ssd_cuda_bn_fwd(ssd_backend *be, ssd_tensor *y, ssd_tensor *save_mean
                            const ssd_bn_params *p) {
     const char *op = "bn_fwd";
     (void)ws; /* the activation mask is read off y in backward */
-    if (p->use_saved)
+    if (p && p->use_saved)
         return ssd_error_set(SSD_E_UNSUPPORTED, "%s: recompute from saved statistics", op);
     int64_t n, c, hw;
     SSD_TRY(bn_dims(x, p, op, &n, &c, &hw));
@@ -318,8 +318,10 @@ ssd_status ssd_cuda_concat_bwd(ssd_backend *be, ssd_tensor *const *dxs, const ss
     SSD_TRY(ssd_cuda_check_shape(dy, op, "dy", xs[0]->ndim, shape));
     if (!dxs) return ssd_error_set(SSD_E_INVAL, "%s: dxs is NULL", op);
     for (int k = 0; k < n; k++) {
-        SSD_TRY(ssd_cuda_check_out(dxs[k], op, "dxs[k]"));
-        SSD_TRY(ssd_cuda_check_distinct(dxs[k], dy, op, "dxs[k]", "dy"));
+        char name[32];
+        snprintf(name, sizeof name, "dxs[%d]", k);
+        SSD_TRY(ssd_cuda_check_out(dxs[k], op, name));
+        SSD_TRY(ssd_cuda_check_distinct(dxs[k], dy, op, name, "dy"));
     }
     for (int k = 0; k < n; k++)
         SSD_TRY(ssd_cuda_prepare_out(dxs[k], be, SSD_F32, xs[k]->ndim, xs[k]->shape));

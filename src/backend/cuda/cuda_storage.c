@@ -60,6 +60,7 @@ ssd_status ssd_cuda_set(ssd_backend *be, ssd_tensor *t, const void *host, ssd_dt
 
 ssd_status ssd_cuda_get(ssd_backend *be, const ssd_tensor *t, void *host, ssd_dtype dt) {
     cuda_impl *ci = cuda_of(be);
+    if (t->be != be) return ssd_error_set(SSD_E_INVAL, "cuda get: tensor of another backend");
     if (t->layout) return ssd_error_set(SSD_E_INVAL, "cuda get: tensor has a private layout");
     if (!t->data || t->cap < ssd_tensor_nbytes(t))
         return ssd_error_set(SSD_E_INVAL, "cuda get: tensor has no storage for its shape");
