@@ -70,9 +70,10 @@ static const rt_host *const_f32(const ssd_onnx_model *m, int v, int64_t numel) {
     return h;
 }
 
-/* Activation of a Relu / Clip node if the backend can fuse it, else SSD_ACT_NONE. */
+/* Activation of a Relu / Clip / HardSwish node, else SSD_ACT_NONE. */
 static ssd_act act_of(const ssd_onnx_model *m, const rt_node *n) {
     if (n->op == RT_OP_RELU) return SSD_ACT_RELU;
+    if (n->op == RT_OP_HARDSWISH) return SSD_ACT_HARDSWISH;
     if (n->op != RT_OP_CLIP) return SSD_ACT_NONE;
     float lo = n->clip_min, hi = n->clip_max;
     if (m->opset >= 11) {
@@ -110,11 +111,24 @@ static ssd_status upload(ssd_onnx_model *m, ssd_tensor *t, int ndim, const int64
     return ssd_tensor_set(t, data, SSD_F32);
 }
 
+/* Whether node i (Conv or BatchNormalization) can run act fused: ReLU and
+ * ReLU6 on every backend, hard-swish where supports() says so. */
+static bool can_fuse(const ssd_onnx_model *m, int i, ssd_act act) {
+    if (act <= SSD_ACT_RELU6) return true;
+    if (m->n[i].op == RT_OP_CONV) {
+        ssd_conv2d_params p = m->n[i].conv;
+        p.act = act;
+        return ssd_backend_has(m->be, SSD_OP_CONV2D, SSD_F32, &p);
+    }
+    ssd_bn_params p = {.eps = m->n[i].eps, .act = act};
+    return ssd_backend_has(m->be, SSD_OP_BATCHNORM, SSD_F32, &p);
+}
+
 static ssd_status fuse_act(ssd_onnx_model *m, int i) {
     int c = sole_consumer(m, m->n[i].out[0], i);
     if (c < 0) return SSD_OK;
     ssd_act act = act_of(m, &m->n[c]);
-    if (act == SSD_ACT_NONE) return SSD_OK;
+    if (act == SSD_ACT_NONE || !can_fuse(m, i, act)) return SSD_OK;
     m->n[i].act = act;
     absorb(m, i, c);
     m->stats.act_fused++;

@@ -194,7 +194,7 @@ static bool cpu_supports(ssd_backend *be, ssd_op op, ssd_dtype dt, const void *p
         return (unsigned)((const ssd_act_params *)params)->kind <= SSD_ACT_HARDSIGMOID;
     if (op == SSD_OP_CONV2D && params) {
         const ssd_conv2d_params *p = params;
-        if ((unsigned)p->act > SSD_ACT_RELU6) return false; /* fused: ReLU, ReLU6 only */
+        if ((unsigned)p->act > SSD_ACT_HARDSWISH) return false; /* fused: oneDNN post-ops */
         if (p->groups < 1 || p->stride[0] < 1 || p->stride[1] < 1 || p->dilation[0] < 1 ||
             p->dilation[1] < 1 || p->pad[0] < 0 || p->pad[1] < 0)
             return false;
@@ -208,15 +208,27 @@ static bool cpu_supports(ssd_backend *be, ssd_op op, ssd_dtype dt, const void *p
     return true;
 }
 
-/* Fused activations other than ReLU / ReLU6 are refused here, before the conv
- * code (which fuses those two as oneDNN post-ops) sees them. */
+/* Fused activations oneDNN has no post-op for (hard-sigmoid in 2.x) are
+ * refused here, before the conv code sees them. */
+static ssd_status conv_act_check(const ssd_conv2d_params *p) {
+    if (p && (unsigned)p->act > SSD_ACT_HARDSWISH)
+        return ssd_error_set(SSD_E_UNSUPPORTED, "conv2d: fused activation %d unsupported",
+                             (int)p->act);
+    return SSD_OK;
+}
+
 static ssd_status cpu_conv2d_fwd_checked(ssd_backend *be, ssd_tensor *y, const ssd_tensor *x,
                                          const ssd_tensor *w, const ssd_tensor *b,
                                          const ssd_conv2d_params *p) {
-    if (p && (unsigned)p->act > SSD_ACT_RELU6)
-        return ssd_error_set(SSD_E_UNSUPPORTED, "conv2d: fused activation %d unsupported",
-                             (int)p->act);
+    SSD_TRY(conv_act_check(p));
     return cpu_conv2d_fwd(be, y, x, w, b, p);
+}
+
+static ssd_status cpu_conv2d_infer_checked(ssd_backend *be, ssd_tensor *y, const ssd_tensor *x,
+                                           const ssd_tensor *w, const ssd_tensor *b,
+                                           const ssd_conv2d_params *p) {
+    SSD_TRY(conv_act_check(p));
+    return cpu_conv2d_infer(be, y, x, w, b, p);
 }
 
 static void cpu_destroy(ssd_backend *be) {
@@ -263,7 +275,7 @@ static const ssd_backend_ops cpu_ops = {
     .head_permute_bwd = cpu_head_permute_bwd,
     .l2norm_fwd = cpu_l2norm_fwd,
     .l2norm_bwd = cpu_l2norm_bwd,
-    .conv2d_infer = cpu_conv2d_infer,
+    .conv2d_infer = cpu_conv2d_infer_checked,
     .destroy = cpu_destroy,
     .gap_fwd = cpu_gap_fwd,
     .gap_bwd = cpu_gap_bwd,

@@ -175,6 +175,8 @@ static ssd_status fwd_make(cpu_impl *c, const geom *g, ssd_act act, fwd_mode mod
     if (act == SSD_ACT_RELU) dnnl_post_ops_append_eltwise(po, 1.0f, dnnl_eltwise_relu, 0.f, 0.f);
     if (act == SSD_ACT_RELU6)
         dnnl_post_ops_append_eltwise(po, 1.0f, dnnl_eltwise_clip_v2, 0.f, 6.f);
+    if (act == SSD_ACT_HARDSWISH) /* x * relu6(x + 3) / 6, PyTorch's */
+        dnnl_post_ops_append_eltwise(po, 1.0f, dnnl_eltwise_hardswish, 0.f, 0.f);
     dnnl_primitive_attr_set_post_ops(attr, po);
     SSD_CHECK_GOTO(st, cpu_prim_create(c, &e->p, &d, attr, NULL, conv_nthr(g), "conv forward"),
                    fail);
