@@ -9,12 +9,12 @@
  * same load). "cpu" is the process CPU time of one run (all threads), which
  * the other users of the machine disturb much less than the wall time.
  *
- * Thread waiting. Ours runs OpenMP with OMP_WAIT_POLICY=passive (set here and
- * re-executed when the environment names no policy: libgomp reads it once, at
- * start-up): libgomp's default spins up to 300000 pauses (about 15 ms here)
- * at every barrier, which on a shared 2-core machine makes a 2-thread run
- * 2-3x slower. ONNX Runtime runs its own pool twice per round: with spinning
- * disabled (the same policy as ours) and with its default spinning.
+ * Thread waiting. Ours runs OpenMP with the policy the ssd CLI uses (a short
+ * spin at barriers, core/threads.h, set here by re-executing when the
+ * environment names no policy: libgomp reads it once, at start-up); set
+ * OMP_WAIT_POLICY=passive to time it sleeping at once. ONNX Runtime runs its
+ * own pool twice per round: with spinning disabled and with its default
+ * spinning (which, like ours, spins briefly and then yields).
  *
  * Without --model it exports a dynamic-batch mb1-ssd (21 classes, xavier
  * init) to a temporary file first. --npm is the folder onnxruntime-node was
@@ -203,10 +203,7 @@ int main(int argc, char **argv) {
     const char *model = NULL, *bname = "cpu", *npm = "build/npm", *ort_mode = "both",
                *net = "mb1-ssd";
     int threads = 2, iters = 20, rounds = 5, prof = 0;
-    if (!getenv("OMP_WAIT_POLICY") && !getenv("GOMP_SPINCOUNT")) {
-        setenv("OMP_WAIT_POLICY", "passive", 1);
-        execv("/proc/self/exe", argv); /* on failure, go on with the default policy */
-    }
+    ssd_threads_wait_policy(argv); /* ssd's policy, as the CLI runs it */
     static const struct option opts[] = {
         {"model", required_argument, 0, 'm'}, {"threads", required_argument, 0, 't'},
         {"iters", required_argument, 0, 'i'}, {"backend", required_argument, 0, 'b'},

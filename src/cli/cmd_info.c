@@ -74,6 +74,9 @@ int cmd_info(int argc, char **argv) {
            v->cpu_runtime == DNNL_RUNTIME_OMP ? "OpenMP" : "other");
     printf("cpu isa:   %s\n", isa_name(dnnl_get_effective_cpu_isa()));
     printf("threads:   %d (of %d cores)\n", ssd_threads_get(), ssd_cpu_count());
+    const char *wp = getenv("OMP_WAIT_POLICY"), *sc = getenv("GOMP_SPINCOUNT");
+    printf("waiting:   OMP_WAIT_POLICY=%s GOMP_SPINCOUNT=%s\n", wp ? wp : "(unset)",
+           sc ? sc : "(unset)");
     char cuda[256];
     printf("cuda:      %s\n", ssd_backend_cuda_describe(cuda, sizeof cuda));
     return 0;

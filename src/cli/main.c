@@ -1,6 +1,7 @@
 #include "cli/cli.h"
 
 #include "core/log.h"
+#include "core/threads.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -31,6 +32,7 @@ int cli_fail(const char *cmd, ssd_status st) {
 }
 
 int main(int argc, char **argv) {
+    ssd_threads_wait_policy(argv);
     if (argc < 2) {
         usage(stderr);
         return 2;

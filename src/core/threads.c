@@ -3,6 +3,8 @@
 #include <omp.h>
 #include <sched.h>
 #include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
 
 static int cur_threads;
 
@@ -28,4 +30,12 @@ void ssd_threads_set(int n) {
 int ssd_threads_get(void) {
     if (cur_threads <= 0) ssd_threads_set(0);
     return cur_threads;
+}
+
+void ssd_threads_wait_policy(char **argv) {
+    if (getenv("OMP_WAIT_POLICY") || getenv("GOMP_SPINCOUNT")) return;
+    const char *pre = getenv("LD_PRELOAD"); /* valgrind's exe would be re-run, not ours */
+    if (pre && strstr(pre, "vgpreload")) return;
+    if (setenv("GOMP_SPINCOUNT", SSD_GOMP_SPINCOUNT, 1) != 0) return;
+    execv("/proc/self/exe", argv); /* on failure, go on with libgomp's default */
 }

@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# ssd info, and the OpenMP wait policy every ssd command starts with: a short
+# spin (GOMP_SPINCOUNT=10000, core/threads.h) when the environment names no
+# policy, the user's when it does; bad usage exits 2.
+set -euo pipefail
+build=$1
+src=$2
+ssd=$build/ssd
+out=$build/fixtures/info
+rm -rf "$out"
+mkdir -p "$out"
+. "$src/tests/common/cli.sh"
+
+expect_rc 0 env -u OMP_WAIT_POLICY -u GOMP_SPINCOUNT "$ssd" info
+grep -q "^threads: " "$out/last.out" || fail "no threads line: $(cat "$out/last.out")"
+grep -q "^waiting:   OMP_WAIT_POLICY=(unset) GOMP_SPINCOUNT=10000$" "$out/last.out" ||
+    fail "default policy: $(grep waiting "$out/last.out")"
+expect_rc 0 env -u OMP_WAIT_POLICY GOMP_SPINCOUNT=7 "$ssd" info
+grep -q "GOMP_SPINCOUNT=7$" "$out/last.out" || fail "user's spin count: $(cat "$out/last.out")"
+expect_rc 0 env -u GOMP_SPINCOUNT OMP_WAIT_POLICY=passive "$ssd" info --threads=1
+grep -q "OMP_WAIT_POLICY=passive GOMP_SPINCOUNT=(unset)$" "$out/last.out" ||
+    fail "user's policy: $(cat "$out/last.out")"
+grep -q "^threads:   1 " "$out/last.out" || fail "--threads=1: $(cat "$out/last.out")"
+# the arguments survive the re-execution
+expect_rc 2 env -u OMP_WAIT_POLICY -u GOMP_SPINCOUNT "$ssd" info --bogus
+expect_rc 0 env -u OMP_WAIT_POLICY -u GOMP_SPINCOUNT "$ssd" info --help
+grep -q "usage: ssd info" "$out/last.out" || fail "--help: $(cat "$out/last.out")"
+echo "ok"
