@@ -57,13 +57,16 @@ static ssd_status conv_geom(geom *g, const ssd_tensor *x, const ssd_tensor *w, b
     return SSD_OK;
 }
 
-/* Depthwise convs do few flops per byte: they are memory-bound, so their
- * size in bytes decides (on mb1-ssd's 150x150 and 75x75 ones two threads
- * take 0.55x the time of one). */
+/* One thread only when the conv is small in flops and in bytes: the
+ * depthwise convs do few flops per byte of activations, and the 3x3 convs on
+ * the last, tiny maps (2x2, 1x1) use each weight a few times: both are
+ * memory-bound, and two cores stream memory faster than one (mb1-ssd's 150x150
+ * depthwise conv: 0.55x the time; its 2x2 head pair: 1.4 MB of weights). */
 static int conv_nthr(const geom *g) {
     double flops = 2.0 * (double)(g->n * g->o * g->oh * g->ow) * (double)(g->c / g->groups) *
                    (double)(g->kh * g->kw);
-    size_t bytes = sizeof(float) * (size_t)(g->n * (g->c * g->h * g->w + g->o * g->oh * g->ow));
+    size_t bytes = sizeof(float) * (size_t)(g->n * (g->c * g->h * g->w + g->o * g->oh * g->ow) +
+                                            g->o * (g->c / g->groups) * g->kh * g->kw);
     return cpu_nthr_flops(flops) && cpu_nthr_bytes(bytes) ? 1 : 0;
 }
 
