@@ -469,6 +469,22 @@ static void t_add_concat_permute(ctx *x) {
     CHECK_OK(R->head_permute_bwd(x->ref, &HD.r, &HY.r, &HX.r, &hp));
     CHECK_OK(C->head_permute_bwd(x->cu, &HD.c, &HY.c, &HX.c, &hp));
     cmp(cfg, "head_permute_bwd", &HD, 0, 0);
+    /* channel ranges of a stacked class (6*21) + box (6*4) map, as the ONNX runtime merges a
+     * scale's two head convs; forward only */
+    int64_t ms[4] = {2, 6 * 25, 5, 3};
+    tp MX;
+    tp_rand(x, &MX, 4, ms, 1, 0);
+    ssd_head_params ranges[2] = {{.k = 21, .c0 = 0, .c = 126}, {.k = 4, .c0 = 126, .c = 24}};
+    for (int i = 0; i < 2; i++) {
+        CHECK_OK(R->head_permute_fwd(x->ref, &HY.r, &MX.r, &ranges[i]));
+        CHECK_OK(C->head_permute_fwd(x->cu, &HY.c, &MX.c, &ranges[i]));
+        cmp(cfg, i ? "head_permute box channels" : "head_permute class channels", &HY, 0, 0);
+    }
+    CHECK(C->head_permute_bwd(x->cu, &HD.c, &HY.c, &MX.c, &ranges[1]) == SSD_E_UNSUPPORTED);
+    ssd_head_params outside = {.k = 4, .c0 = 140, .c = 24};
+    CHECK(C->head_permute_fwd(x->cu, &HY.c, &MX.c, &outside) == SSD_E_INVAL);
+    ssd_error_clear();
+    tp_free(&MX);
     tp_free(&HX);
     tp_free(&HY);
     tp_free(&HD);

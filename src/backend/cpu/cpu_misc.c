@@ -359,19 +359,9 @@ ssd_status cpu_softmax_bwd(ssd_backend *be, ssd_tensor *dx, const ssd_tensor *dy
 static ssd_status head_mds(const ssd_tensor *x, const ssd_head_params *p, dnnl_memory_desc_t *nhwc,
                            int64_t *yshape, int64_t *c0, int64_t *cc, const char *op) {
     SSD_TRY(cpu_check_in(x, 4, op, "x"));
-    *c0 = p->c ? p->c0 : 0;
-    *cc = p->c ? p->c : x->shape[1];
-    if ((!p->c && p->c0) || *c0 < 0 || *cc < 0 || *c0 + *cc > x->shape[1])
-        return ssd_error_set(SSD_E_INVAL, "%s: channels [%d, %d) outside x's %lld", op, p->c0,
-                             p->c0 + p->c, (long long)x->shape[1]);
-    if (p->k < 1 || *cc % p->k)
-        return ssd_error_set(SSD_E_INVAL, "%s: %lld channels are not a multiple of k=%d", op,
-                             (long long)*cc, p->k);
+    SSD_TRY(ssd_head_dims(op, x, p, c0, cc, yshape));
     dnnl_dims_t d = {x->shape[0], x->shape[1], x->shape[2], x->shape[3]};
     dnnl_memory_desc_init_by_tag(nhwc, 4, d, dnnl_f32, dnnl_nhwc);
-    yshape[0] = x->shape[0];
-    yshape[1] = x->shape[2] * x->shape[3] * (*cc / p->k);
-    yshape[2] = p->k;
     return SSD_OK;
 }
 

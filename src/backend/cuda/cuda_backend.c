@@ -168,9 +168,8 @@ static bool cuda_supports(ssd_backend *be, ssd_op op, ssd_dtype dt, const void *
     case SSD_OP_CONCAT:
     case SSD_OP_SOFTMAX:
     case SSD_OP_L2NORM:
+    case SSD_OP_HEAD_PERMUTE:
         return true;
-    case SSD_OP_HEAD_PERMUTE: /* whole maps only: no channel range yet */
-        return !params || !((const ssd_head_params *)params)->c;
     default: /* ops added to the interface after this backend was written */
         return false;
     }

@@ -358,6 +358,16 @@ __global__ void k_nchw_nhwc(float *dst, const float *src, int64_t n, int64_t c, 
     }
 }
 
+/* e walks dst (i, q, ch); src channel c0 + ch of xc. */
+__global__ void k_nchw_nhwc_range(float *dst, const float *src, int64_t n, int64_t xc, int64_t c0,
+                                  int64_t cc, int64_t hw) {
+    const int64_t total = n * cc * hw;
+    for (int64_t e = gtid(); e < total; e += gstride()) {
+        const int64_t ch = e % cc, t = e / cc, q = t % hw, i = t / hw;
+        dst[e] = src[(i * xc + c0 + ch) * hw + q];
+    }
+}
+
 /* One thread per (n, pixel); the channel loop reads coalesced across pixels. */
 __global__ void k_l2norm_fwd(float *y, const float *x, const float *scale, int64_t n, int64_t c,
                              int64_t hw, double eps) {
@@ -560,6 +570,14 @@ cudaError_t cuk_nchw_nhwc(cudaStream_t s, float *dst, const float *src, int64_t 
     const int64_t total = n * c * hw;
     if (total <= 0) return cudaSuccess;
     k_nchw_nhwc<<<blocks_for(total), kThreads, 0, s>>>(dst, src, n, c, hw, to_nhwc);
+    return cudaGetLastError();
+}
+
+cudaError_t cuk_nchw_nhwc_range(cudaStream_t s, float *dst, const float *src, int64_t n,
+                                int64_t xc, int64_t c0, int64_t cc, int64_t hw) {
+    const int64_t total = n * cc * hw;
+    if (total <= 0) return cudaSuccess;
+    k_nchw_nhwc_range<<<blocks_for(total), kThreads, 0, s>>>(dst, src, n, xc, c0, cc, hw);
     return cudaGetLastError();
 }
 

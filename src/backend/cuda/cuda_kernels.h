@@ -71,6 +71,9 @@ cudaError_t cuk_softmax_bwd(cudaStream_t s, float *dx, const float *dy, const fl
 /* (N, C, HW) <-> (N, HW, C) for 4-byte elements. */
 cudaError_t cuk_nchw_nhwc(cudaStream_t s, float *dst, const float *src, int64_t n, int64_t c,
                           int64_t hw, int to_nhwc);
+/* dst (N, HW, cc) = channels [c0, c0 + cc) of src (N, xc, HW), forward only. */
+cudaError_t cuk_nchw_nhwc_range(cudaStream_t s, float *dst, const float *src, int64_t n, int64_t xc,
+                                int64_t c0, int64_t cc, int64_t hw);
 
 cudaError_t cuk_l2norm_fwd(cudaStream_t s, float *y, const float *x, const float *scale, int64_t n,
                            int64_t c, int64_t hw, double eps);

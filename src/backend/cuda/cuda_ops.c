@@ -384,38 +384,35 @@ ssd_status ssd_cuda_softmax_bwd(ssd_backend *be, ssd_tensor *dx, const ssd_tenso
 /* ---- SSD head permute: NCHW <-> NHWC ---- */
 
 static ssd_status head_shape(const char *op, const ssd_tensor *x, const ssd_head_params *p,
-                             int64_t *shape) {
+                             int64_t *shape, int64_t *c0, int64_t *cc) {
     if (!x || !p) return ssd_error_set(SSD_E_INVAL, "%s: x or params is NULL", op);
     SSD_TRY(ssd_cuda_check_in(x, op, "x", 4));
-    if (p->c || p->c0)
-        return ssd_error_set(SSD_E_UNSUPPORTED, "%s: a channel range is not implemented", op);
-    if (p->k < 1 || x->shape[1] % p->k)
-        return ssd_error_set(SSD_E_INVAL, "%s: %lld channels are not a multiple of k = %d", op,
-                             (long long)x->shape[1], p->k);
-    shape[0] = x->shape[0];
-    shape[1] = x->shape[2] * x->shape[3] * (x->shape[1] / p->k);
-    shape[2] = p->k;
-    return SSD_OK;
+    return ssd_head_dims(op, x, p, c0, cc, shape);
 }
 
 ssd_status ssd_cuda_head_permute_fwd(ssd_backend *be, ssd_tensor *y, const ssd_tensor *x,
                                      const ssd_head_params *p) {
     const char *op = "head_permute_fwd";
-    int64_t ys[3];
-    SSD_TRY(head_shape(op, x, p, ys));
+    int64_t ys[3], c0, cc;
+    SSD_TRY(head_shape(op, x, p, ys, &c0, &cc));
     SSD_TRY(ssd_cuda_check_out(y, op, "y"));
     SSD_TRY(ssd_cuda_check_distinct(y, x, op, "y", "x"));
     SSD_TRY(ssd_cuda_prepare_out(y, be, SSD_F32, 3, ys));
-    CU_TRY(cuk_nchw_nhwc(cuda_of(be)->stream, y->data, x->data, x->shape[0], x->shape[1],
-                         x->shape[2] * x->shape[3], 1));
+    if (cc == x->shape[1])
+        CU_TRY(cuk_nchw_nhwc(cuda_of(be)->stream, y->data, x->data, x->shape[0], x->shape[1],
+                             x->shape[2] * x->shape[3], 1));
+    else
+        CU_TRY(cuk_nchw_nhwc_range(cuda_of(be)->stream, y->data, x->data, x->shape[0], x->shape[1],
+                                   c0, cc, x->shape[2] * x->shape[3]));
     return SSD_OK;
 }
 
 ssd_status ssd_cuda_head_permute_bwd(ssd_backend *be, ssd_tensor *dx, const ssd_tensor *dy,
                                      const ssd_tensor *x, const ssd_head_params *p) {
     const char *op = "head_permute_bwd";
-    int64_t ys[3];
-    SSD_TRY(head_shape(op, x, p, ys));
+    int64_t ys[3], c0, cc;
+    SSD_TRY(head_shape(op, x, p, ys, &c0, &cc));
+    if (p->c) return ssd_error_set(SSD_E_UNSUPPORTED, "%s: a channel range is forward only", op);
     SSD_TRY(ssd_cuda_check_shape(dy, op, "dy", 3, ys));
     SSD_TRY(ssd_cuda_check_out(dx, op, "dx"));
     SSD_TRY(ssd_cuda_check_distinct(dx, dy, op, "dx", "dy"));

@@ -84,18 +84,7 @@ static ssd_status head_shape(const char *op, const ssd_tensor *x, const ssd_head
     if (!x || !p) return ssd_error_set(SSD_E_INVAL, "%s: x or params is NULL", op);
     SSD_TRY(ssd_ref_check_dtype(x->dtype, op));
     SSD_TRY(ssd_ref_check_in(x, op, "x", x->dtype, 4));
-    *c0 = p->c ? p->c0 : 0;
-    *cc = p->c ? p->c : x->shape[1];
-    if ((!p->c && p->c0) || *c0 < 0 || *cc < 0 || *c0 + *cc > x->shape[1])
-        return ssd_error_set(SSD_E_INVAL, "%s: channels [%d, %d) outside x's %lld", op, p->c0,
-                             p->c0 + p->c, (long long)x->shape[1]);
-    if (p->k < 1 || *cc % p->k)
-        return ssd_error_set(SSD_E_INVAL, "%s: %lld channels are not a multiple of k = %d", op,
-                             (long long)*cc, p->k);
-    shape[0] = x->shape[0];
-    shape[1] = x->shape[2] * x->shape[3] * (*cc / p->k);
-    shape[2] = p->k;
-    return SSD_OK;
+    return ssd_head_dims(op, x, p, c0, cc, shape);
 }
 
 /* Copies between channels [c0, c0 + cc) of the NCHW head map and (N, H*W*A, k):
