@@ -149,7 +149,11 @@ ssd_status ssd_layer_forward(ssd_layer *l, const ssd_tensor *x, bool training) {
     switch (l->kind) {
     case SSD_L_CONV: {
         ssd_conv_layer *c = &l->u.conv;
-        st = ops->conv2d_fwd(l->be, l->y, x, &c->w, c->has_bias ? &c->b : NULL, &c->p);
+        /* outside training the backend may pick inference kernels (cpu: Winograd heads) */
+        if (!training && ops->conv2d_infer)
+            st = ops->conv2d_infer(l->be, l->y, x, &c->w, c->has_bias ? &c->b : NULL, &c->p);
+        else
+            st = ops->conv2d_fwd(l->be, l->y, x, &c->w, c->has_bias ? &c->b : NULL, &c->p);
         break;
     }
     case SSD_L_BN: {
