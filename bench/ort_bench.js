@@ -11,7 +11,7 @@ async function main() {
   const sess = await ort.InferenceSession.create(model, {
     executionProviders: ['cpu'], intraOpNumThreads: T, interOpNumThreads: 1,
     graphOptimizationLevel: 'all',
-    // ORT_NO_SPIN=1 (bench_infer sets it under OMP_WAIT_POLICY=passive): idle
+    // ORT_NO_SPIN=1 (bench_infer sets it for its "no spinning" run): idle
     // threads sleep instead of spinning, like OpenMP's passive policy.
     extra: process.env.ORT_NO_SPIN === '1' ? { session: { intra_op: { allow_spinning: '0' } } } : {},
   });

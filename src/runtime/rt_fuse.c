@@ -234,10 +234,7 @@ static void fuse_hardswish(ssd_onnx_model *m, int i) {
 
 static bool reads_nhwc(const ssd_onnx_model *m, int i) {
     int t = sole_consumer(m, m->n[i].out[0], i);
-    if (t < 0) return false;
-    const rt_node *n = &m->n[t];
-    return n->op == RT_OP_TRANSPOSE && n->has_ints && n->nints == 4 && n->ints[0] == 0 &&
-           n->ints[1] == 2 && n->ints[2] == 3 && n->ints[3] == 1;
+    return t >= 0 && rt_is_nhwc_transpose(&m->n[t]);
 }
 
 static bool same_conv(const ssd_onnx_model *m, const rt_node *a, const rt_node *b) {

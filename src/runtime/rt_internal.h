@@ -157,6 +157,8 @@ struct ssd_onnx_model {
 /* rt_load.c */
 int rt_value_find(const ssd_onnx_model *m, const char *name);
 const char *rt_op_name(rt_opcode op);
+/* A Transpose with perm (0, 2, 3, 1): NCHW to NHWC, how the SSD heads start. */
+bool rt_is_nhwc_transpose(const rt_node *n);
 
 /* rt_host.c: host kernels. Outputs are allocated here (ssd_malloc'd data). */
 int64_t rt_numel(int ndim, const int64_t *shape);

@@ -879,6 +879,11 @@ const char *ssd_onnx_metadata(const ssd_onnx_model *m, const char *key) {
     return NULL;
 }
 
+bool rt_is_nhwc_transpose(const rt_node *n) {
+    return n->op == RT_OP_TRANSPOSE && n->has_ints && n->nints == 4 && n->ints[0] == 0 &&
+           n->ints[1] == 2 && n->ints[2] == 3 && n->ints[3] == 1;
+}
+
 void ssd_onnx_get_stats(const ssd_onnx_model *m, ssd_onnx_stats *s) {
     *s = m->stats;
 }

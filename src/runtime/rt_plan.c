@@ -24,11 +24,6 @@ static void view_of(const ssd_onnx_model *m, int v, rt_host *h) {
     h->data = NULL;
 }
 
-static bool perm_is_nhwc(const rt_node *n) {
-    return n->has_ints && n->nints == 4 && n->ints[0] == 0 && n->ints[1] == 2 && n->ints[2] == 3 &&
-           n->ints[3] == 1;
-}
-
 /* Reshape node r reading a Transpose(0,2,3,1) whose other consumers are Shape
  * nodes (PyTorch's view(N, -1, k) chain) is the backend's head permute. */
 static void try_head(ssd_onnx_model *m, rt_node *r, int nd, const int64_t *shape) {
@@ -36,7 +31,7 @@ static void try_head(ssd_onnx_model *m, rt_node *r, int nd, const int64_t *shape
     int p = m->v[tv].producer;
     if (p < 0 || m->v[tv].graph_output) return;
     rt_node *t = &m->n[p];
-    if (t->op != RT_OP_TRANSPOSE || t->k != K_HOST || !perm_is_nhwc(t)) return;
+    if (!rt_is_nhwc_transpose(t) || t->k != K_HOST) return;
     for (int i = 0; i < m->nn; i++) {
         const rt_node *c = &m->n[i];
         if (c == r || c->dead) continue;

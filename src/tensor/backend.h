@@ -277,9 +277,9 @@ ssd_status ssd_concat_out_shape(const char *op, const ssd_tensor *const *xs, int
 ssd_status ssd_chan_dims(const char *op, const ssd_tensor *x, int64_t *nc, int64_t *hw,
                          int64_t *pooled);
 /* The channels [*c0, *c0 + *cc) a head permute of a checked 4-d x reads (all of them unless
- * p->c) and its (N, H*W*A, k) output shape. */
-ssd_status ssd_head_dims(const char *op, const ssd_tensor *x, const ssd_head_params *p, int64_t *c0,
-                         int64_t *cc, int64_t *yshape);
+ * p->c) and its (N, H*W*A, k) output shape; the backward refuses a channel range. */
+ssd_status ssd_head_dims(const char *op, const ssd_tensor *x, const ssd_head_params *p,
+                         bool backward, int64_t *c0, int64_t *cc, int64_t *yshape);
 
 /* Makes output `t` have dtype/shape on `be` with plain storage of at least the
  * plain size, keeping storage when it is big enough. Backends call this for

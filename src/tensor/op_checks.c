@@ -77,8 +77,8 @@ ssd_status ssd_chan_dims(const char *op, const ssd_tensor *x, int64_t *nc, int64
     return SSD_OK;
 }
 
-ssd_status ssd_head_dims(const char *op, const ssd_tensor *x, const ssd_head_params *p, int64_t *c0,
-                         int64_t *cc, int64_t *yshape) {
+ssd_status ssd_head_dims(const char *op, const ssd_tensor *x, const ssd_head_params *p,
+                         bool backward, int64_t *c0, int64_t *cc, int64_t *yshape) {
     if (!p) return ssd_error_set(SSD_E_INVAL, "%s: params is NULL", op);
     *c0 = p->c ? p->c0 : 0;
     *cc = p->c ? p->c : x->shape[1];
@@ -88,6 +88,8 @@ ssd_status ssd_head_dims(const char *op, const ssd_tensor *x, const ssd_head_par
     if (p->k < 1 || *cc % p->k)
         return ssd_error_set(SSD_E_INVAL, "%s: %lld channels are not a multiple of k = %d", op,
                              (long long)*cc, p->k);
+    if (backward && p->c)
+        return ssd_error_set(SSD_E_UNSUPPORTED, "%s: a channel range is forward only", op);
     yshape[0] = x->shape[0];
     yshape[1] = x->shape[2] * x->shape[3] * (*cc / p->k);
     yshape[2] = p->k;

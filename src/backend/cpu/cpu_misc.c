@@ -357,9 +357,10 @@ ssd_status cpu_softmax_bwd(ssd_backend *be, ssd_tensor *dx, const ssd_tensor *dy
 /* Checks x and the channel range the head reads, [*c0, *c0 + *cc) (all of x's
  * channels unless p->c); nhwc: x's dims in NHWC; yshape: (N, H*W*A, k). */
 static ssd_status head_mds(const ssd_tensor *x, const ssd_head_params *p, dnnl_memory_desc_t *nhwc,
-                           int64_t *yshape, int64_t *c0, int64_t *cc, const char *op) {
+                           bool backward, int64_t *yshape, int64_t *c0, int64_t *cc,
+                           const char *op) {
     SSD_TRY(cpu_check_in(x, 4, op, "x"));
-    SSD_TRY(ssd_head_dims(op, x, p, c0, cc, yshape));
+    SSD_TRY(ssd_head_dims(op, x, p, backward, c0, cc, yshape));
     dnnl_dims_t d = {x->shape[0], x->shape[1], x->shape[2], x->shape[3]};
     dnnl_memory_desc_init_by_tag(nhwc, 4, d, dnnl_f32, dnnl_nhwc);
     return SSD_OK;
@@ -427,7 +428,7 @@ ssd_status cpu_head_permute_fwd(ssd_backend *be, ssd_tensor *y, const ssd_tensor
     cpu_impl *c = cpu_of(be);
     dnnl_memory_desc_t nhwc, xmd;
     int64_t ys[3], c0, cc;
-    SSD_TRY(head_mds(x, p, &nhwc, ys, &c0, &cc, "head_permute_fwd"));
+    SSD_TRY(head_mds(x, p, &nhwc, false, ys, &c0, &cc, "head_permute_fwd"));
     if (y == x) return ssd_error_set(SSD_E_INVAL, "head_permute_fwd: y must not be x");
     cpu_md_of(x, &xmd);
     SSD_TRY(cpu_out_plain(be, y, 3, ys));
@@ -445,10 +446,7 @@ ssd_status cpu_head_permute_bwd(ssd_backend *be, ssd_tensor *dx, const ssd_tenso
     cpu_impl *c = cpu_of(be);
     dnnl_memory_desc_t nhwc, xmd, ymd;
     int64_t ys[3], c0, cc;
-    SSD_TRY(head_mds(x, p, &nhwc, ys, &c0, &cc, "head_permute_bwd"));
-    if (p->c)
-        return ssd_error_set(SSD_E_UNSUPPORTED,
-                             "head_permute_bwd: a channel range is forward only");
+    SSD_TRY(head_mds(x, p, &nhwc, true, ys, &c0, &cc, "head_permute_bwd"));
     SSD_TRY(cpu_check_in(dy, 3, "head_permute_bwd", "dy"));
     if (dy->shape[0] != ys[0] || dy->shape[1] != ys[1] || dy->shape[2] != ys[2])
         return ssd_error_set(SSD_E_INVAL, "head_permute_bwd: dy does not have the output's shape");

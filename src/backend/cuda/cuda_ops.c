@@ -384,17 +384,17 @@ ssd_status ssd_cuda_softmax_bwd(ssd_backend *be, ssd_tensor *dx, const ssd_tenso
 /* ---- SSD head permute: NCHW <-> NHWC ---- */
 
 static ssd_status head_shape(const char *op, const ssd_tensor *x, const ssd_head_params *p,
-                             int64_t *shape, int64_t *c0, int64_t *cc) {
+                             bool backward, int64_t *shape, int64_t *c0, int64_t *cc) {
     if (!x || !p) return ssd_error_set(SSD_E_INVAL, "%s: x or params is NULL", op);
     SSD_TRY(ssd_cuda_check_in(x, op, "x", 4));
-    return ssd_head_dims(op, x, p, c0, cc, shape);
+    return ssd_head_dims(op, x, p, backward, c0, cc, shape);
 }
 
 ssd_status ssd_cuda_head_permute_fwd(ssd_backend *be, ssd_tensor *y, const ssd_tensor *x,
                                      const ssd_head_params *p) {
     const char *op = "head_permute_fwd";
     int64_t ys[3], c0, cc;
-    SSD_TRY(head_shape(op, x, p, ys, &c0, &cc));
+    SSD_TRY(head_shape(op, x, p, false, ys, &c0, &cc));
     SSD_TRY(ssd_cuda_check_out(y, op, "y"));
     SSD_TRY(ssd_cuda_check_distinct(y, x, op, "y", "x"));
     SSD_TRY(ssd_cuda_prepare_out(y, be, SSD_F32, 3, ys));
@@ -411,8 +411,7 @@ ssd_status ssd_cuda_head_permute_bwd(ssd_backend *be, ssd_tensor *dx, const ssd_
                                      const ssd_tensor *x, const ssd_head_params *p) {
     const char *op = "head_permute_bwd";
     int64_t ys[3], c0, cc;
-    SSD_TRY(head_shape(op, x, p, ys, &c0, &cc));
-    if (p->c) return ssd_error_set(SSD_E_UNSUPPORTED, "%s: a channel range is forward only", op);
+    SSD_TRY(head_shape(op, x, p, true, ys, &c0, &cc));
     SSD_TRY(ssd_cuda_check_shape(dy, op, "dy", 3, ys));
     SSD_TRY(ssd_cuda_check_out(dx, op, "dx"));
     SSD_TRY(ssd_cuda_check_distinct(dx, dy, op, "dx", "dy"));
