@@ -2,7 +2,8 @@
  * Runtime (onnxruntime-node, through bench/ort_bench.js), same file, same
  * thread count, same run. Batch 1 latency and batch 8 throughput.
  *   bench_infer [--model FILE.onnx] [--threads T] [--iters K] [--rounds R]
- *               [--backend NAME] [--npm DIR] [--ort both|nospin|spin] [--profile]
+ *               [--backend NAME] [--npm DIR] [--ort both|nospin|spin]
+ *               [--precision fp32|bf16|both] [--profile]
  * The machine may be shared, so the runtimes alternate R times (ours, then
  * ONNX Runtime) and the figures are medians over the rounds; ssd/ort is the
  * median of the per-round ratios (the two ran back to back, under about the
@@ -20,7 +21,12 @@
  * Without --model it exports a dynamic-batch mb1-ssd (21 classes, xavier
  * init) to a temporary file first. --npm is the folder onnxruntime-node was
  * installed into (default build/npm, where test_onnx_ort.sh installs it).
- * --profile: instead, time each kernel of ours at batch 1 and list them. */
+ * --precision both (the default) times ours in fp32 and, where the backend
+ * has bfloat16 convs (AVX512_BF16 or AMX), in bf16 too (ssd_onnx_set_precision:
+ * about 3 significant digits, as a TensorRT FP16 engine); ONNX Runtime runs
+ * fp32 either way, so bf16/ort compares different arithmetic.
+ * --profile: instead, time each kernel of ours at batch 1 and list them (in
+ * the first precision asked for). */
 #include "core/mem.h"
 #include "core/progress.h"
 #include "core/threads.h"
@@ -103,9 +109,16 @@ static int cmp_prof(const void *a, const void *b) {
 /* Per-kernel times of ours at batch 1: the costliest kernels, then sums per kind. */
 static int profile(ssd_onnx_model *m, ssd_backend *be, int iters) {
     timing r;
-    if (bench(m, be, 1, 3, &r) != SSD_OK) return 1;
+    ssd_onnx_set_profile(m, false);
+    if (bench(m, be, 1, 3, &r) != SSD_OK) {
+        fprintf(stderr, "%s\n", ssd_error_message());
+        return 1;
+    }
     ssd_onnx_set_profile(m, true);
-    if (bench(m, be, 1, iters, &r) != SSD_OK) return 1;
+    if (bench(m, be, 1, iters, &r) != SSD_OK) {
+        fprintf(stderr, "%s\n", ssd_error_message());
+        return 1;
+    }
     const ssd_onnx_prof *p;
     int n = ssd_onnx_profile(m, &p);
     ssd_onnx_prof *s = ssd_malloc((size_t)(n + 1) * sizeof *s);
@@ -121,9 +134,18 @@ static int profile(ssd_onnx_model *m, ssd_backend *be, int iters) {
            "ms, cpu %.2f ms)\n  (sorted by cpu time; kind, op, node)\n",
            n, total / runs, ctotal / runs, r.med, r.cpu);
     qsort(s, (size_t)n, sizeof *s, cmp_prof);
-    for (int i = 0; i < n && i < 30; i++)
-        printf("  %7.3f ms wall %7.3f ms cpu %5.1f%%  %-8s %-12s %s\n", s[i].ms / runs,
+    double macs = 0;
+    for (int i = 0; i < n; i++) macs += s[i].macs;
+    for (int i = 0; i < n && i < 70; i++) {
+        printf("  %7.3f ms wall %7.3f ms cpu %5.1f%%  %-8s %-12s %-10s", s[i].ms / runs,
                s[i].cpu_ms / runs, 100 * s[i].cpu_ms / ctotal, s[i].kind, s[i].op, s[i].node);
+        if (s[i].macs > 0) /* MACs per wall second: how near the cores' peak a conv runs */
+            printf(" %-22s %6.1f M MACs %6.1f GMAC/s", s[i].geom, s[i].macs * 1e-6,
+                   s[i].macs / (s[i].ms / runs) * 1e-6);
+        printf("\n");
+    }
+    printf("  convs: %.1f M MACs in all, %.1f GMAC/s over the run\n", macs * 1e-6,
+           macs / (total / runs) * 1e-6);
     const char *kinds[16];
     double sum[16], csum[16];
     int cnt[16], nk = 0;
@@ -182,6 +204,18 @@ static void ort(const char *npm, const char *model, int batch, int threads, int 
     pclose(p);
 }
 
+/* Median over the rounds of ours / theirs, and the ratio of the fastest runs. */
+static void ratios(const timing *ours, const timing *t, int rounds, double *med, double *min) {
+    double r[16], ob[16], tb[16];
+    for (int i = 0; i < rounds; i++) {
+        r[i] = ours[i].med / t[i].med;
+        ob[i] = ours[i].best;
+        tb[i] = t[i].best;
+    }
+    *med = median(r, rounds);
+    *min = minimum(ob, rounds) / minimum(tb, rounds);
+}
+
 /* The figures of one runtime over the rounds, and its ratio to ours. */
 static void report(const char *what, int batch, const timing *t, const timing *ours, int rounds) {
     double med[16], best[16], ours_best[16], cpu[16], ratio[16], cratio[16];
@@ -206,14 +240,20 @@ static void report(const char *what, int batch, const timing *t, const timing *o
 int main(int argc, char **argv) {
     const char *model = NULL, *bname = "cpu", *npm = "build/npm", *ort_mode = "both",
                *net = "mb1-ssd";
+    const char *precision = "both";
     int threads = 2, iters = 20, rounds = 5, prof = 0;
     ssd_threads_wait_policy(argv); /* ssd's policy, as the CLI runs it */
-    static const struct option opts[] = {
-        {"model", required_argument, 0, 'm'}, {"threads", required_argument, 0, 't'},
-        {"iters", required_argument, 0, 'i'}, {"backend", required_argument, 0, 'b'},
-        {"npm", required_argument, 0, 'n'},   {"rounds", required_argument, 0, 'r'},
-        {"profile", no_argument, 0, 'p'},     {"ort", required_argument, 0, 'o'},
-        {"net", required_argument, 0, 'N'},   {0, 0, 0, 0}};
+    static const struct option opts[] = {{"model", required_argument, 0, 'm'},
+                                         {"threads", required_argument, 0, 't'},
+                                         {"iters", required_argument, 0, 'i'},
+                                         {"backend", required_argument, 0, 'b'},
+                                         {"npm", required_argument, 0, 'n'},
+                                         {"rounds", required_argument, 0, 'r'},
+                                         {"profile", no_argument, 0, 'p'},
+                                         {"ort", required_argument, 0, 'o'},
+                                         {"net", required_argument, 0, 'N'},
+                                         {"precision", required_argument, 0, 'P'},
+                                         {0, 0, 0, 0}};
     int c;
     while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
         switch (c) {
@@ -244,13 +284,18 @@ int main(int argc, char **argv) {
         case 'N':
             net = optarg;
             break;
+        case 'P':
+            precision = optarg;
+            break;
         default:
             return 2;
         }
     }
     bool ort_nospin = !strcmp(ort_mode, "both") || !strcmp(ort_mode, "nospin");
     bool ort_spin = !strcmp(ort_mode, "both") || !strcmp(ort_mode, "spin");
-    if (iters < 1 || threads < 1 || rounds < 1 || rounds > 16 || !(ort_spin || ort_nospin))
+    bool want32 = strcmp(precision, "bf16") != 0, want16 = strcmp(precision, "fp32") != 0;
+    if (iters < 1 || threads < 1 || rounds < 1 || rounds > 16 || !(ort_spin || ort_nospin) ||
+        (strcmp(precision, "both") && strcmp(precision, "fp32") && strcmp(precision, "bf16")))
         return 2;
     ssd_threads_set(threads);
     ssd_backend *be = NULL;
@@ -273,6 +318,12 @@ int main(int argc, char **argv) {
         fprintf(stderr, "%s\n", ssd_error_message());
         return 1;
     }
+    if (want16 && ssd_onnx_set_precision(m, SSD_PREC_BF16) != SSD_OK) {
+        printf("bf16: %s\n", ssd_error_message());
+        want16 = false;
+        if (!want32) return 1;
+    }
+    if (want32) ssd_onnx_set_precision(m, SSD_PREC_FP32);
     if (prof) {
         int rc = profile(m, be, iters);
         ssd_onnx_destroy(m);
@@ -289,20 +340,29 @@ int main(int argc, char **argv) {
     for (int k = 0; k < 2; k++) {
         int b = batches[k];
         int it = b == 1 ? iters : (iters + 3) / 4;
-        timing t[16], o[16], os[16];
+        timing t[16], h[16], o[16], os[16];
         bool have_ort = true;
         for (int r = 0; r < rounds; r++) {
-            if (bench(m, be, b, it, &t[r]) != SSD_OK) {
-                fprintf(stderr, "run: %s\n", ssd_error_message());
-                return 1;
+            for (int p = 0; p < 2; p++) {
+                if (!(p ? want16 : want32)) continue;
+                ssd_onnx_set_precision(m, p ? SSD_PREC_BF16 : SSD_PREC_FP32); /* checked above */
+                if (bench(m, be, b, it, p ? &h[r] : &t[r]) != SSD_OK) {
+                    fprintf(stderr, "run: %s\n", ssd_error_message());
+                    return 1;
+                }
             }
+            if (!want32) memcpy(&t[r], &h[r], sizeof t[r]);
             if (ort_nospin) ort(npm, model, b, threads, it, false, &o[r]);
             if (ort_spin) ort(npm, model, b, threads, it, true, &os[r]);
             have_ort = have_ort && (!ort_nospin || o[r].med > 0) && (!ort_spin || os[r].med > 0);
         }
         char what[64];
-        snprintf(what, sizeof what, "ssd (%s):", bname);
+        snprintf(what, sizeof what, "ssd (%s, %s):", bname, want32 ? "fp32" : "bf16");
         report(what, b, t, t, rounds);
+        if (want32 && want16) {
+            snprintf(what, sizeof what, "ssd (%s, bf16):", bname);
+            report(what, b, h, h, rounds);
+        }
         if (!have_ort) {
             printf("batch %d  onnxruntime: not available (install onnxruntime-node into %s)\n", b,
                    npm);
@@ -310,6 +370,15 @@ int main(int argc, char **argv) {
         }
         if (ort_nospin) report("onnxruntime (no spinning):", b, o, t, rounds);
         if (ort_spin) report("onnxruntime (spinning):", b, os, t, rounds);
+        if (want32 && want16) { /* ONNX Runtime computes in fp32: a different arithmetic */
+            double a, am, c = 0, cm = 0;
+            ratios(h, ort_spin ? os : o, rounds, &a, &am);
+            if (ort_spin && ort_nospin) ratios(h, o, rounds, &c, &cm);
+            printf("batch %d  bf16/ort (ort in fp32): %s %.2f (min %.2f)", b,
+                   ort_spin ? "spinning" : "no spinning", a, am);
+            if (ort_spin && ort_nospin) printf(", no spinning %.2f (min %.2f)", c, cm);
+            printf("\n");
+        }
     }
     ssd_onnx_destroy(m);
     ssd_backend_destroy(be);

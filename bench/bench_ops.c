@@ -205,7 +205,7 @@ static void conv_make(bench *b, conv_t *l, int64_t o, int64_t cg, int k, int s, 
     l->y = T(b);
     l->dx = T(b);
     l->dw = T(b);
-    l->p = (ssd_conv2d_params){{s, s}, {k / 2, k / 2}, {1, 1}, g, SSD_ACT_NONE};
+    l->p = (ssd_conv2d_params){{s, s}, {k / 2, k / 2}, {1, 1}, g, SSD_ACT_NONE, SSD_CONV_F32};
 }
 
 typedef struct {
@@ -347,7 +347,8 @@ static ssd_status step(bench *b, state *s) {
     ssd_tensor **v = s->v;
     switch (c->op) {
     case B_CONV: {
-        ssd_conv2d_params p = {{c->s, c->s}, {c->p, c->p}, {c->d, c->d}, c->g, (ssd_act)c->act};
+        ssd_conv2d_params p = {{c->s, c->s}, {c->p, c->p},    {c->d, c->d},
+                               c->g,         (ssd_act)c->act, SSD_CONV_F32};
         return run_conv(b, v, &p, c->dx);
     }
     case B_BN: {

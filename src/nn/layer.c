@@ -33,7 +33,8 @@ ssd_status ssd_layer_conv_init(ssd_layer *l, ssd_backend *be, const char *name, 
     c->cout = cout;
     c->k = k;
     c->has_bias = bias;
-    c->p = (ssd_conv2d_params){{stride, stride}, {pad, pad}, {dilation, dilation}, groups, act};
+    c->p = (ssd_conv2d_params){{stride, stride}, {pad, pad}, {dilation, dilation},
+                               groups,           act,        SSD_CONV_F32};
     int64_t ws[4] = {cout, cin / groups, k, k}, bs[1] = {cout};
     SSD_TRY(alloc_param(&c->w, be, 4, ws, 0));
     ssd_tensor_init(&c->gw, be, SSD_F32, 4, ws);

@@ -64,6 +64,7 @@ static ssd_status open_onnx(ssd_detector *d, const ssd_detector_cfg *cfg) {
     const char *path = cfg->model;
     SSD_TRY(ssd_onnx_load(&d->onnx, path, d->be));
     ssd_onnx_model *m = d->onnx;
+    SSD_TRY(ssd_onnx_set_precision(m, cfg->precision));
     if (cfg->input_blob && strcmp(cfg->input_blob, ssd_onnx_input_name(m)) != 0)
         return missing_tensor(m, path, "--input-blob", cfg->input_blob);
     const char *cvg = cfg->output_cvg ? cfg->output_cvg : "scores";
@@ -118,6 +119,11 @@ static ssd_status open_pth(ssd_detector *d, const ssd_detector_cfg *cfg) {
                              "%s: --input-blob/--output-cvg/--output-bbox name ONNX tensors; a "
                              ".pth has none",
                              cfg->model);
+    if (cfg->precision != SSD_PREC_FP32)
+        return ssd_error_set(SSD_E_UNSUPPORTED,
+                             "%s: --precision %s runs ONNX models only; a .pth runs in fp32 "
+                             "(ssd export makes the .onnx)",
+                             cfg->model, ssd_precision_name(cfg->precision));
     const char *net = cfg->net ? cfg->net : "mb1-ssd";
     if (!strcmp(net, "ssd-mobilenet")) net = "mb1-ssd";
     if (!ssd_net_known(net)) return ssd_error_set(SSD_E_INVAL, "--net %s: unknown net", net);

@@ -46,6 +46,16 @@ int ssd_onnx_output_index(const ssd_onnx_model *m, const char *name);
 /* metadata_props value for key, or NULL. */
 const char *ssd_onnx_metadata(const ssd_onnx_model *m, const char *key);
 
+/* The convs' arithmetic. fp32 (the default) matches ONNX Runtime to 1e-6.
+ * bf16: every conv rounds its input and weights to bfloat16 and sums in
+ * float32 (bias, activation, softmax and box decoding stay float32), and a
+ * conv output only convs read stays bfloat16; about 3 significant digits, as
+ * a TensorRT FP16 engine, at half the memory traffic and, with AVX512_BF16 or
+ * AMX, twice the multiply rate. Needs a backend with bfloat16 convs (cpu on
+ * such a CPU; ref emulates). tf32 / fp16 go to the backend's own setting
+ * (ssd_backend_set_precision). Errors name the file and what is missing. */
+ssd_status ssd_onnx_set_precision(ssd_onnx_model *m, ssd_precision p);
+
 /* Runs the graph on x (float32; any backend layout). Plans on the first call
  * and whenever x's shape changes. */
 ssd_status ssd_onnx_run(ssd_onnx_model *m, const ssd_tensor *x);
@@ -63,6 +73,8 @@ typedef struct {
     int head_permutes; /* Transpose + Reshape pairs run as one head permute (last plan) */
     int heads_merged;  /* class + box head convs of one scale run as one conv (last plan) */
     int steps;         /* kernels executed per run (last plan) */
+    int convs_bf16;    /* convs run in bfloat16 (precision bf16; last plan) */
+    int convs_bf16_y;  /* of those, the ones whose output stays bfloat16 (only convs read it) */
 } ssd_onnx_stats;
 void ssd_onnx_get_stats(const ssd_onnx_model *m, ssd_onnx_stats *s);
 
@@ -76,6 +88,8 @@ typedef struct {
     double ms;        /* wall time, summed over runs */
     double cpu_ms;    /* process CPU time (all threads), summed over runs */
     long runs;
+    double macs;   /* conv: multiply-accumulates per run (0 for other kernels) */
+    char geom[48]; /* conv: "CxHxW>O k3 s1", for reading the profile */
 } ssd_onnx_prof;
 /* Kernels of the current plan in execution order, with times since
  * ssd_onnx_set_profile; *out borrowed until the next plan or destroy. Returns

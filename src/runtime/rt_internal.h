@@ -149,6 +149,7 @@ struct ssd_onnx_model {
     int plan_ndim;
     const ssd_tensor *cur_input; /* during a run */
     ssd_onnx_stats stats;
+    bool bf16; /* ssd_onnx_set_precision bf16 */
     bool profile;
     ssd_onnx_prof *prof; /* one per executed kernel of the plan */
     int nprof;

@@ -329,11 +329,9 @@ static ssd_status parse_attrs(ssd_onnx_model *m, rt_node *n, const Onnx__NodePro
             return ssd_error_set(SSD_E_FORMAT, "%s: %s: group %lld", m->path, what, (long long)v);
         n->kernel[0] = (int)k[0];
         n->kernel[1] = (int)k[1];
-        n->conv = (ssd_conv2d_params){{(int)s[0], (int)s[1]},
-                                      {(int)p[0], (int)p[1]},
-                                      {(int)d[0], (int)d[1]},
-                                      (int)v,
-                                      SSD_ACT_NONE};
+        n->conv = (ssd_conv2d_params){{(int)s[0], (int)s[1]}, {(int)p[0], (int)p[1]},
+                                      {(int)d[0], (int)d[1]}, (int)v,
+                                      SSD_ACT_NONE,           SSD_CONV_F32};
         break;
     }
     case RT_OP_MAXPOOL: {

@@ -6,6 +6,7 @@
 #include "core/progress.h"
 
 #include <math.h>
+#include <stdio.h>
 #include <string.h>
 #include <time.h>
 
@@ -96,6 +97,53 @@ static void merge_heads(ssd_onnx_model *m, int i) {
     m->n[hb].head_c0 = (int)m->v[va].shape[1];
     m->n[hb].head_c = (int)m->v[vb].shape[1];
     m->stats.heads_merged++;
+}
+
+/* A conv's size for the profile; a merged head conv counts its sibling's outputs too. */
+static void conv_cost(const ssd_onnx_model *m, const rt_node *n, ssd_onnx_prof *p) {
+    const rt_value *x = &m->v[n->in[0]], *w = &m->v[n->in[1]], *y = &m->v[n->out[0]];
+    if (x->ndim != 4 || w->ndim != 4 || y->ndim != 4) return;
+    int64_t o = y->shape[1];
+    if (n->merged) o += m->v[m->n[n->sib].out[0]].shape[1];
+    p->macs = (double)y->shape[0] * (double)o * (double)(y->shape[2] * y->shape[3]) *
+              (double)(w->shape[1] * w->shape[2] * w->shape[3]);
+    snprintf(p->geom, sizeof p->geom, "%lldx%lldx%lld>%lld%s k%lld s%d", (long long)x->shape[1],
+             (long long)x->shape[2], (long long)x->shape[3], (long long)o,
+             n->conv.groups > 1 ? " dw" : "", (long long)w->shape[2], n->conv.stride[0]);
+}
+
+/* Whether every kernel reading value v is a conv (and something reads it). */
+static bool only_convs_read(const ssd_onnx_model *m, int v) {
+    if (m->v[v].graph_output) return false;
+    int readers = 0;
+    for (int j = 0; j < m->nn; j++) {
+        const rt_node *r = &m->n[j];
+        if (r->k == K_NONE) continue;
+        bool reads = r->k == K_HEAD && r->head_src == v; /* through the dead Transpose */
+        for (int a = 0; a < r->nin; a++) reads = reads || r->in[a] == v;
+        if (!reads) continue;
+        if (r->k != K_CONV || r->in[0] != v) return false;
+        readers++;
+    }
+    return readers > 0;
+}
+
+/* Each conv's precision for this plan: bf16 keeps an output in bfloat16
+ * where only convs read it (no rounding to float32 and back between them). */
+static void conv_precision(ssd_onnx_model *m) {
+    m->stats.convs_bf16 = m->stats.convs_bf16_y = 0;
+    for (int i = 0; i < m->nn; i++) {
+        rt_node *n = &m->n[i];
+        if (n->k != K_CONV) continue;
+        n->conv.prec = SSD_CONV_F32;
+        if (!m->bf16) continue;
+        n->conv.prec = SSD_CONV_BF16;
+        m->stats.convs_bf16++;
+        if (!n->merged && only_convs_read(m, n->out[0])) {
+            n->conv.prec = SSD_CONV_BF16_Y;
+            m->stats.convs_bf16_y++;
+        }
+    }
 }
 
 static rt_kernel choose(ssd_onnx_model *m, rt_node *n, const rt_host *const *ins) {
@@ -266,6 +314,7 @@ ssd_status rt_plan(ssd_onnx_model *m, const ssd_tensor *x) {
         if (st != SSD_OK) return st;
     }
     for (int i = 0; i < m->nn; i++) merge_heads(m, i);
+    conv_precision(m);
     ssd_free(m->prof);
     m->prof = ssd_calloc((size_t)m->nn + 1, sizeof *m->prof);
     m->nprof = 0;
@@ -276,7 +325,9 @@ ssd_status rt_plan(ssd_onnx_model *m, const ssd_tensor *x) {
         if (n->k == K_NONE) continue;
         m->stats.steps++;
         n->prof = m->nprof++;
-        m->prof[n->prof] = (ssd_onnx_prof){n->name, rt_op_name(n->op), kernel_name(n->k), 0, 0, 0};
+        m->prof[n->prof] =
+            (ssd_onnx_prof){n->name, rt_op_name(n->op), kernel_name(n->k), 0, 0, 0, 0, ""};
+        if (n->k == K_CONV) conv_cost(m, n, &m->prof[n->prof]);
     }
     m->plan_ndim = x->ndim;
     memcpy(m->plan_shape, x->shape, sizeof m->plan_shape);
@@ -503,6 +554,21 @@ ssd_status ssd_onnx_run(ssd_onnx_model *m, const ssd_tensor *x) {
     ssd_status st = rt_execute(m);
     m->cur_input = NULL;
     return st;
+}
+
+ssd_status ssd_onnx_set_precision(ssd_onnx_model *m, ssd_precision p) {
+    if (p == SSD_PREC_BF16 && !ssd_backend_has(m->be, SSD_OP_CONV2D, SSD_BF16, NULL))
+        return ssd_error_set(SSD_E_UNSUPPORTED,
+                             "%s: precision bf16: the %s backend has no bfloat16 convs on this "
+                             "machine (the cpu backend needs a CPU with AVX512_BF16 or AMX)",
+                             m->path, m->be->ops->name);
+    if (p != SSD_PREC_BF16) {
+        ssd_status st = ssd_backend_set_precision(m->be, p);
+        if (st != SSD_OK) return ssd_error_prefix(st, "%s", m->path);
+    }
+    m->bf16 = p == SSD_PREC_BF16;
+    if (m->planned) conv_precision(m);
+    return SSD_OK;
 }
 
 void ssd_onnx_set_profile(ssd_onnx_model *m, bool on) {

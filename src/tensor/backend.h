@@ -46,12 +46,22 @@ typedef enum {
     SSD_ACT_HARDSIGMOID
 } ssd_act;
 
+/* The precision of an inference conv (conv2d_infer only; training is float32;
+ * ssd_precision below is the backend-wide setting, this one is per conv).
+ * BF16: x and w rounded to bfloat16 (to nearest even), products summed in
+ * float32, bias and activation in float32; BF16_Y: y rounded to bfloat16 as
+ * well, for a y that only other bfloat16 convs read (the backend may store
+ * it in 16 bits). A backend that computes them natively says so for
+ * ssd_backend_has(be, SSD_OP_CONV2D, SSD_BF16, params). */
+typedef enum { SSD_CONV_F32 = 0, SSD_CONV_BF16, SSD_CONV_BF16_Y } ssd_conv_prec;
+
 typedef struct {
     int stride[2];   /* (h, w) */
     int pad[2];      /* symmetric, (h, w), as PyTorch's padding= */
     int dilation[2]; /* (h, w); 1 = none */
     int groups;      /* 1 = dense; == C_in == C_out: depthwise */
     ssd_act act; /* activation fused after the conv (forward only; backward takes dy after it) */
+    ssd_conv_prec prec; /* conv2d_infer only; F32 (0) elsewhere */
 } ssd_conv2d_params;
 
 typedef struct {

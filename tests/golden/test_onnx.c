@@ -176,6 +176,71 @@ static void check_profile(ssd_onnx_model *m, const ssd_tensor *x, int steps) {
     for (int i = 0; i < n; i++) CHECK(p[i].runs == 0 && p[i].ms == 0);
 }
 
+static double max_abs_diff(const float *a, const float *b, int64_t n) {
+    double m = 0;
+    for (int64_t i = 0; i < n; i++) m = fmax(m, fabs((double)a[i] - (double)b[i]));
+    return m;
+}
+
+/* Precision bf16 (every conv's input and weights rounded to 8 significant
+ * bits, conv outputs between convs kept so) against the float32 forward pass:
+ * on the backend under test where it has bfloat16 convs, else on the
+ * reference backend, which emulates them. */
+static void check_bf16(const char *file, const ssd_tensor *x, const float *s, const float *b) {
+    ssd_backend *bb = be, *ref = NULL;
+    ssd_onnx_model *m = NULL;
+    CHECK_OK(ssd_onnx_load(&m, path(file), be));
+    if (!m) return;
+    if (!ssd_backend_has(be, SSD_OP_CONV2D, SSD_BF16, NULL)) {
+        CHECK(ssd_onnx_set_precision(m, SSD_PREC_BF16) == SSD_E_UNSUPPORTED);
+        const char *msg = ssd_error_message();
+        CHECK(strstr(msg, file) && strstr(msg, "bf16") && !strchr(msg, '\n'));
+        printf("bf16 on %s: %s; checked on ref instead\n", be->ops->name, msg);
+        ssd_onnx_destroy(m);
+        m = NULL;
+        CHECK_OK(ssd_backend_create(&ref, "ref"));
+        if (!ref) return;
+        bb = ref;
+        CHECK_OK(ssd_onnx_load(&m, path(file), bb));
+        if (!m) goto done;
+    }
+    ssd_tensor xb;
+    ssd_tensor_init(&xb, bb, SSD_F32, 0, NULL);
+    int64_t N = x->shape[0], K = 3000, C = 3;
+    float *hs = ssd_malloc((size_t)(N * K * C) * sizeof *hs),
+          *hb = ssd_malloc((size_t)(N * K * 4) * sizeof *hb),
+          *xh = ssd_malloc((size_t)ssd_tensor_numel(x) * sizeof *xh);
+    CHECK(hs && hb && xh);
+    if (!hs || !hb || !xh) goto out;
+    CHECK_OK(ssd_tensor_get(x, xh, SSD_F32));
+    ssd_tensor_init(&xb, bb, SSD_F32, x->ndim, x->shape);
+    CHECK_OK(ssd_tensor_alloc(&xb));
+    CHECK_OK(ssd_tensor_set(&xb, xh, SSD_F32));
+    CHECK_OK(ssd_onnx_set_precision(m, SSD_PREC_BF16));
+    CHECK_OK(ssd_onnx_run(m, &xb));
+    CHECK_OK(ssd_onnx_output_get(m, ssd_onnx_output_index(m, "scores"), hs));
+    CHECK_OK(ssd_onnx_output_get(m, ssd_onnx_output_index(m, "boxes"), hb));
+    double ds = max_abs_diff(hs, s, N * K * C), db = max_abs_diff(hb, b, N * K * 4);
+    printf("bf16 on %s vs float32: scores max |diff| %.2e, boxes %.2e\n", bb->ops->name, ds, db);
+    ssd_onnx_stats st;
+    ssd_onnx_get_stats(m, &st);
+    CHECK(st.convs_bf16 == 41 && st.convs_bf16_y == 35); /* all but the 6 merged heads' outputs */
+    /* back to float32 on the same plan: the float32 results again */
+    CHECK_OK(ssd_onnx_set_precision(m, SSD_PREC_FP32));
+    CHECK_OK(ssd_onnx_run(m, &xb));
+    ssd_onnx_get_stats(m, &st);
+    CHECK(st.convs_bf16 == 0 && st.convs_bf16_y == 0);
+    check_output(m, "bf16 then fp32", "scores", s, N * K * C, TOL);
+out:
+    ssd_free(hs);
+    ssd_free(hb);
+    ssd_free(xh);
+    ssd_tensor_deinit(&xb);
+done:
+    ssd_onnx_destroy(m);
+    ssd_backend_destroy(ref);
+}
+
 /* Loads file, runs x (and, for a dynamic batch, x2 then x again) against the references. */
 static void check_file(const char *file, const char *what, const ssd_tensor *x, const float *s,
                        const float *b, const ssd_tensor *x2, const float *s2, const float *b2,
@@ -245,6 +310,7 @@ static void check_export_and_torch(const fixture_file *f, uint8_t **ours, size_t
         CHECK(ssd_onnx_run(rm, &x2) == SSD_E_INVAL);
         ssd_onnx_destroy(rm);
     }
+    check_bf16("ours13.onnx", &x, s, b);
     /* our export, dynamic batch, opset 11 */
     ssd_onnx_export_opts ed = {11, 1, true, LABELS, 3};
     CHECK_OK(ssd_onnx_export(m, &ed, path("ours11_dyn.onnx")));

@@ -3,11 +3,15 @@
  * the reference backend's conv2d_fwd, on the SSD head, extra and backbone
  * geometries, plain and blocked inputs, each fused activation; weights
  * changed in place (version bump) and two layers of one geometry with
- * different weights; then its errors. */
+ * different weights; then its errors. Then bfloat16 (ssd_conv_prec): the
+ * reference backend's emulation against float32, and the cpu backend's
+ * native kernels against that emulation where the CPU has them (else their
+ * refusal). */
 #include "test.h"
 
 #include "backend/cpu/cpu.h"
 #include "core/mem.h"
+#include "tensor/convert.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -155,6 +159,86 @@ static void two_layers(ssd_backend *cpu) {
     ssd_free(w2);
 }
 
+/* ---- bfloat16 ---- */
+
+/* Whether every value is a bfloat16 (low 16 bits zero). */
+static bool all_bf16(const float *v, int64_t n) {
+    for (int64_t i = 0; i < n; i++)
+        if (ssd_bf16_to_float(ssd_float_to_bf16(v[i])) != v[i]) return false;
+    return true;
+}
+
+/* ref's emulation vs its float32 conv (rounding visible, and small), and
+ * the cpu's native bfloat16 conv vs the emulation: the same rounded
+ * operands, so only the float32 summation order differs (and, for BF16_Y,
+ * a last rounding that order can move by one bfloat16 step). */
+static void check_bf16(ssd_backend *ref, ssd_backend *cpu, const geo *g, ssd_act act, int blk,
+                       ssd_conv_prec prec) {
+    char what[160];
+    snprintf(what, sizeof what, "bf16%s n%d c%d o%d h%d k%d s%d g%d act %d blk %d",
+             prec == SSD_CONV_BF16_Y ? "_y" : "", g->n, g->c, g->o, g->h, g->k, g->s, g->groups,
+             (int)act, blk);
+    int64_t xs[4] = {g->n, g->c, g->h, g->h}, ws[4] = {g->o, g->c / g->groups, g->k, g->k},
+            bs[1] = {g->o};
+    int64_t nx = xs[0] * xs[1] * xs[2] * xs[3], nw = ws[0] * ws[1] * ws[2] * ws[3];
+    float *x = randv(nx, 1.0f), *w = randv(nw, 1.0f / sqrtf((float)(nw / g->o))),
+          *b = randv(g->o, 0.5f);
+    ssd_conv2d_params p = {.stride = {g->s, g->s},
+                           .pad = {g->k / 2, g->k / 2},
+                           .dilation = {1, 1},
+                           .groups = g->groups,
+                           .act = act,
+                           .prec = prec};
+    ssd_conv2d_params p32 = p;
+    p32.prec = SSD_CONV_F32;
+    ssd_tensor X[2], W[2], B[2], Y[2], Y32;
+    ssd_backend *bes[2] = {ref, cpu};
+    for (int i = 0; i < 2; i++) {
+        CHECK_OK(put(&X[i], bes[i], 4, xs, x));
+        CHECK_OK(put(&W[i], bes[i], 4, ws, w));
+        CHECK_OK(put(&B[i], bes[i], 1, bs, b));
+        ssd_tensor_init(&Y[i], bes[i], SSD_F32, 0, NULL);
+    }
+    ssd_tensor_init(&Y32, ref, SSD_F32, 0, NULL);
+    CHECK_OK(ref->ops->conv2d_infer(ref, &Y[0], &X[0], &W[0], &B[0], &p));
+    CHECK_OK(ref->ops->conv2d_infer(ref, &Y32, &X[0], &W[0], &B[0], &p32));
+    int64_t ny = ssd_tensor_numel(&Y[0]);
+    float *want = ssd_malloc((size_t)ny * sizeof *want),
+          *got = ssd_malloc((size_t)ny * sizeof *got);
+    CHECK_OK(ssd_tensor_get(&Y[0], want, SSD_F32));
+    /* operands with 8 significant bits: about 2^-9 relative each, averaging over the sum */
+    CHECK(test_close_tensor(what, &Y32, want, 2e-2, 2e-2));
+    CHECK_OK(ssd_tensor_get(&Y32, got, SSD_F32));
+    double dmax = 0;
+    for (int64_t i = 0; i < ny; i++) dmax = fmax(dmax, fabs((double)got[i] - want[i]));
+    CHECK(dmax > 1e-5); /* the rounding happened */
+    CHECK(prec != SSD_CONV_BF16_Y || all_bf16(want, ny));
+    if (blk) CHECK_OK(ssd_backend_cpu_block(cpu, &X[1], blk));
+    if (ssd_backend_has(cpu, SSD_OP_CONV2D, SSD_BF16, &p)) {
+        CHECK_OK(cpu->ops->conv2d_infer(cpu, &Y[1], &X[1], &W[1], &B[1], &p));
+        CHECK(
+            test_close_tensor(what, &Y[1], want, ATOL, prec == SSD_CONV_BF16_Y ? 1.0 / 128 : RTOL));
+        CHECK_OK(ssd_tensor_get(&Y[1], got, SSD_F32));
+        CHECK(prec != SSD_CONV_BF16_Y || all_bf16(got, ny));
+    } else {
+        CHECK(cpu->ops->conv2d_infer(cpu, &Y[1], &X[1], &W[1], &B[1], &p) == SSD_E_UNSUPPORTED);
+        CHECK(strstr(ssd_error_message(), "AVX512_BF16") != NULL);
+    }
+    CHECK(cpu->ops->conv2d_fwd(cpu, &Y[1], &X[1], &W[1], &B[1], &p) != SSD_OK); /* training */
+    ssd_free(want);
+    ssd_free(got);
+    for (int i = 0; i < 2; i++) {
+        ssd_tensor_deinit(&X[i]);
+        ssd_tensor_deinit(&W[i]);
+        ssd_tensor_deinit(&B[i]);
+        ssd_tensor_deinit(&Y[i]);
+    }
+    ssd_tensor_deinit(&Y32);
+    ssd_free(x);
+    ssd_free(w);
+    ssd_free(b);
+}
+
 static void errors(ssd_backend *cpu) {
     int64_t xs[4] = {1, 64, 8, 8}, ws[4] = {64, 32, 3, 3}, bs[1] = {63};
     ssd_tensor X, W, B, Y;
@@ -185,7 +269,7 @@ int main(void) {
         return test_skip("no cpu backend in this build");
     }
     CHECK(cpu->ops->conv2d_infer != NULL);
-    CHECK(ref->ops->conv2d_infer == NULL); /* optional: callers fall back to conv2d_fwd */
+    CHECK(ref->ops->conv2d_infer != NULL); /* conv2d_fwd, or the bfloat16 emulation */
     static const geo gs[] = {
         {1, 512, 126, 19, 3, 1, 1},                              /* class head, Winograd 4x3 */
         {1, 512, 24, 19, 3, 1, 1},                               /* box head: direct */
@@ -199,6 +283,22 @@ int main(void) {
     check(ref, cpu, &gs[0], SSD_ACT_RELU6, 8);
     two_layers(cpu);
     errors(cpu);
+
+    CHECK(ssd_backend_has(ref, SSD_OP_CONV2D, SSD_BF16, NULL));
+    bool native = ssd_backend_has(cpu, SSD_OP_CONV2D, SSD_BF16, NULL);
+    printf("cpu bfloat16 convs: %s\n", native ? "native" : "not on this CPU (refusal checked)");
+    static const geo bg[] = {
+        {1, 512, 126, 19, 3, 1, 1}, /* head */
+        {1, 3, 32, 30, 3, 2, 1},    /* first conv: 3 channels */
+        {2, 128, 256, 19, 1, 1, 1}, /* 1x1, batch 2 */
+        {1, 64, 64, 19, 3, 1, 64},  /* depthwise */
+        {1, 256, 512, 10, 3, 2, 1}, /* strided */
+        {1, 256, 126, 2, 3, 1, 1},  /* tiny map */
+    };
+    for (size_t i = 0; i < sizeof bg / sizeof bg[0]; i++)
+        for (int y = 0; y < 2; y++)
+            check_bf16(ref, cpu, &bg[i], (ssd_act)((i + (size_t)y) % 3), (int)(i % 2) * 16,
+                       y ? SSD_CONV_BF16_Y : SSD_CONV_BF16);
     ssd_backend_destroy(cpu);
     ssd_backend_destroy(ref);
     return test_finish();

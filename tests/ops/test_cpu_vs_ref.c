@@ -618,7 +618,7 @@ static void t_views(ctx *x) {
     tp W, Z;
     tp_rand(x, &W, 4, ws, 0.2f, 0);
     tp_empty(x, &Z);
-    ssd_conv2d_params cp = {{1, 1}, {0, 0}, {1, 1}, 1, SSD_ACT_NONE};
+    ssd_conv2d_params cp = {{1, 1}, {0, 0}, {1, 1}, 1, SSD_ACT_NONE, SSD_CONV_F32};
     CHECK_OK(x->ref->ops->conv2d_fwd(x->ref, &Z.r, &X.r, &W.r, NULL, &cp));
     CHECK_OK(x->cpu->ops->conv2d_fwd(x->cpu, &v, &X.c, &W.c, NULL, &cp));
     CHECK(v.view && v.data == mem && blocked(&v));
@@ -653,9 +653,9 @@ typedef struct {
     tp d[CHAIN_N], dw[3], dg[3], db[3], dy;
 } chain;
 
-static const ssd_conv2d_params CONV0 = {{2, 2}, {1, 1}, {1, 1}, 1, SSD_ACT_NONE};
-static const ssd_conv2d_params CONV1 = {{1, 1}, {1, 1}, {1, 1}, 32, SSD_ACT_NONE};
-static const ssd_conv2d_params CONV2 = {{1, 1}, {0, 0}, {1, 1}, 1, SSD_ACT_NONE};
+static const ssd_conv2d_params CONV0 = {{2, 2}, {1, 1}, {1, 1}, 1, SSD_ACT_NONE, SSD_CONV_F32};
+static const ssd_conv2d_params CONV1 = {{1, 1}, {1, 1}, {1, 1}, 32, SSD_ACT_NONE, SSD_CONV_F32};
+static const ssd_conv2d_params CONV2 = {{1, 1}, {0, 0}, {1, 1}, 1, SSD_ACT_NONE, SSD_CONV_F32};
 static const ssd_act BN_ACT[3] = {SSD_ACT_RELU, SSD_ACT_RELU6, SSD_ACT_NONE};
 static const ssd_pool_params POOL = {{3, 3}, {2, 2}, {0, 0}, true};
 

@@ -73,7 +73,7 @@ int main(void) {
         CHECK(ssd_backend_has(be, SSD_OP_ACT, SSD_F32, &hs));
         /* fused into a conv: hard-swish on cpu (a oneDNN post-op), not on ref; hard-sigmoid
          * nowhere */
-        ssd_conv2d_params cp = {{1, 1}, {0, 0}, {1, 1}, 1, SSD_ACT_HARDSWISH};
+        ssd_conv2d_params cp = {{1, 1}, {0, 0}, {1, 1}, 1, SSD_ACT_HARDSWISH, SSD_CONV_F32};
         CHECK(ssd_backend_has(be, SSD_OP_CONV2D, SSD_F32, &cp) == (i == 1));
         cp.act = SSD_ACT_HARDSIGMOID;
         CHECK(!ssd_backend_has(be, SSD_OP_CONV2D, SSD_F32, &cp));

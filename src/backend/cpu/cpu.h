@@ -177,6 +177,10 @@ void cpu_weights_clear(cpu_impl *c);
 
 /* ---- tensors and layouts (cpu_backend.c) ---- */
 
+/* Whether oneDNN runs bfloat16 convs natively here (AVX512_BF16 or AMX):
+ * without, its bfloat16 kernels emulate and lose to float32. */
+bool cpu_bf16_native(void);
+
 /* Plain row-major f32 md over dims. */
 void cpu_md_plain(dnnl_memory_desc_t *md, int ndim, const int64_t *dims);
 /* The md t is stored in (its layout, or plain over its shape). */

@@ -62,9 +62,12 @@ static bool md_padded(const dnnl_memory_desc_t *md) {
 
 ssd_status cpu_out(ssd_backend *be, ssd_tensor *t, int ndim, const int64_t *shape,
                    const dnnl_memory_desc_t *md) {
-    size_t bytes = cpu_md_size(md);
     dnnl_memory_desc_t plain;
     cpu_md_plain(&plain, ndim, shape);
+    /* never less than the plain float32 size: to_plain, set and fill turn the
+     * storage plain in place (a bfloat16 layout takes half of it) */
+    size_t bytes = cpu_md_size(md), pbytes = cpu_md_size(&plain);
+    if (bytes < pbytes) bytes = pbytes;
     bool is_plain = cpu_md_equal(md, &plain);
     if (t->be && t->be != be) ssd_tensor_deinit(t);
     t->be = be;
@@ -185,8 +188,15 @@ static ssd_status cpu_to_plain(ssd_backend *be, ssd_tensor *t) {
 
 /* ---- the vtable ---- */
 
+bool cpu_bf16_native(void) {
+    dnnl_cpu_isa_t isa = dnnl_get_effective_cpu_isa();
+    return (isa & dnnl_cpu_isa_avx512_core_bf16) == dnnl_cpu_isa_avx512_core_bf16;
+}
+
 static bool cpu_supports(ssd_backend *be, ssd_op op, ssd_dtype dt, const void *params) {
     (void)be;
+    if (dt == SSD_BF16 && op == SSD_OP_CONV2D) /* inference convs */
+        return cpu_bf16_native() && cpu_supports(be, op, SSD_F32, params);
     if (dt != SSD_F32 || (unsigned)op >= SSD_OP__COUNT) return false;
     if (op == SSD_OP_BATCHNORM && params)
         return (unsigned)((const ssd_bn_params *)params)->act <= SSD_ACT_RELU6;
@@ -195,6 +205,7 @@ static bool cpu_supports(ssd_backend *be, ssd_op op, ssd_dtype dt, const void *p
     if (op == SSD_OP_CONV2D && params) {
         const ssd_conv2d_params *p = params;
         if ((unsigned)p->act > SSD_ACT_HARDSWISH) return false; /* fused: oneDNN post-ops */
+        if ((unsigned)p->prec > SSD_CONV_BF16_Y || (p->prec && !cpu_bf16_native())) return false;
         if (p->groups < 1 || p->stride[0] < 1 || p->stride[1] < 1 || p->dilation[0] < 1 ||
             p->dilation[1] < 1 || p->pad[0] < 0 || p->pad[1] < 0)
             return false;

@@ -19,6 +19,7 @@ typedef struct {
     int64_t n, c, h, w, o, kh, kw, oh, ow;
     int groups;
     bool bias;
+    ssd_conv_prec prec;
     dnnl_dims_t strides, dil, pad_l, pad_r;
 } geom;
 
@@ -36,6 +37,9 @@ static ssd_status conv_geom(geom *g, const ssd_tensor *x, const ssd_tensor *w, b
     g->kw = w->shape[3];
     g->groups = p->groups;
     g->bias = bias;
+    g->prec = p->prec;
+    if ((unsigned)p->prec > SSD_CONV_BF16_Y)
+        return ssd_error_set(SSD_E_INVAL, "%s: precision %d", op, (int)p->prec);
     if (p->groups < 1 || g->c % p->groups || g->o % p->groups || w->shape[1] != g->c / p->groups)
         return ssd_error_set(SSD_E_INVAL,
                              "%s: x has %lld channels, w is (%lld, %lld, ...), groups %d", op,
@@ -72,9 +76,10 @@ static int conv_nthr(const geom *g) {
 
 static void key_geom(cpu_key *k, int kind, const geom *g, int act) {
     cpu_key_init(k, kind);
-    int64_t v[] = {g->n,      g->c,      g->h,        g->w,        g->o,          g->kh,
-                   g->kw,     g->groups, g->bias,     act,         g->strides[0], g->strides[1],
-                   g->dil[0], g->dil[1], g->pad_l[0], g->pad_l[1], g->pad_r[0],   g->pad_r[1]};
+    int64_t v[] = {g->n,          g->c,          g->h,        g->w,      g->o,
+                   g->kh,         g->kw,         g->groups,   g->bias,   act,
+                   g->strides[0], g->strides[1], g->dil[0],   g->dil[1], g->pad_l[0],
+                   g->pad_l[1],   g->pad_r[0],   g->pad_r[1], g->prec};
     for (size_t i = 0; i < sizeof v / sizeof v[0]; i++) cpu_key_add(k, v[i]);
 }
 
@@ -123,8 +128,9 @@ static void md_bias(const geom *g, dnnl_memory_desc_t *md) {
 }
 
 /* How a forward conv is computed: direct for training (also the hint for
- * the backward ones; inference uses it too), or Winograd for inference. */
-typedef enum { FWD_TRAIN, FWD_WINO } fwd_mode;
+ * the backward ones; float32 inference uses it too), Winograd for
+ * inference, or direct inference-only kernels (the bfloat16 ones). */
+typedef enum { FWD_TRAIN, FWD_WINO, FWD_INFER } fwd_mode;
 
 static ssd_status fwd_desc_mode(const geom *g, dnnl_convolution_desc_t *d, bool bias,
                                 fwd_mode mode) {
@@ -133,6 +139,10 @@ static ssd_status fwd_desc_mode(const geom *g, dnnl_convolution_desc_t *d, bool 
     md_weights(g, &w, false);
     md_bias(g, &b);
     md_dst(g, &dst);
+    if (g->prec != SSD_CONV_F32) { /* the bias stays float32 */
+        src.data_type = w.data_type = dnnl_bf16;
+        if (g->prec == SSD_CONV_BF16_Y) dst.data_type = dnnl_bf16;
+    }
     CPU_DNNL(dnnl_dilated_convolution_forward_desc_init(
                  d, mode == FWD_TRAIN ? dnnl_forward_training : dnnl_forward_inference,
                  mode == FWD_WINO ? dnnl_convolution_winograd : dnnl_convolution_direct, &src, &w,
@@ -212,6 +222,7 @@ done:
  * Everything else stays on the training kernels: oneDNN's inference-only
  * ones (brgconv, brdgmm) are no faster here and want NHWC. */
 static fwd_mode infer_mode(const geom *g) {
+    if (g->prec != SSD_CONV_F32) return FWD_INFER; /* oneDNN has no bfloat16 Winograd */
     bool wino = g->groups == 1 && g->kh == 3 && g->kw == 3 && g->strides[0] == 1 &&
                 g->strides[1] == 1 && g->dil[0] == 0 && g->dil[1] == 0 && g->c >= 64 &&
                 g->o >= 64 && g->oh >= 3 && g->ow >= 3;
@@ -226,6 +237,11 @@ static ssd_status fwd_run(ssd_backend *be, ssd_tensor *y, const ssd_tensor *x, c
     if (b) SSD_TRY(cpu_check_in(b, 1, "conv2d_fwd", "b"));
     if (b && b->shape[0] != g.o)
         return ssd_error_set(SSD_E_INVAL, "conv2d_fwd: bias size mismatch");
+    if (g.prec != SSD_CONV_F32 && !infer)
+        return ssd_error_set(SSD_E_INVAL, "conv2d_fwd: bfloat16 is for inference (conv2d_infer)");
+    if (g.prec != SSD_CONV_F32 && !cpu_bf16_native())
+        return ssd_error_set(SSD_E_UNSUPPORTED,
+                             "conv2d_infer: bfloat16 needs a CPU with AVX512_BF16 or AMX");
     fwd_mode mode = infer ? infer_mode(&g) : FWD_TRAIN;
     cpu_key k;
     key_geom(&k, CPU_K_CONV_FWD, &g, p->act);

@@ -434,10 +434,14 @@ ssd_status cpu_head_permute_fwd(ssd_backend *be, ssd_tensor *y, const ssd_tensor
     SSD_TRY(cpu_out_plain(be, y, 3, ys));
     int blk = cpu_md_cblock(&xmd);
     if (!blk && cc == x->shape[1]) return cpu_reorder(c, &xmd, x->data, &nhwc, y->data);
-    if (!blk) /* plain and nChw<B>c have a block size; a range of another layout is not needed */
-        return ssd_error_set(SSD_E_UNSUPPORTED, "head_permute_fwd: a channel range of this layout");
-    head_copy(x->data, y->data, x->shape[0], x->shape[1], c0, cc, x->shape[2] * x->shape[3], blk,
-              0);
+    void *xp = x->data;
+    if (!blk) { /* a range of another layout (nhwc, bf16, ...): staged plain first */
+        dnnl_memory_desc_t plain;
+        cpu_md_plain(&plain, 4, x->shape);
+        SSD_TRY(cpu_input(c, x, &xmd, &plain, &c->tmp[0], &xp));
+        blk = 1;
+    }
+    head_copy(xp, y->data, x->shape[0], x->shape[1], c0, cc, x->shape[2] * x->shape[3], blk, 0);
     return SSD_OK;
 }
 

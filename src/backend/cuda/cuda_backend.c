@@ -154,7 +154,8 @@ static bool cuda_supports(ssd_backend *be, ssd_op op, ssd_dtype dt, const void *
     if (dt != SSD_F32) return false;
     switch (op) {
     case SSD_OP_CONV2D:
-        return !params || act_ok((int)((const ssd_conv2d_params *)params)->act);
+        return !params || (act_ok((int)((const ssd_conv2d_params *)params)->act) &&
+                           ((const ssd_conv2d_params *)params)->prec == SSD_CONV_F32);
     case SSD_OP_BATCHNORM: /* no use_saved recompute yet */
         return !params || (act_ok((int)((const ssd_bn_params *)params)->act) &&
                            !((const ssd_bn_params *)params)->use_saved);

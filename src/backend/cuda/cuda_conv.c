@@ -28,6 +28,8 @@ static ssd_status dims_of(conv_dims *d, const char *op, const ssd_tensor *x, con
                              op, p->groups, p->stride[0], p->stride[1], p->pad[0], p->pad[1],
                              p->dilation[0], p->dilation[1]);
     SSD_TRY(ssd_cuda_check_act((int)p->act, op));
+    if (p->prec != SSD_CONV_F32)
+        return ssd_error_set(SSD_E_UNSUPPORTED, "%s: bfloat16 convs are not on cuda yet", op);
     *d = (conv_dims){.n = x->shape[0],
                      .c = x->shape[1],
                      .h = x->shape[2],

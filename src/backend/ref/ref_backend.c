@@ -6,11 +6,15 @@
 
 static bool ref_supports(ssd_backend *be, ssd_op op, ssd_dtype dt, const void *params) {
     (void)be;
+    if (dt == SSD_BF16) /* inference convs, emulated */
+        return op == SSD_OP_CONV2D && ref_supports(be, op, SSD_F32, params);
     if ((unsigned)op >= SSD_OP__COUNT || (dt != SSD_F32 && dt != SSD_F64)) return false;
     if (!params) return true;
     /* fused activations: ReLU and ReLU6 only */
-    if (op == SSD_OP_CONV2D)
-        return (unsigned)((const ssd_conv2d_params *)params)->act <= SSD_ACT_RELU6;
+    if (op == SSD_OP_CONV2D) {
+        const ssd_conv2d_params *p = params;
+        return (unsigned)p->act <= SSD_ACT_RELU6 && (unsigned)p->prec <= SSD_CONV_BF16_Y;
+    }
     if (op == SSD_OP_BATCHNORM)
         return (unsigned)((const ssd_bn_params *)params)->act <= SSD_ACT_RELU6;
     if (op == SSD_OP_ACT)
@@ -38,6 +42,7 @@ static const ssd_backend_ops ref_ops = {
     .fill = ssd_host_fill,
     .to_plain = ref_to_plain,
     .conv2d_fwd = ssd_ref_conv2d_fwd,
+    .conv2d_infer = ssd_ref_conv2d_infer,
     .conv2d_bwd_data = ssd_ref_conv2d_bwd_data,
     .conv2d_bwd_weights = ssd_ref_conv2d_bwd_weights,
     .bn_fwd = ssd_ref_bn_fwd,

@@ -2,6 +2,8 @@
  * the loops in ref_conv_tmpl.h. */
 #include "backend/ref/ref_ops.h"
 
+#include "tensor/convert.h"
+
 typedef struct {
     int64_t n, c, h, w; /* input */
     int64_t o, ho, wo;  /* output */
@@ -27,6 +29,8 @@ static ssd_status conv_dims(ref_conv_dims *d, const char *op, const ssd_tensor *
                              p->dilation[0], p->dilation[1]);
     if ((unsigned)p->act > SSD_ACT_RELU6)
         return ssd_error_set(SSD_E_INVAL, "%s: unknown activation %d", op, (int)p->act);
+    if (p->prec != SSD_CONV_F32) /* conv2d_infer has rounded the operands and passes F32 */
+        return ssd_error_set(SSD_E_INVAL, "%s: bfloat16 is for inference (conv2d_infer)", op);
     *d = (ref_conv_dims){.n = x->shape[0],
                          .c = x->shape[1],
                          .h = x->shape[2],
@@ -72,6 +76,47 @@ ssd_status ssd_ref_conv2d_fwd(ssd_backend *be, ssd_tensor *y, const ssd_tensor *
     SSD_TRY(ssd_ref_prepare_out(y, be, x->dtype, 4, ys));
     REF_DISPATCH(x->dtype, conv_fwd, y->data, x->data, w->data, b ? b->data : NULL, &d);
     return SSD_OK;
+}
+
+/* Rounds n floats to bfloat16 (to nearest even), kept as float32. */
+static void round_bf16(float *dst, const float *src, int64_t n) {
+    for (int64_t i = 0; i < n; i++) dst[i] = ssd_bf16_to_float(ssd_float_to_bf16(src[i]));
+}
+
+/* A float32 copy of t with its values rounded to bfloat16. */
+static ssd_status rounded_copy(ssd_tensor *r, ssd_backend *be, const ssd_tensor *t) {
+    ssd_tensor_init(r, be, SSD_F32, t->ndim, t->shape);
+    SSD_TRY(ssd_tensor_alloc(r));
+    round_bf16(r->data, t->data, ssd_tensor_numel(t));
+    return SSD_OK;
+}
+
+/* bfloat16 emulated: the operands rounded, the float32 conv (summed in
+ * double, so it stands for any float32 summation order), y rounded last. */
+ssd_status ssd_ref_conv2d_infer(ssd_backend *be, ssd_tensor *y, const ssd_tensor *x,
+                                const ssd_tensor *w, const ssd_tensor *b,
+                                const ssd_conv2d_params *p) {
+    if (!p || p->prec == SSD_CONV_F32) return ssd_ref_conv2d_fwd(be, y, x, w, b, p);
+    const char *op = "conv2d_infer";
+    if ((unsigned)p->prec > SSD_CONV_BF16_Y)
+        return ssd_error_set(SSD_E_INVAL, "%s: precision %d", op, (int)p->prec);
+    if (!x || !w) return ssd_error_set(SSD_E_INVAL, "%s: x or w is NULL", op);
+    SSD_TRY(ssd_ref_check_in(x, op, "x", SSD_F32, 4));
+    SSD_TRY(ssd_ref_check_in(w, op, "w", SSD_F32, 4));
+    SSD_TRY(ssd_ref_check_distinct(y, x, op, "y", "x"));
+    ssd_conv2d_params q = *p;
+    q.prec = SSD_CONV_F32;
+    ssd_tensor xr, wr;
+    ssd_tensor_init(&xr, be, SSD_F32, 0, NULL);
+    ssd_tensor_init(&wr, be, SSD_F32, 0, NULL);
+    ssd_status st = rounded_copy(&xr, be, x);
+    if (st == SSD_OK) st = rounded_copy(&wr, be, w);
+    if (st == SSD_OK) st = ssd_ref_conv2d_fwd(be, y, &xr, &wr, b, &q);
+    if (st == SSD_OK && p->prec == SSD_CONV_BF16_Y)
+        round_bf16(y->data, y->data, ssd_tensor_numel(y));
+    ssd_tensor_deinit(&xr);
+    ssd_tensor_deinit(&wr);
+    return st;
 }
 
 ssd_status ssd_ref_conv2d_bwd_data(ssd_backend *be, ssd_tensor *dx, const ssd_tensor *dy,

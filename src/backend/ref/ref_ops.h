@@ -49,6 +49,10 @@ ssd_status ssd_ref_prepare_out(ssd_tensor *t, ssd_backend *be, ssd_dtype dt, int
 /* The ops (signatures as in ssd_backend_ops). */
 ssd_status ssd_ref_conv2d_fwd(ssd_backend *be, ssd_tensor *y, const ssd_tensor *x,
                               const ssd_tensor *w, const ssd_tensor *b, const ssd_conv2d_params *p);
+/* conv2d_fwd, or for a bfloat16 precision its emulation (backend.h). */
+ssd_status ssd_ref_conv2d_infer(ssd_backend *be, ssd_tensor *y, const ssd_tensor *x,
+                                const ssd_tensor *w, const ssd_tensor *b,
+                                const ssd_conv2d_params *p);
 ssd_status ssd_ref_conv2d_bwd_data(ssd_backend *be, ssd_tensor *dx, const ssd_tensor *dy,
                                    const ssd_tensor *x, const ssd_tensor *w,
                                    const ssd_conv2d_params *p);
