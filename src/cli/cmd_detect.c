@@ -64,7 +64,7 @@ static const char usage[] =
     "  --precision P         fp32 (default: the exported graph's arithmetic, ONNX Runtime's\n"
     "                        results) or bf16: the convs in bfloat16, about 3 significant\n"
     "                        digits as a TensorRT FP16 engine, ~1.6x faster on CPUs with\n"
-    "                        AVX512_BF16 or AMX (an error elsewhere); .onnx models only\n"
+    "                        AVX512_BF16 or AMX (an error elsewhere)\n"
     "  --quiet               no per-detection lines\n"
     "  --headless            accepted for detectnet compatibility (nothing is displayed)\n"
     "  -h, --help            this text\n"

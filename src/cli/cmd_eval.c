@@ -49,6 +49,8 @@ static const char usage[] =
     "  --batch-size N              images per forward pass (default 8)\n"
     "  --workers N                 image decoding threads (default 2)\n"
     "  --threads N                 compute threads (default: all cores)\n"
+    "  --precision P               fp32 (default) or bf16: the convs in bfloat16 (as ssd detect\n"
+    "                              --precision bf16), to measure what it costs in AP\n"
     "  --score-threshold X         where precision, recall and F1 are read (default 0.5)\n"
     "  --pr-curves BOOL            write pr_<class>.png curves (default true)\n"
     "  --log-level LEVEL           debug, info, warning, error, critical (default info)\n"
@@ -74,6 +76,7 @@ enum {
     O_BATCH,
     O_WORKERS,
     O_THREADS,
+    O_PRECISION,
     O_SCORE,
     O_CURVES,
     O_LOG
@@ -106,6 +109,7 @@ static const struct option opts[] = {{"net", required_argument, 0, O_NET},
                                      {"workers", required_argument, 0, O_WORKERS},
                                      {"num-workers", required_argument, 0, O_WORKERS},
                                      {"threads", required_argument, 0, O_THREADS},
+                                     {"precision", required_argument, 0, O_PRECISION},
                                      {"score-threshold", required_argument, 0, O_SCORE},
                                      {"score_threshold", required_argument, 0, O_SCORE},
                                      {"pr-curves", required_argument, 0, O_CURVES},
@@ -134,6 +138,7 @@ typedef struct {
     bool use_cuda, pr_curves;
     double mb2_width_mult;
     int resolution, threads;
+    ssd_precision precision;
     ssd_eval_params ep;
 } eval_opts;
 
@@ -196,6 +201,9 @@ static ssd_status run(const eval_opts *o) {
             ssd_info("loaded model %s (%.2f s; %s, %d classes, %dx%d)", o->model, ssd_now() - t0,
                      o->net, ds->num_classes, m->resolution, m->resolution);
     }
+    if (st == SSD_OK) st = ssd_model_set_precision(m, o->precision);
+    if (st == SSD_OK && o->precision != SSD_PREC_FP32)
+        ssd_info("precision %s", ssd_precision_name(o->precision));
     if (st == SSD_OK) st = ssd_mkdir_p(o->eval_dir);
     if (st == SSD_OK) {
         ssd_eval_params ep = o->ep;
@@ -318,6 +326,10 @@ int cmd_eval(int argc, char **argv) {
             break;
         case O_THREADS:
             r = parse_int(name, optarg, 0, &o.threads);
+            break;
+        case O_PRECISION:
+            if (ssd_precision_parse(optarg, &o.precision) != SSD_OK)
+                r = bad(name, optarg, "fp32 or bf16 (tf32 and fp16: GPU backends)");
             break;
         case O_SCORE:
             r = parse_double(name, optarg, 0, 1, &d);

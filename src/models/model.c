@@ -211,6 +211,21 @@ ssd_status ssd_model_init_non_base_xavier(ssd_model *m, uint64_t seed) {
     return apply(m, &rng, ssd_layer_xavier, false, true, true);
 }
 
+ssd_status ssd_model_set_precision(ssd_model *m, ssd_precision p) {
+    if (p == SSD_PREC_BF16 && !ssd_backend_has(m->be, SSD_OP_CONV2D, SSD_BF16, NULL))
+        return ssd_error_set(SSD_E_UNSUPPORTED,
+                             "precision bf16: the %s backend has no bfloat16 convs on this machine "
+                             "(the cpu backend needs a CPU with AVX512_BF16 or AMX)",
+                             m->be->ops->name);
+    if (p != SSD_PREC_BF16) SSD_TRY(ssd_backend_set_precision(m->be, p));
+    for (int i = 0; i < m->g.n; i++) {
+        ssd_layer *l = m->g.nodes[i].layer;
+        if (l && l->kind == SSD_L_CONV)
+            l->u.conv.p.prec = p == SSD_PREC_BF16 ? SSD_CONV_BF16 : SSD_CONV_F32;
+    }
+    return SSD_OK;
+}
+
 void ssd_model_set_frozen(ssd_model *m, bool freeze_base, bool freeze_net) {
     bool f[SSD_SEC__COUNT] = {0};
     f[SSD_SEC_BASE] = freeze_base || freeze_net;

@@ -84,6 +84,12 @@ ssd_status ssd_model_backward(ssd_model *m);
  * double precision for exact comparisons). */
 ssd_status ssd_model_to_dtype(ssd_model *m, ssd_dtype dt);
 
+/* The arithmetic of inference forwards (training always runs float32): fp32;
+ * bf16, every conv's input and weights rounded to bfloat16 with float32 sums
+ * (ssd_conv_prec BF16; needs a backend with bfloat16 convs); tf32 / fp16 go
+ * to the backend (ssd_backend_set_precision). */
+ssd_status ssd_model_set_precision(ssd_model *m, ssd_precision p);
+
 /* Trainable parameter count (excluding buffers). */
 int64_t ssd_model_num_params(const ssd_model *m);
 

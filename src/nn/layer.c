@@ -151,10 +151,13 @@ ssd_status ssd_layer_forward(ssd_layer *l, const ssd_tensor *x, bool training) {
     case SSD_L_CONV: {
         ssd_conv_layer *c = &l->u.conv;
         /* outside training the backend may pick inference kernels (cpu: Winograd heads) */
-        if (!training && ops->conv2d_infer)
+        if (!training && ops->conv2d_infer) {
             st = ops->conv2d_infer(l->be, l->y, x, &c->w, c->has_bias ? &c->b : NULL, &c->p);
-        else
-            st = ops->conv2d_fwd(l->be, l->y, x, &c->w, c->has_bias ? &c->b : NULL, &c->p);
+        } else { /* training is float32 whatever the inference precision */
+            ssd_conv2d_params p = c->p;
+            p.prec = SSD_CONV_F32;
+            st = ops->conv2d_fwd(l->be, l->y, x, &c->w, c->has_bias ? &c->b : NULL, &p);
+        }
         break;
     }
     case SSD_L_BN: {

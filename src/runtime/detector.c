@@ -119,11 +119,6 @@ static ssd_status open_pth(ssd_detector *d, const ssd_detector_cfg *cfg) {
                              "%s: --input-blob/--output-cvg/--output-bbox name ONNX tensors; a "
                              ".pth has none",
                              cfg->model);
-    if (cfg->precision != SSD_PREC_FP32)
-        return ssd_error_set(SSD_E_UNSUPPORTED,
-                             "%s: --precision %s runs ONNX models only; a .pth runs in fp32 "
-                             "(ssd export makes the .onnx)",
-                             cfg->model, ssd_precision_name(cfg->precision));
     const char *net = cfg->net ? cfg->net : "mb1-ssd";
     if (!strcmp(net, "ssd-mobilenet")) net = "mb1-ssd";
     if (!ssd_net_known(net)) return ssd_error_set(SSD_E_INVAL, "--net %s: unknown net", net);
@@ -136,6 +131,8 @@ static ssd_status open_pth(ssd_detector *d, const ssd_detector_cfg *cfg) {
     SSD_TRY(ssd_model_create_wm(&d->pth, d->be, net, cfg->num_classes, cfg->resolution,
                                 cfg->width_mult > 0 ? (float)cfg->width_mult : 1.0f));
     SSD_TRY(ssd_model_load(d->pth, cfg->model, SSD_LOAD_FULL));
+    ssd_status st = ssd_model_set_precision(d->pth, cfg->precision);
+    if (st != SSD_OK) return ssd_error_prefix(st, "%s", cfg->model);
     ssd_model *m = d->pth;
     d->tf.size = m->resolution;
     memcpy(d->tf.mean, m->image_mean, sizeof d->tf.mean);

@@ -27,7 +27,8 @@ typedef struct {
     const char *output_cvg;  /* scores (N,K,C) */
     const char *output_bbox; /* boxes (N,K,4) */
     const char *backend;     /* NULL: "cpu" */
-    ssd_precision precision; /* ONNX: the convs' arithmetic (ssd_onnx_set_precision); fp32 (0) */
+    ssd_precision precision; /* the convs' arithmetic (ssd_onnx_set_precision,
+                                ssd_model_set_precision); fp32 (0) */
 } ssd_detector_cfg;
 
 /* Errors name the model file, and for a missing tensor its name and the names there are. */

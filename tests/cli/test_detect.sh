@@ -226,11 +226,12 @@ expect_rc 0 "$ssd" detect --model="$onnx" --labels="$work/void.txt" --threshold=
 # --- --precision: bf16 where the backend has bfloat16 convs, a clear error elsewhere ----------
 expect_rc 2 "$ssd" detect --model="$onnx" --precision=fp8 "$one"
 has "--precision"
-expect_rc 1 "$ssd" detect --model="$pth" --labels="$labels" --precision=bf16 "$one"
-has "ONNX models only"
 DNNL_MAX_CPU_ISA=AVX2 expect_rc 1 "$ssd" detect --model="$onnx" --precision=bf16 "$one"
 has "AVX512_BF16"
 has "$onnx"
+DNNL_MAX_CPU_ISA=AVX2 expect_rc 1 "$ssd" detect --model="$pth" --labels="$labels" --precision=bf16 "$one"
+has "AVX512_BF16"
+has "$pth"
 "$ssd" detect --model="$onnx" --precision=fp32 --threshold=0.2 --overlay=none --json="$work/p32.json" "$imgs" >/dev/null 2>&1 \
     || fail "--precision fp32"
 set +e
@@ -243,25 +244,30 @@ if [ $rc -ne 0 ]; then # no AVX512_BF16 / AMX here: the error names the file and
     has "$onnx"
     echo "bf16: not on this machine ($(head -c 200 "$work/out"))"
 else
+    "$ssd" detect --model="$pth" --labels="$labels" --threshold=0.2 --overlay=none --json="$work/q32.json" "$imgs" >/dev/null 2>&1
+    "$ssd" detect --model="$pth" --labels="$labels" --precision=bf16 --threshold=0.2 --overlay=none \
+        --json="$work/q16.json" "$imgs" >/dev/null 2>&1 || fail "--precision bf16 on a .pth"
     # 8 significant bits in every conv: the same plates, scores within a few hundredths
-    $py - "$work/p32.json" "$work/p16.json" <<'PYEOF' || fail "bf16 detections"
+    $py - "$work/p32.json" "$work/p16.json" "$work/q32.json" "$work/q16.json" <<'PYEOF' || fail "bf16 detections"
 import json, sys
-a, b = ({d["image"]: d["detections"] for d in json.load(open(p))} for p in sys.argv[1:])
 def iou(p, q):
     w = min(p[2], q[2]) - max(p[0], q[0]); h = min(p[3], q[3]) - max(p[1], q[1])
     i = max(w, 0) * max(h, 0)
     return i / ((p[2] - p[0]) * (p[3] - p[1]) + (q[2] - q[0]) * (q[3] - q[1]) - i)
-n = matched = 0
-worst = 0.0
-for img, da in a.items():
-    for d in da:
-        n += 1
-        m = [e for e in b[img] if e["class_id"] == d["class_id"] and iou(d["box"], e["box"]) > 0.8]
-        if m:
-            matched += 1
-            worst = max(worst, min(abs(e["confidence"] - d["confidence"]) for e in m))
-print(f"bf16 vs fp32: {matched} of {n} detections matched (IoU > 0.8), worst score diff {worst:.3f}")
-assert n > 10 and matched >= 0.9 * n and worst < 0.1, (n, matched, worst)
+for f32, f16 in ((sys.argv[1], sys.argv[2]), (sys.argv[3], sys.argv[4])):
+    a, b = ({d["image"]: d["detections"] for d in json.load(open(p))} for p in (f32, f16))
+    n = matched = 0
+    worst = 0.0
+    for img, da in a.items():
+        for d in da:
+            n += 1
+            m = [e for e in b[img] if e["class_id"] == d["class_id"] and iou(d["box"], e["box"]) > 0.8]
+            if m:
+                matched += 1
+                worst = max(worst, min(abs(e["confidence"] - d["confidence"]) for e in m))
+    print(f"bf16 vs fp32 ({f16[-8:]}): {matched} of {n} detections matched (IoU > 0.8), "
+          f"worst score diff {worst:.3f}")
+    assert n > 10 and matched >= 0.9 * n and worst < 0.1, (n, matched, worst)
 PYEOF
 fi
 echo "ok"
