@@ -52,7 +52,10 @@ typedef enum {
  * float32, bias and activation in float32; BF16_Y: y rounded to bfloat16 as
  * well, for a y that only other bfloat16 convs read (the backend may store
  * it in 16 bits). A backend that computes them natively says so for
- * ssd_backend_has(be, SSD_OP_CONV2D, SSD_BF16, params). */
+ * ssd_backend_has(be, SSD_OP_CONV2D, SSD_BF16, params). Like TensorRT's
+ * precision flags they permit rather than require: a conv whose float32
+ * algorithm is faster (cpu: Winograd on large maps) may run in float32,
+ * with float32's results. */
 typedef enum { SSD_CONV_F32 = 0, SSD_CONV_BF16, SSD_CONV_BF16_Y } ssd_conv_prec;
 
 typedef struct {

@@ -214,7 +214,14 @@ static void check_bf16(ssd_backend *ref, ssd_backend *cpu, const geo *g, ssd_act
     CHECK(dmax > 1e-5); /* the rounding happened */
     CHECK(prec != SSD_CONV_BF16_Y || all_bf16(want, ny));
     if (blk) CHECK_OK(ssd_backend_cpu_block(cpu, &X[1], blk));
-    if (ssd_backend_has(cpu, SSD_OP_CONV2D, SSD_BF16, &p)) {
+    /* the cpu runs 3x3 convs on maps of 38x38 and more in float32 Winograd, its faster path */
+    bool f32 = g->groups == 1 && g->k == 3 && g->s == 1 && g->c >= 64 && g->o >= 64 && g->h >= 38;
+    if (ssd_backend_has(cpu, SSD_OP_CONV2D, SSD_BF16, &p) && f32) {
+        CHECK_OK(cpu->ops->conv2d_infer(cpu, &Y[1], &X[1], &W[1], &B[1], &p));
+        CHECK_OK(ssd_tensor_get(&Y32, got, SSD_F32));
+        strncat(what, " (float32 Winograd)", sizeof what - strlen(what) - 1);
+        CHECK(test_close_tensor(what, &Y[1], got, ATOL, RTOL));
+    } else if (ssd_backend_has(cpu, SSD_OP_CONV2D, SSD_BF16, &p)) {
         CHECK_OK(cpu->ops->conv2d_infer(cpu, &Y[1], &X[1], &W[1], &B[1], &p));
         CHECK(
             test_close_tensor(what, &Y[1], want, ATOL, prec == SSD_CONV_BF16_Y ? 1.0 / 128 : RTOL));
@@ -294,6 +301,7 @@ int main(void) {
         {1, 64, 64, 19, 3, 1, 64},  /* depthwise */
         {1, 256, 512, 10, 3, 2, 1}, /* strided */
         {1, 256, 126, 2, 3, 1, 1},  /* tiny map */
+        {1, 64, 64, 38, 3, 1, 1},   /* large map: float32 Winograd */
     };
     for (size_t i = 0; i < sizeof bg / sizeof bg[0]; i++)
         for (int y = 0; y < 2; y++)

@@ -221,12 +221,22 @@ done:
  * (box heads) its input transform is not amortised and it gains nothing.
  * Everything else stays on the training kernels: oneDNN's inference-only
  * ones (brgconv, brdgmm) are no faster here and want NHWC. */
+static bool wino_ok(const geom *g) {
+    return g->groups == 1 && g->kh == 3 && g->kw == 3 && g->strides[0] == 1 && g->strides[1] == 1 &&
+           g->dil[0] == 0 && g->dil[1] == 0 && g->c >= 64 && g->o >= 64 && g->oh >= 3 && g->ow >= 3;
+}
+
 static fwd_mode infer_mode(const geom *g) {
     if (g->prec != SSD_CONV_F32) return FWD_INFER; /* oneDNN has no bfloat16 Winograd */
-    bool wino = g->groups == 1 && g->kh == 3 && g->kw == 3 && g->strides[0] == 1 &&
-                g->strides[1] == 1 && g->dil[0] == 0 && g->dil[1] == 0 && g->c >= 64 &&
-                g->o >= 64 && g->oh >= 3 && g->ow >= 3;
-    return wino ? FWD_WINO : FWD_TRAIN;
+    return wino_ok(g) ? FWD_WINO : FWD_TRAIN;
+}
+
+/* bfloat16 convs that float32 Winograd does faster run in float32 (the
+ * precision is a permission, backend.h): oneDNN's bfloat16 direct 3x3 kernel
+ * makes about 225 GMAC/s on two Zen 4 cores, Winograd 275-310 equivalent
+ * from 38x38 up (vgg16-ssd), and about the same at 19x19. */
+static void prefer_f32(geom *g) {
+    if (g->prec != SSD_CONV_F32 && wino_ok(g) && g->oh * g->ow >= 38 * 38) g->prec = SSD_CONV_F32;
 }
 
 static ssd_status fwd_run(ssd_backend *be, ssd_tensor *y, const ssd_tensor *x, const ssd_tensor *w,
@@ -242,6 +252,7 @@ static ssd_status fwd_run(ssd_backend *be, ssd_tensor *y, const ssd_tensor *x, c
     if (g.prec != SSD_CONV_F32 && !cpu_bf16_native())
         return ssd_error_set(SSD_E_UNSUPPORTED,
                              "conv2d_infer: bfloat16 needs a CPU with AVX512_BF16 or AMX");
+    prefer_f32(&g);
     fwd_mode mode = infer ? infer_mode(&g) : FWD_TRAIN;
     cpu_key k;
     key_geom(&k, CPU_K_CONV_FWD, &g, p->act);
