@@ -36,6 +36,7 @@
 
 #include <getopt.h>
 #include <stdbool.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -202,6 +203,44 @@ static void ort(const char *npm, const char *model, int batch, int threads, int 
         }
     }
     pclose(p);
+}
+
+/* How far bf16's outputs are from fp32's on the bench input (batch 1): the
+ * largest absolute difference per output. */
+static ssd_status bf16_drift(ssd_onnx_model *m, ssd_backend *be) {
+    ssd_tensor x;
+    ssd_tensor_init4(&x, be, SSD_F32, 1, 3, 300, 300);
+    size_t n = 3 * 300 * 300;
+    float *h = ssd_malloc(n * sizeof *h), *a = NULL, *b = NULL;
+    ssd_status st = h ? ssd_tensor_alloc(&x) : SSD_E_NOMEM;
+    for (size_t i = 0; h && i < n; i++) h[i] = (float)((i * 2654435761u) % 1000) / 500.0f - 1.0f;
+    if (st == SSD_OK) st = ssd_tensor_set(&x, h, SSD_F32);
+    printf("bf16 vs fp32 on the bench input:");
+    for (int o = 0; o < ssd_onnx_num_outputs(m) && st == SSD_OK; o++) {
+        double d = 0;
+        int64_t k = 0;
+        for (int p = 0; p < 2 && st == SSD_OK; p++) {
+            st = ssd_onnx_set_precision(m, p ? SSD_PREC_BF16 : SSD_PREC_FP32);
+            if (st == SSD_OK) st = ssd_onnx_run(m, &x);
+            if (st != SSD_OK) break;
+            k = ssd_tensor_numel(ssd_onnx_output(m, o));
+            float *dst = ssd_realloc(p ? b : a, (size_t)k * sizeof(float));
+            if (!dst) {
+                st = SSD_E_NOMEM;
+                break;
+            }
+            *(p ? &b : &a) = dst;
+            st = ssd_onnx_output_get(m, o, dst);
+        }
+        for (int64_t i = 0; st == SSD_OK && i < k; i++) d = fmax(d, fabs((double)a[i] - b[i]));
+        if (st == SSD_OK) printf(" %s max |diff| %.2e", ssd_onnx_output_name(m, o), d);
+    }
+    printf("\n");
+    ssd_free(h);
+    ssd_free(a);
+    ssd_free(b);
+    ssd_tensor_deinit(&x);
+    return st;
 }
 
 /* Median over the rounds of ours / theirs, and the ratio of the fastest runs. */
@@ -379,6 +418,10 @@ int main(int argc, char **argv) {
             if (ort_spin && ort_nospin) printf(", no spinning %.2f (min %.2f)", c, cm);
             printf("\n");
         }
+    }
+    if (want32 && want16 && bf16_drift(m, be) != SSD_OK) {
+        fprintf(stderr, "bf16 check: %s\n", ssd_error_message());
+        return 1;
     }
     ssd_onnx_destroy(m);
     ssd_backend_destroy(be);
