@@ -73,6 +73,12 @@ int cmd_info(int argc, char **argv) {
     printf("oneDNN:    %d.%d.%d (%s), cpu runtime %s\n", v->major, v->minor, v->patch, v->hash,
            v->cpu_runtime == DNNL_RUNTIME_OMP ? "OpenMP" : "other");
     printf("cpu isa:   %s\n", isa_name(dnnl_get_effective_cpu_isa()));
+    ssd_backend *cpu = NULL;
+    if (ssd_backend_create(&cpu, "cpu") == SSD_OK) /* what --precision bf16 needs */
+        printf("bf16:      %s\n", ssd_backend_has(cpu, SSD_OP_CONV2D, SSD_BF16, NULL)
+                                      ? "native bfloat16 convs (--precision bf16)"
+                                      : "no (--precision bf16 needs AVX512_BF16 or AMX)");
+    ssd_backend_destroy(cpu);
     printf("threads:   %d (of %d cores)\n", ssd_threads_get(), ssd_cpu_count());
     const char *wp = getenv("OMP_WAIT_POLICY"), *sc = getenv("GOMP_SPINCOUNT");
     printf("waiting:   OMP_WAIT_POLICY=%s GOMP_SPINCOUNT=%s\n", wp ? wp : "(unset)",

@@ -13,6 +13,7 @@ mkdir -p "$out"
 
 expect_rc 0 env -u OMP_WAIT_POLICY -u GOMP_SPINCOUNT "$ssd" info
 grep -q "^threads: " "$out/last.out" || fail "no threads line: $(cat "$out/last.out")"
+grep -q "^bf16: " "$out/last.out" || fail "no bf16 line: $(cat "$out/last.out")"
 grep -q "^waiting:   OMP_WAIT_POLICY=(unset) GOMP_SPINCOUNT=10000$" "$out/last.out" ||
     fail "default policy: $(grep waiting "$out/last.out")"
 expect_rc 0 env -u OMP_WAIT_POLICY GOMP_SPINCOUNT=7 "$ssd" info
@@ -25,4 +26,7 @@ grep -q "^threads:   1 " "$out/last.out" || fail "--threads=1: $(cat "$out/last.
 expect_rc 2 env -u OMP_WAIT_POLICY -u GOMP_SPINCOUNT "$ssd" info --bogus
 expect_rc 0 env -u OMP_WAIT_POLICY -u GOMP_SPINCOUNT "$ssd" info --help
 grep -q "usage: ssd info" "$out/last.out" || fail "--help: $(cat "$out/last.out")"
+# --precision bf16's requirement, as oneDNN sees the CPU
+expect_rc 0 env DNNL_MAX_CPU_ISA=AVX2 "$ssd" info
+grep -q "^bf16:      no " "$out/last.out" || fail "bf16 under AVX2: $(grep bf16 "$out/last.out")"
 echo "ok"
