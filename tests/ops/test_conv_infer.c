@@ -67,56 +67,78 @@ static void ref_conv(ssd_backend *ref, ssd_tensor *y, const ssd_tensor *x, const
     ssd_tensor_deinit(&t);
 }
 
+/* One geometry's random operands, on ref ([0]) and cpu ([1]); x blocked on
+ * the cpu when blk (8, 16). */
+typedef struct {
+    int64_t nw, ny;
+    float *w, *want, *got;
+    ssd_tensor X[2], W[2], B[2], Y[2];
+    ssd_conv2d_params p;
+} conv_case;
+
+static void case_init(conv_case *k, ssd_backend *ref, ssd_backend *cpu, const geo *g, ssd_act act,
+                      int blk) {
+    int64_t xs[4] = {g->n, g->c, g->h, g->h}, ws[4] = {g->o, g->c / g->groups, g->k, g->k},
+            bs[1] = {g->o};
+    int64_t nx = xs[0] * xs[1] * xs[2] * xs[3];
+    k->nw = ws[0] * ws[1] * ws[2] * ws[3];
+    float *x = randv(nx, 1.0f), *b = randv(g->o, 0.5f);
+    k->w = randv(k->nw, 1.0f / sqrtf((float)(k->nw / g->o)));
+    k->p = (ssd_conv2d_params){.stride = {g->s, g->s},
+                               .pad = {g->k / 2, g->k / 2},
+                               .dilation = {1, 1},
+                               .groups = g->groups,
+                               .act = act};
+    ssd_backend *bes[2] = {ref, cpu};
+    for (int i = 0; i < 2; i++) {
+        CHECK_OK(put(&k->X[i], bes[i], 4, xs, x));
+        CHECK_OK(put(&k->W[i], bes[i], 4, ws, k->w));
+        CHECK_OK(put(&k->B[i], bes[i], 1, bs, b));
+        ssd_tensor_init(&k->Y[i], bes[i], SSD_F32, 0, NULL);
+    }
+    if (blk) CHECK_OK(ssd_backend_cpu_block(cpu, &k->X[1], blk));
+    int64_t oh = ssd_conv_out_size(g->h, g->k, g->s, g->k / 2, 1);
+    k->ny = (int64_t)g->n * g->o * oh * oh;
+    k->want = ssd_malloc((size_t)k->ny * sizeof *k->want);
+    k->got = ssd_malloc((size_t)k->ny * sizeof *k->got);
+    ssd_free(x);
+    ssd_free(b);
+}
+
+static void case_free(conv_case *k) {
+    for (int i = 0; i < 2; i++) {
+        ssd_tensor_deinit(&k->X[i]);
+        ssd_tensor_deinit(&k->W[i]);
+        ssd_tensor_deinit(&k->B[i]);
+        ssd_tensor_deinit(&k->Y[i]);
+    }
+    ssd_free(k->w);
+    ssd_free(k->want);
+    ssd_free(k->got);
+}
+
 /* ref conv2d_fwd vs cpu conv2d_infer; blk: re-store x blocked (0, 8, 16). */
 static void check(ssd_backend *ref, ssd_backend *cpu, const geo *g, ssd_act act, int blk) {
     char what[160];
     snprintf(what, sizeof what, "n%d c%d o%d h%d k%d s%d g%d act %d blk %d", g->n, g->c, g->o, g->h,
              g->k, g->s, g->groups, (int)act, blk);
-    int64_t xs[4] = {g->n, g->c, g->h, g->h}, ws[4] = {g->o, g->c / g->groups, g->k, g->k},
-            bs[1] = {g->o};
-    int64_t nx = xs[0] * xs[1] * xs[2] * xs[3], nw = ws[0] * ws[1] * ws[2] * ws[3];
-    float *x = randv(nx, 1.0f), *w = randv(nw, 1.0f / sqrtf((float)(nw / g->o))),
-          *b = randv(g->o, 0.5f);
-    ssd_conv2d_params p = {.stride = {g->s, g->s},
-                           .pad = {g->k / 2, g->k / 2},
-                           .dilation = {1, 1},
-                           .groups = g->groups,
-                           .act = act};
-    ssd_tensor X[2], W[2], B[2], Y[2];
-    ssd_backend *bes[2] = {ref, cpu};
-    for (int i = 0; i < 2; i++) {
-        CHECK_OK(put(&X[i], bes[i], 4, xs, x));
-        CHECK_OK(put(&W[i], bes[i], 4, ws, w));
-        CHECK_OK(put(&B[i], bes[i], 1, bs, b));
-        ssd_tensor_init(&Y[i], bes[i], SSD_F32, 0, NULL);
-    }
-    if (blk) CHECK_OK(ssd_backend_cpu_block(cpu, &X[1], blk));
-    ref_conv(ref, &Y[0], &X[0], &W[0], &B[0], &p);
-    CHECK_OK(cpu->ops->conv2d_infer(cpu, &Y[1], &X[1], &W[1], &B[1], &p));
-    int64_t ny = ssd_tensor_numel(&Y[0]);
-    float *want = ssd_malloc((size_t)ny * sizeof *want);
-    CHECK_OK(ssd_tensor_get(&Y[0], want, SSD_F32));
-    CHECK(test_close_tensor(what, &Y[1], want, ATOL, RTOL));
+    conv_case k;
+    case_init(&k, ref, cpu, g, act, blk);
+    ref_conv(ref, &k.Y[0], &k.X[0], &k.W[0], &k.B[0], &k.p);
+    CHECK_OK(cpu->ops->conv2d_infer(cpu, &k.Y[1], &k.X[1], &k.W[1], &k.B[1], &k.p));
+    CHECK_OK(ssd_tensor_get(&k.Y[0], k.want, SSD_F32));
+    CHECK(test_close_tensor(what, &k.Y[1], k.want, ATOL, RTOL));
 
     /* new weights in the same tensor: the prepared copy must follow */
-    for (int64_t i = 0; i < nw; i++) w[i] = -w[i];
-    CHECK_OK(ssd_tensor_set(&W[0], w, SSD_F32));
-    CHECK_OK(ssd_tensor_set(&W[1], w, SSD_F32));
-    ref_conv(ref, &Y[0], &X[0], &W[0], &B[0], &p);
-    CHECK_OK(cpu->ops->conv2d_infer(cpu, &Y[1], &X[1], &W[1], &B[1], &p));
-    CHECK_OK(ssd_tensor_get(&Y[0], want, SSD_F32));
+    for (int64_t i = 0; i < k.nw; i++) k.w[i] = -k.w[i];
+    CHECK_OK(ssd_tensor_set(&k.W[0], k.w, SSD_F32));
+    CHECK_OK(ssd_tensor_set(&k.W[1], k.w, SSD_F32));
+    ref_conv(ref, &k.Y[0], &k.X[0], &k.W[0], &k.B[0], &k.p);
+    CHECK_OK(cpu->ops->conv2d_infer(cpu, &k.Y[1], &k.X[1], &k.W[1], &k.B[1], &k.p));
+    CHECK_OK(ssd_tensor_get(&k.Y[0], k.want, SSD_F32));
     strncat(what, " (new weights)", sizeof what - strlen(what) - 1);
-    CHECK(test_close_tensor(what, &Y[1], want, ATOL, RTOL));
-    ssd_free(want);
-    for (int i = 0; i < 2; i++) {
-        ssd_tensor_deinit(&X[i]);
-        ssd_tensor_deinit(&W[i]);
-        ssd_tensor_deinit(&B[i]);
-        ssd_tensor_deinit(&Y[i]);
-    }
-    ssd_free(x);
-    ssd_free(w);
-    ssd_free(b);
+    CHECK(test_close_tensor(what, &k.Y[1], k.want, ATOL, RTOL));
+    case_free(&k);
 }
 
 /* Two layers of one geometry with their own weights, interleaved: each must
@@ -178,34 +200,17 @@ static void check_bf16(ssd_backend *ref, ssd_backend *cpu, const geo *g, ssd_act
     snprintf(what, sizeof what, "bf16%s n%d c%d o%d h%d k%d s%d g%d act %d blk %d",
              prec == SSD_CONV_BF16_Y ? "_y" : "", g->n, g->c, g->o, g->h, g->k, g->s, g->groups,
              (int)act, blk);
-    int64_t xs[4] = {g->n, g->c, g->h, g->h}, ws[4] = {g->o, g->c / g->groups, g->k, g->k},
-            bs[1] = {g->o};
-    int64_t nx = xs[0] * xs[1] * xs[2] * xs[3], nw = ws[0] * ws[1] * ws[2] * ws[3];
-    float *x = randv(nx, 1.0f), *w = randv(nw, 1.0f / sqrtf((float)(nw / g->o))),
-          *b = randv(g->o, 0.5f);
-    ssd_conv2d_params p = {.stride = {g->s, g->s},
-                           .pad = {g->k / 2, g->k / 2},
-                           .dilation = {1, 1},
-                           .groups = g->groups,
-                           .act = act,
-                           .prec = prec};
-    ssd_conv2d_params p32 = p;
-    p32.prec = SSD_CONV_F32;
-    ssd_tensor X[2], W[2], B[2], Y[2], Y32;
-    ssd_backend *bes[2] = {ref, cpu};
-    for (int i = 0; i < 2; i++) {
-        CHECK_OK(put(&X[i], bes[i], 4, xs, x));
-        CHECK_OK(put(&W[i], bes[i], 4, ws, w));
-        CHECK_OK(put(&B[i], bes[i], 1, bs, b));
-        ssd_tensor_init(&Y[i], bes[i], SSD_F32, 0, NULL);
-    }
+    conv_case k;
+    case_init(&k, ref, cpu, g, act, blk);
+    ssd_conv2d_params p = k.p, p32 = k.p;
+    p.prec = prec;
+    ssd_tensor Y32;
     ssd_tensor_init(&Y32, ref, SSD_F32, 0, NULL);
-    CHECK_OK(ref->ops->conv2d_infer(ref, &Y[0], &X[0], &W[0], &B[0], &p));
-    CHECK_OK(ref->ops->conv2d_infer(ref, &Y32, &X[0], &W[0], &B[0], &p32));
-    int64_t ny = ssd_tensor_numel(&Y[0]);
-    float *want = ssd_malloc((size_t)ny * sizeof *want),
-          *got = ssd_malloc((size_t)ny * sizeof *got);
-    CHECK_OK(ssd_tensor_get(&Y[0], want, SSD_F32));
+    CHECK_OK(ref->ops->conv2d_infer(ref, &k.Y[0], &k.X[0], &k.W[0], &k.B[0], &p));
+    CHECK_OK(ref->ops->conv2d_infer(ref, &Y32, &k.X[0], &k.W[0], &k.B[0], &p32));
+    int64_t ny = k.ny;
+    float *want = k.want, *got = k.got;
+    CHECK_OK(ssd_tensor_get(&k.Y[0], want, SSD_F32));
     /* operands with 8 significant bits: about 2^-9 relative each, averaging over the sum */
     CHECK(test_close_tensor(what, &Y32, want, 2e-2, 2e-2));
     CHECK_OK(ssd_tensor_get(&Y32, got, SSD_F32));
@@ -213,37 +218,25 @@ static void check_bf16(ssd_backend *ref, ssd_backend *cpu, const geo *g, ssd_act
     for (int64_t i = 0; i < ny; i++) dmax = fmax(dmax, fabs((double)got[i] - want[i]));
     CHECK(dmax > 1e-5); /* the rounding happened */
     CHECK(prec != SSD_CONV_BF16_Y || all_bf16(want, ny));
-    if (blk) CHECK_OK(ssd_backend_cpu_block(cpu, &X[1], blk));
     /* the cpu runs 3x3 convs on maps of 38x38 and more in float32 Winograd, its faster path */
     bool f32 = g->groups == 1 && g->k == 3 && g->s == 1 && g->c >= 64 && g->o >= 64 && g->h >= 38;
+    ssd_tensor *X = &k.X[1], *W = &k.W[1], *B = &k.B[1], *Y = &k.Y[1];
     if (ssd_backend_has(cpu, SSD_OP_CONV2D, SSD_BF16, &p) && f32) {
-        CHECK_OK(cpu->ops->conv2d_infer(cpu, &Y[1], &X[1], &W[1], &B[1], &p));
-        CHECK_OK(ssd_tensor_get(&Y32, got, SSD_F32));
+        CHECK_OK(cpu->ops->conv2d_infer(cpu, Y, X, W, B, &p));
         strncat(what, " (float32 Winograd)", sizeof what - strlen(what) - 1);
-        CHECK(test_close_tensor(what, &Y[1], got, ATOL, RTOL));
+        CHECK(test_close_tensor(what, Y, got, ATOL, RTOL));
     } else if (ssd_backend_has(cpu, SSD_OP_CONV2D, SSD_BF16, &p)) {
-        CHECK_OK(cpu->ops->conv2d_infer(cpu, &Y[1], &X[1], &W[1], &B[1], &p));
-        CHECK(
-            test_close_tensor(what, &Y[1], want, ATOL, prec == SSD_CONV_BF16_Y ? 1.0 / 128 : RTOL));
-        CHECK_OK(ssd_tensor_get(&Y[1], got, SSD_F32));
+        CHECK_OK(cpu->ops->conv2d_infer(cpu, Y, X, W, B, &p));
+        CHECK(test_close_tensor(what, Y, want, ATOL, prec == SSD_CONV_BF16_Y ? 1.0 / 128 : RTOL));
+        CHECK_OK(ssd_tensor_get(Y, got, SSD_F32));
         CHECK(prec != SSD_CONV_BF16_Y || all_bf16(got, ny));
     } else {
-        CHECK(cpu->ops->conv2d_infer(cpu, &Y[1], &X[1], &W[1], &B[1], &p) == SSD_E_UNSUPPORTED);
+        CHECK(cpu->ops->conv2d_infer(cpu, Y, X, W, B, &p) == SSD_E_UNSUPPORTED);
         CHECK(strstr(ssd_error_message(), "AVX512_BF16") != NULL);
     }
-    CHECK(cpu->ops->conv2d_fwd(cpu, &Y[1], &X[1], &W[1], &B[1], &p) != SSD_OK); /* training */
-    ssd_free(want);
-    ssd_free(got);
-    for (int i = 0; i < 2; i++) {
-        ssd_tensor_deinit(&X[i]);
-        ssd_tensor_deinit(&W[i]);
-        ssd_tensor_deinit(&B[i]);
-        ssd_tensor_deinit(&Y[i]);
-    }
+    CHECK(cpu->ops->conv2d_fwd(cpu, Y, X, W, B, &p) != SSD_OK); /* training */
     ssd_tensor_deinit(&Y32);
-    ssd_free(x);
-    ssd_free(w);
-    ssd_free(b);
+    case_free(&k);
 }
 
 static void errors(ssd_backend *cpu) {
