@@ -49,9 +49,9 @@ const char *ssd_onnx_metadata(const ssd_onnx_model *m, const char *key);
 /* The convs' arithmetic. fp32 (the default) matches ONNX Runtime to 1e-6.
  * bf16: every conv rounds its input and weights to bfloat16 and sums in
  * float32 (bias, activation, softmax and box decoding stay float32), and a
- * conv output only convs read stays bfloat16; about 3 significant digits, as
- * a TensorRT FP16 engine, at half the memory traffic and, with AVX512_BF16 or
- * AMX, twice the multiply rate. Needs a backend with bfloat16 convs (cpu on
+ * conv output only convs read stays bfloat16: 8 significant bits (TensorRT's
+ * FP16 keeps 11), half the memory traffic and, with AVX512_BF16 or AMX, twice
+ * the multiply rate. Needs a backend with bfloat16 convs (cpu on
  * such a CPU; ref emulates). tf32 / fp16 go to the backend's own setting
  * (ssd_backend_set_precision). Errors name the file and what is missing. */
 ssd_status ssd_onnx_set_precision(ssd_onnx_model *m, ssd_precision p);
