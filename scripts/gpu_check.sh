@@ -49,6 +49,12 @@ for t in "$build"/test_cuda_*; do
     esac
     printf '  %-18s %-14s %4ss  %s\n' "$name" "$verdict" "$(($(date +%s) - s))" "$(tail -1 "$log/$name")"
     [ $rc = 0 ] || [ $rc = 77 ] || grep -E 'FAIL|CHECK failed|->|max abs' "$log/$name" | head -30 | sed 's/^/    /'
+    if [ $rc != 0 ] && [ $rc != 77 ] && [ $rc != 124 ]; then
+        # again with every launch waited for, so a kernel fault names its own op
+        echo "    rerun with SSD_CUDA_SYNC=1:"
+        SSD_CUDA_SYNC=1 timeout 60 "$t" "$build/fixtures/${name#test_}" 2>&1 | grep -vE '^ok' | tail -8 | sed 's/^/    /'
+    fi
+    [ $rc = 77 ] && grep -iE 'skip|device|driver' "$log/$name" | head -3 | sed 's/^/    /'
 done
 
 echo "== bench/gpu"

@@ -34,9 +34,12 @@ const char *ssd_cuda_describe(char *buf, size_t n) {
     int off = snprintf(buf, n, "built (runtime %d.%d, cuDNN %zu.%zu.%zu)", rt / 1000,
                        rt % 1000 / 10, cudnn / 10000, cudnn % 10000 / 100, cudnn % 100);
     if (off < 0 || (size_t)off >= n) return buf;
-    int count = ssd_cuda_device_count();
-    if (count == 0) {
-        snprintf(buf + off, n - (size_t)off, ", no device%s", drv ? "" : " (no driver)");
+    int count = 0;
+    cudaError_t e = cudaGetDeviceCount(&count);
+    if (e != cudaSuccess || count == 0) { /* say why: a too-old driver reads as "no device" */
+        (void)cudaGetLastError();
+        snprintf(buf + off, n - (size_t)off, ", no device%s%s%s", drv ? "" : " (no driver)",
+                 e != cudaSuccess ? ": " : "", e != cudaSuccess ? cudaGetErrorString(e) : "");
         return buf;
     }
     struct cudaDeviceProp prop;
@@ -63,6 +66,10 @@ static void pool_release_cached(cuda_impl *ci) {
     for (int i = 0; i < ci->pool.nfree; i++) cudaFree(ci->pool.free[i].p);
     ci->pool.nfree = 0;
     ci->pool.cached = 0;
+}
+
+void ssd_cuda_pool_trim(cuda_impl *ci) {
+    pool_release_cached(ci);
 }
 
 ssd_status ssd_cuda_pool_alloc(cuda_impl *ci, size_t bytes, void **p, size_t *cap) {

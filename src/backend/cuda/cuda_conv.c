@@ -146,16 +146,27 @@ static ssd_status conv_get(cuda_impl *ci, const conv_dims *d, const ssd_conv2d_p
     return SSD_OK;
 }
 
+/* The largest workspace a searched algorithm may ask for: the fastest (FFT
+ * ones) can want gigabytes that a later, fuller pool cannot give. */
+#define CUDA_WS_MAX ((size_t)1 << 30)
+
 static ssd_status pick_fwd(cuda_impl *ci, cuda_conv *cv) {
     cudnnConvolutionFwdAlgoPerf_t perf[CUDNN_CONVOLUTION_FWD_ALGO_COUNT];
     int got = 0;
     DNN_TRY(cudnnSetConvolutionMathType(cv->cd, base_math(ci->prec)));
-    DNN_TRY(cudnnFindConvolutionForwardAlgorithm(ci->dnn, cv->xd, cv->wd, cv->cd, cv->yd,
-                                                 CUDNN_CONVOLUTION_FWD_ALGO_COUNT, &got, perf));
+    cudnnStatus_t fs = cudnnFindConvolutionForwardAlgorithm(
+        ci->dnn, cv->xd, cv->wd, cv->cd, cv->yd, CUDNN_CONVOLUTION_FWD_ALGO_COUNT, &got, perf);
+    if (fs != CUDNN_STATUS_SUCCESS) { /* the search allocates its own buffers: make room */
+        ssd_cuda_pool_trim(ci);
+        fs = cudnnFindConvolutionForwardAlgorithm(ci->dnn, cv->xd, cv->wd, cv->cd, cv->yd,
+                                                  CUDNN_CONVOLUTION_FWD_ALGO_COUNT, &got, perf);
+    }
+    DNN_TRY(fs);
     cv->fwd = CUDNN_CONVOLUTION_FWD_ALGO_IMPLICIT_GEMM; /* always supported */
     cv->fwd_math = base_math(ci->prec);
     for (int i = 0; i < got; i++)
-        if (perf[i].status == CUDNN_STATUS_SUCCESS && math_ok(perf[i].mathType, ci->prec)) {
+        if (perf[i].status == CUDNN_STATUS_SUCCESS && math_ok(perf[i].mathType, ci->prec) &&
+            perf[i].memory <= CUDA_WS_MAX) {
             cv->fwd = perf[i].algo;
             cv->fwd_math = run_math(perf[i].mathType, ci->prec);
             break;
@@ -171,13 +182,20 @@ static ssd_status pick_bd(cuda_impl *ci, cuda_conv *cv) {
     cudnnConvolutionBwdDataAlgoPerf_t perf[CUDNN_CONVOLUTION_BWD_DATA_ALGO_COUNT];
     int got = 0;
     DNN_TRY(cudnnSetConvolutionMathType(cv->cd, base_math(ci->prec)));
-    DNN_TRY(cudnnFindConvolutionBackwardDataAlgorithm(ci->dnn, cv->wd, cv->yd, cv->cd, cv->xd,
-                                                      CUDNN_CONVOLUTION_BWD_DATA_ALGO_COUNT, &got,
-                                                      perf));
+    cudnnStatus_t fs = cudnnFindConvolutionBackwardDataAlgorithm(
+        ci->dnn, cv->wd, cv->yd, cv->cd, cv->xd, CUDNN_CONVOLUTION_BWD_DATA_ALGO_COUNT, &got, perf);
+    if (fs != CUDNN_STATUS_SUCCESS) { /* the search allocates its own buffers: make room */
+        ssd_cuda_pool_trim(ci);
+        fs = cudnnFindConvolutionBackwardDataAlgorithm(ci->dnn, cv->wd, cv->yd, cv->cd, cv->xd,
+                                                       CUDNN_CONVOLUTION_BWD_DATA_ALGO_COUNT, &got,
+                                                       perf);
+    }
+    DNN_TRY(fs);
     cv->bd = CUDNN_CONVOLUTION_BWD_DATA_ALGO_0;
     cv->bd_math = base_math(ci->prec);
     for (int i = 0; i < got; i++)
-        if (perf[i].status == CUDNN_STATUS_SUCCESS && math_ok(perf[i].mathType, ci->prec)) {
+        if (perf[i].status == CUDNN_STATUS_SUCCESS && math_ok(perf[i].mathType, ci->prec) &&
+            perf[i].memory <= CUDA_WS_MAX) {
             cv->bd = perf[i].algo;
             cv->bd_math = run_math(perf[i].mathType, ci->prec);
             break;
@@ -193,13 +211,21 @@ static ssd_status pick_bf(cuda_impl *ci, cuda_conv *cv) {
     cudnnConvolutionBwdFilterAlgoPerf_t perf[CUDNN_CONVOLUTION_BWD_FILTER_ALGO_COUNT];
     int got = 0;
     DNN_TRY(cudnnSetConvolutionMathType(cv->cd, base_math(ci->prec)));
-    DNN_TRY(cudnnFindConvolutionBackwardFilterAlgorithm(ci->dnn, cv->xd, cv->yd, cv->cd, cv->wd,
-                                                        CUDNN_CONVOLUTION_BWD_FILTER_ALGO_COUNT,
-                                                        &got, perf));
+    cudnnStatus_t fs = cudnnFindConvolutionBackwardFilterAlgorithm(
+        ci->dnn, cv->xd, cv->yd, cv->cd, cv->wd, CUDNN_CONVOLUTION_BWD_FILTER_ALGO_COUNT, &got,
+        perf);
+    if (fs != CUDNN_STATUS_SUCCESS) { /* the search allocates its own buffers: make room */
+        ssd_cuda_pool_trim(ci);
+        fs = cudnnFindConvolutionBackwardFilterAlgorithm(ci->dnn, cv->xd, cv->yd, cv->cd, cv->wd,
+                                                         CUDNN_CONVOLUTION_BWD_FILTER_ALGO_COUNT,
+                                                         &got, perf);
+    }
+    DNN_TRY(fs);
     cv->bf = CUDNN_CONVOLUTION_BWD_FILTER_ALGO_0;
     cv->bf_math = base_math(ci->prec);
     for (int i = 0; i < got; i++)
-        if (perf[i].status == CUDNN_STATUS_SUCCESS && math_ok(perf[i].mathType, ci->prec)) {
+        if (perf[i].status == CUDNN_STATUS_SUCCESS && math_ok(perf[i].mathType, ci->prec) &&
+            perf[i].memory <= CUDA_WS_MAX) {
             cv->bf = perf[i].algo;
             cv->bf_math = run_math(perf[i].mathType, ci->prec);
             break;
@@ -234,7 +260,8 @@ ssd_status ssd_cuda_conv2d_fwd(ssd_backend *be, ssd_tensor *y, const ssd_tensor 
     cudnnStatus_t ds =
         cudnnConvolutionForward(ci->dnn, &one, cv->xd, x->data, cv->wd, w->data, cv->cd, cv->fwd,
                                 ci->ws, cv->fwd_ws, &zero, cv->yd, y->data);
-    if (ds == CUDNN_STATUS_NOT_SUPPORTED && cv->fwd != CUDNN_CONVOLUTION_FWD_ALGO_IMPLICIT_GEMM) {
+    if (CUDNN_STATUS_CATEGORY(ds) == CUDNN_STATUS_NOT_SUPPORTED &&
+        cv->fwd != CUDNN_CONVOLUTION_FWD_ALGO_IMPLICIT_GEMM) {
         /* The search's pick refused the math type it runs with: fall back for good. */
         cv->fwd = CUDNN_CONVOLUTION_FWD_ALGO_IMPLICIT_GEMM;
         DNN_TRY(cudnnGetConvolutionForwardWorkspaceSize(ci->dnn, cv->xd, cv->wd, cv->cd, cv->yd,
@@ -270,7 +297,8 @@ ssd_status ssd_cuda_conv2d_bwd_data(ssd_backend *be, ssd_tensor *dx, const ssd_t
     cudnnStatus_t ds =
         cudnnConvolutionBackwardData(ci->dnn, &one, cv->wd, w->data, cv->yd, dy->data, cv->cd,
                                      cv->bd, ci->ws, cv->bd_ws, &zero, cv->xd, dx->data);
-    if (ds == CUDNN_STATUS_NOT_SUPPORTED && cv->bd != CUDNN_CONVOLUTION_BWD_DATA_ALGO_0) {
+    if (CUDNN_STATUS_CATEGORY(ds) == CUDNN_STATUS_NOT_SUPPORTED &&
+        cv->bd != CUDNN_CONVOLUTION_BWD_DATA_ALGO_0) {
         cv->bd = CUDNN_CONVOLUTION_BWD_DATA_ALGO_0;
         DNN_TRY(cudnnGetConvolutionBackwardDataWorkspaceSize(ci->dnn, cv->wd, cv->yd, cv->cd,
                                                              cv->xd, cv->bd, &cv->bd_ws));
@@ -305,7 +333,8 @@ ssd_status ssd_cuda_conv2d_bwd_weights(ssd_backend *be, ssd_tensor *dw, ssd_tens
     cudnnStatus_t ds =
         cudnnConvolutionBackwardFilter(ci->dnn, &one, cv->xd, x->data, cv->yd, dy->data, cv->cd,
                                        cv->bf, ci->ws, cv->bf_ws, &zero, cv->wd, dw->data);
-    if (ds == CUDNN_STATUS_NOT_SUPPORTED && cv->bf != CUDNN_CONVOLUTION_BWD_FILTER_ALGO_0) {
+    if (CUDNN_STATUS_CATEGORY(ds) == CUDNN_STATUS_NOT_SUPPORTED &&
+        cv->bf != CUDNN_CONVOLUTION_BWD_FILTER_ALGO_0) {
         cv->bf = CUDNN_CONVOLUTION_BWD_FILTER_ALGO_0;
         DNN_TRY(cudnnGetConvolutionBackwardFilterWorkspaceSize(ci->dnn, cv->xd, cv->yd, cv->cd,
                                                                cv->wd, cv->bf, &cv->bf_ws));

@@ -76,6 +76,8 @@ ssd_status ssd_cudnn_err(cudnnStatus_t e, const char *what, const char *file, in
 /* Caching allocator (cuda_backend.c). */
 ssd_status ssd_cuda_pool_alloc(cuda_impl *ci, size_t bytes, void **p, size_t *cap);
 void ssd_cuda_pool_free(cuda_impl *ci, void *p, size_t cap);
+/* Gives the pool's cached free blocks back to the driver (cudaFree synchronises). */
+void ssd_cuda_pool_trim(cuda_impl *ci);
 /* Grows the shared convolution workspace to at least `bytes`. */
 ssd_status ssd_cuda_workspace(cuda_impl *ci, size_t bytes);
 

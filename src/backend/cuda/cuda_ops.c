@@ -301,7 +301,10 @@ ssd_status ssd_cuda_concat_fwd(ssd_backend *be, ssd_tensor *y, const ssd_tensor 
     size_t off = 0;
     for (int k = 0; k < n; k++) {
         const size_t run = inner * (size_t)xs[k]->shape[ax];
-        if (run && outer)
+        if (run && outer == 1) /* one run: no 2-D pitch limit (2^31 bytes) */
+            CU_TRY(cudaMemcpyAsync((char *)y->data + off, xs[k]->data, run,
+                                   cudaMemcpyDeviceToDevice, cuda_of(be)->stream));
+        else if (run && outer)
             CU_TRY(cudaMemcpy2DAsync((char *)y->data + off, row, xs[k]->data, run, run, outer,
                                      cudaMemcpyDeviceToDevice, cuda_of(be)->stream));
         off += run;
@@ -331,7 +334,10 @@ ssd_status ssd_cuda_concat_bwd(ssd_backend *be, ssd_tensor *const *dxs, const ss
     size_t off = 0;
     for (int k = 0; k < n; k++) {
         const size_t run = inner * (size_t)xs[k]->shape[ax];
-        if (run && outer)
+        if (run && outer == 1)
+            CU_TRY(cudaMemcpyAsync(dxs[k]->data, (const char *)dy->data + off, run,
+                                   cudaMemcpyDeviceToDevice, cuda_of(be)->stream));
+        else if (run && outer)
             CU_TRY(cudaMemcpy2DAsync(dxs[k]->data, run, (const char *)dy->data + off, row, run,
                                      outer, cudaMemcpyDeviceToDevice, cuda_of(be)->stream));
         off += run;
