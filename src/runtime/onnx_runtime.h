@@ -13,8 +13,9 @@
  * by every later run of the same shape.
  *
  * The graph has exactly one non-constant input, a float tensor. Host kernels
- * read backend storage directly, so the backend must keep tensors in host
- * memory (ref, cpu). */
+ * read and write backend storage directly where the host can address it (ref,
+ * cpu); on a device backend (cuda) they work on host copies, staged with get
+ * and set (for mb1-ssd: the box decoding's small tensors). */
 #ifndef SSD_RUNTIME_ONNX_RUNTIME_H
 #define SSD_RUNTIME_ONNX_RUNTIME_H
 
@@ -63,6 +64,10 @@ ssd_status ssd_onnx_run(ssd_onnx_model *m, const ssd_tensor *x);
 const ssd_tensor *ssd_onnx_output(const ssd_onnx_model *m, int i);
 /* Copies output i of the last run out as plain float32 (numel floats). */
 ssd_status ssd_onnx_output_get(const ssd_onnx_model *m, int i, float *host);
+
+/* For tests: stage host kernels' inputs and outputs through get / set even on
+ * a host backend, as on a device one. */
+void ssd_onnx_stage_host(ssd_onnx_model *m, bool on);
 
 /* How the loaded graph was transformed (for tests and -v logs). */
 typedef struct {

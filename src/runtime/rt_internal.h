@@ -59,6 +59,8 @@ typedef struct {
     int64_t shape[SSD_MAX_DIMS];
     ssd_tensor t;    /* backend tensor: runtime values, or a constant uploaded for a backend op */
     bool t_uploaded; /* t holds c for this plan */
+    float *stage;    /* host copy of t for host kernels on a device backend */
+    size_t stage_cap;
     int producer;    /* node index, -1 for inputs and initializers */
     int consumers;
     bool graph_output;
@@ -149,7 +151,8 @@ struct ssd_onnx_model {
     int plan_ndim;
     const ssd_tensor *cur_input; /* during a run */
     ssd_onnx_stats stats;
-    bool bf16; /* ssd_onnx_set_precision bf16 */
+    bool bf16;  /* ssd_onnx_set_precision bf16 */
+    bool stage; /* host kernels on host copies (device backends; ssd_onnx_stage_host) */
     bool profile;
     ssd_onnx_prof *prof; /* one per executed kernel of the plan */
     int nprof;

@@ -813,6 +813,7 @@ void ssd_onnx_destroy(ssd_onnx_model *m) {
         ssd_free(m->v[i].name);
         rt_host_free(&m->v[i].c);
         ssd_tensor_deinit(&m->v[i].t);
+        ssd_free(m->v[i].stage);
     }
     for (int i = 0; i < m->nn; i++) {
         rt_node *n = &m->n[i];

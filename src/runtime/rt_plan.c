@@ -360,6 +360,21 @@ static ssd_status tensor_of(ssd_onnx_model *m, int v, const ssd_tensor **out) {
 }
 
 /* Host view of value v's data (runtime tensors made plain first). */
+static bool staged(const ssd_onnx_model *m) {
+    return m->stage || m->be->ops->device_memory;
+}
+
+/* val's host copy, grown to n floats. */
+static ssd_status stage_buf(rt_value *val, int64_t n) {
+    size_t need = (size_t)(n > 0 ? n : 1);
+    if (val->stage_cap >= need) return SSD_OK;
+    float *p = ssd_realloc(val->stage, need * sizeof *p);
+    if (!p) return SSD_E_NOMEM;
+    val->stage = p;
+    val->stage_cap = need;
+    return SSD_OK;
+}
+
 static ssd_status host_view(ssd_onnx_model *m, int v, rt_host *h) {
     rt_value *val = &m->v[v];
     if (val->is_const) {
@@ -368,22 +383,34 @@ static ssd_status host_view(ssd_onnx_model *m, int v, rt_host *h) {
     }
     const ssd_tensor *t;
     SSD_TRY(tensor_of(m, v, &t));
-    if (t->layout) SSD_TRY(ssd_tensor_to_plain((ssd_tensor *)t));
     if (t->dtype != SSD_F32)
         return ssd_error_set(SSD_E_INVAL, "%s: input must be float32", m->path);
     h->dt = SSD_F32;
     h->ndim = t->ndim;
     memcpy(h->shape, t->shape, sizeof h->shape);
+    if (staged(m)) {
+        SSD_TRY(stage_buf(val, ssd_tensor_numel(t)));
+        SSD_TRY(ssd_tensor_get(t, val->stage, SSD_F32));
+        h->data = val->stage;
+        return SSD_OK;
+    }
+    if (t->layout) SSD_TRY(ssd_tensor_to_plain((ssd_tensor *)t));
     h->data = t->data;
     return SSD_OK;
 }
 
+/* Where a host kernel writes its output: the tensor's storage, or its host
+ * copy (uploaded by run_host afterwards). */
 static ssd_status out_buffer(ssd_onnx_model *m, rt_value *out, rt_host *y) {
     SSD_TRY(ssd_tensor_prepare_plain(&out->t, m->be, SSD_F32, out->ndim, out->shape));
     y->dt = SSD_F32;
     y->ndim = out->ndim;
     memcpy(y->shape, out->shape, sizeof y->shape);
     y->data = out->t.data;
+    if (staged(m)) {
+        SSD_TRY(stage_buf(out, rt_numel(out->ndim, out->shape)));
+        y->data = out->stage;
+    }
     return SSD_OK;
 }
 
@@ -410,6 +437,7 @@ static ssd_status run_host(ssd_onnx_model *m, rt_node *n) {
     } else {
         SSD_TRY(rt_host_eval(m, n, ins, &y));
     }
+    if (staged(m)) SSD_TRY(ssd_tensor_set(&out->t, y.data, SSD_F32));
     out->t.version++;
     return SSD_OK;
 }
@@ -569,6 +597,10 @@ ssd_status ssd_onnx_set_precision(ssd_onnx_model *m, ssd_precision p) {
     m->bf16 = p == SSD_PREC_BF16;
     if (m->planned) conv_precision(m);
     return SSD_OK;
+}
+
+void ssd_onnx_stage_host(ssd_onnx_model *m, bool on) {
+    m->stage = on;
 }
 
 void ssd_onnx_set_profile(ssd_onnx_model *m, bool on) {

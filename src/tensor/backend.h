@@ -118,6 +118,8 @@ typedef struct ssd_backend ssd_backend;
 
 typedef struct ssd_backend_ops {
     const char *name;
+    /* Storage the host cannot address (cuda): host code goes through get / set. */
+    bool device_memory;
 
     bool (*supports)(ssd_backend *be, ssd_op op, ssd_dtype dt, const void *params);
 

@@ -223,6 +223,16 @@ printf 'BACKGROUND\n\nvoid\n' >"$work/void.txt"
 expect_rc 0 "$ssd" detect --model="$onnx" --labels="$work/void.txt" --threshold=0.2 --overlay=none --json="$work/void.json" "$imgs"
 ! grep -q class_id "$work/void.json" || fail "void class reported"
 
+# --- --use-cuda: the GPU where there is one, else the CPU with a note --------------------------
+expect_rc 2 "$ssd" detect --model="$onnx" --use-cuda=maybe "$one"
+"$ssd" detect --model="$onnx" --use-cuda=true --threshold=0.2 --overlay=none --json="$work/cu.json" "$imgs" >"$work/out" 2>&1 \
+    || { cat "$work/out"; fail "--use-cuda=true"; }
+"$ssd" detect --model="$onnx" --threshold=0.2 --overlay=none --json="$work/cpu.json" "$imgs" >/dev/null 2>&1
+if "$ssd" info | grep -q '^cuda: .*no device\|^cuda: .*not built'; then
+    has "CUDA is not available"
+    cmp -s "$work/cu.json" "$work/cpu.json" || fail "--use-cuda without a GPU changed the detections"
+fi
+
 # --- --precision: bf16 where the backend has bfloat16 convs, a clear error elsewhere ----------
 expect_rc 2 "$ssd" detect --model="$onnx" --precision=fp8 "$one"
 has "--precision"

@@ -1,16 +1,22 @@
 /* The whole mb1-ssd on the cuda backend against the cpu backend: the same
  * weights and input, a training-mode forward (conf, loc, BN running
  * statistics), a backward from the same output gradients (every parameter
- * gradient), and one SGD step (every weight), in float32 and in TF32.
+ * gradient), and one SGD step (every weight), in float32 and in TF32; then
+ * the ONNX runtime on cuda (its host kernels on staged copies) against the
+ * same file on the cpu, batch 1 and 3.
  * Skips (exit 77) when the cuda backend is not built or no GPU is present. */
 #include "test.h"
 
 #include "core/mem.h"
+#include "formats/onnx.h"
 #include "models/model.h"
+#include "runtime/onnx_runtime.h"
 #include "train/sgd.h"
 
 #include <math.h>
+#include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 /* Tolerances relative to each tensor's largest magnitude. Both sides compute
  * in float32 but sum in different orders through ~30 layers with batch norm,
@@ -137,6 +143,47 @@ done:
     ssd_model_destroy(mg);
 }
 
+/* One exported mb1-ssd (dynamic batch) run by the ONNX runtime on both backends. */
+static void onnx_on_cuda(ssd_backend *cpu, ssd_backend *cu) {
+    char path[64];
+    snprintf(path, sizeof path, "/tmp/test_cuda_model_%d.onnx", (int)getpid());
+    ssd_model *m = NULL;
+    CHECK_OK(ssd_model_create(&m, cpu, "mb1-ssd", 21, 300));
+    if (!m) return;
+    CHECK_OK(ssd_model_init_xavier(m, 7));
+    ssd_onnx_export_opts eo = {13, 1, true, NULL, 0};
+    CHECK_OK(ssd_onnx_export(m, &eo, path));
+    ssd_model_destroy(m);
+    ssd_onnx_model *oc = NULL, *og = NULL;
+    CHECK_OK(ssd_onnx_load(&oc, path, cpu));
+    CHECK_OK(ssd_onnx_load(&og, path, cu));
+    for (int n = 1; oc && og && n <= 3; n += 2) {
+        int64_t xs[4] = {n, 3, 300, 300}, nx = (int64_t)n * 3 * 300 * 300;
+        float *h = ssd_malloc((size_t)nx * sizeof *h);
+        for (int64_t i = 0; h && i < nx; i++) h[i] = rnd();
+        ssd_tensor xc, xg;
+        ssd_tensor_init(&xc, cpu, SSD_F32, 4, xs);
+        ssd_tensor_init(&xg, cu, SSD_F32, 4, xs);
+        CHECK_OK(ssd_tensor_alloc(&xc));
+        CHECK_OK(ssd_tensor_alloc(&xg));
+        CHECK_OK(ssd_tensor_set(&xc, h, SSD_F32));
+        CHECK_OK(ssd_tensor_set(&xg, h, SSD_F32));
+        CHECK_OK(ssd_onnx_run(oc, &xc));
+        CHECK_OK(ssd_onnx_run(og, &xg));
+        for (int o = 0; o < 2; o++) {
+            char what[64];
+            snprintf(what, sizeof what, "onnx runtime batch %d %s", n, ssd_onnx_output_name(oc, o));
+            cmp_rel(what, ssd_onnx_output(og, o), ssd_onnx_output(oc, o), 1e-4);
+        }
+        ssd_free(h);
+        ssd_tensor_deinit(&xc);
+        ssd_tensor_deinit(&xg);
+    }
+    ssd_onnx_destroy(oc);
+    ssd_onnx_destroy(og);
+    unlink(path);
+}
+
 int main(void) {
     if (ssd_backend_cuda_devices() < 1) {
         char why[256];
@@ -148,6 +195,8 @@ int main(void) {
     run(cpu, cu, &fp32_tol, "fp32");
     CHECK_OK(ssd_backend_set_precision(cu, SSD_PREC_TF32));
     run(cpu, cu, &tf32_tol, "tf32");
+    CHECK_OK(ssd_backend_set_precision(cu, SSD_PREC_FP32));
+    onnx_on_cuda(cpu, cu);
     ssd_backend_destroy(cu);
     ssd_backend_destroy(cpu);
     return test_finish();

@@ -213,6 +213,7 @@ static void cuda_destroy(ssd_backend *be) {
 
 const ssd_backend_ops ssd_cuda_ops = {
     .name = "cuda",
+    .device_memory = true,
     .supports = cuda_supports,
     .alloc = ssd_cuda_alloc,
     .free_storage = ssd_cuda_free,
