@@ -1,5 +1,6 @@
 /* An inference engine for ONNX files: ours (ssd export) and those that
- * torch.onnx.export writes for the SSD nets, opsets 9 to 17.
+ * torch.onnx.export writes for the SSD nets, opsets 9 to 23 (ReduceMean-18 takes its axes as an
+ * input; 19-23 only add types).
  *
  * Loading decodes the protobuf, checks every node (all unsupported operators
  * are listed in one message), evaluates Constant nodes and constant

@@ -52,6 +52,28 @@ ssd_status rt_fold_constants(ssd_onnx_model *m) {
     return SSD_OK;
 }
 
+ssd_status rt_reduce_axes_input(ssd_onnx_model *m) {
+    for (int i = 0; i < m->nn; i++) {
+        rt_node *n = &m->n[i];
+        if (n->dead || n->op != RT_OP_REDUCEMEAN || n->nin < 2 || n->in[1] < 0) continue;
+        const rt_value *a = &m->v[n->in[1]];
+        if (!a->load_const || a->c.dt != SSD_I64 || a->c.ndim > 1)
+            return ssd_error_set(SSD_E_UNSUPPORTED,
+                                 "%s: node '%s': ReduceMean axes must be a constant 1-D int64",
+                                 m->path, n->name);
+        int64_t k = rt_numel(a->c.ndim, a->c.shape);
+        if (k > RT_MAX_INTS)
+            return ssd_error_set(SSD_E_UNSUPPORTED, "%s: node '%s': %lld ReduceMean axes", m->path,
+                                 n->name, (long long)k);
+        memcpy(n->ints, a->c.data, (size_t)k * sizeof(int64_t));
+        n->nints = (int)k;
+        n->has_ints = k > 0 || n->noop_empty; /* empty: all axes, or none with the flag */
+        m->v[n->in[1]].consumers--;
+        n->in[1] = -1; /* now an attribute: the node reads x only */
+    }
+    return SSD_OK;
+}
+
 /* The node that consumes value v when it has exactly one consumer and is not a graph output. */
 static int sole_consumer(const ssd_onnx_model *m, int v, int after) {
     if (v < 0 || m->v[v].consumers != 1 || m->v[v].graph_output) return -1;

@@ -61,7 +61,7 @@ typedef struct {
     bool t_uploaded; /* t holds c for this plan */
     float *stage;    /* host copy of t for host kernels on a device backend */
     size_t stage_cap;
-    int producer;    /* node index, -1 for inputs and initializers */
+    int producer; /* node index, -1 for inputs and initializers */
     int consumers;
     bool graph_output;
 } rt_value;
@@ -104,6 +104,7 @@ typedef struct {
     float alpha, beta;        /* HardSigmoid */
     int scale_x;              /* K_SCALE: which input is x (the other is s) */
     bool keepdims;            /* ReduceMean (axes in ints) */
+    bool noop_empty;          /* ReduceMean-18 noop_with_empty_axes */
     int64_t shape_start, shape_end;
     bool has_shape_end;
     bool allowzero;
@@ -157,6 +158,9 @@ struct ssd_onnx_model {
     ssd_onnx_prof *prof; /* one per executed kernel of the plan */
     int nprof;
 };
+
+/* rt_fuse.c: ReduceMean-18's axes input (a load-time constant) into its ints. */
+ssd_status rt_reduce_axes_input(ssd_onnx_model *m);
 
 /* rt_load.c */
 int rt_value_find(const ssd_onnx_model *m, const char *name);

@@ -13,7 +13,9 @@
 #include <string.h>
 
 #define RT_OPSET_MIN 9
-#define RT_OPSET_MAX 17
+/* 18 moved ReduceMean's axes to an input; 19-23 only add element types to
+ * the operators here (float8, int4, bfloat16...), which are refused by type. */
+#define RT_OPSET_MAX 23
 
 static const struct {
     const char *name;
@@ -429,12 +431,15 @@ static ssd_status parse_attrs(ssd_onnx_model *m, rt_node *n, const Onnx__NodePro
         n->beta = (float)f;
         break;
     case RT_OP_REDUCEMEAN:
-        /* axes as an attribute (opset < 18, all torch 1.13 writes); none: all axes */
+        /* axes as an attribute (opset < 18, all torch 1.13 writes) or, from 18, as a
+         * constant second input (rt_reduce_axes_input); none: all axes */
         SSD_TRY(attr_ints(&c, "axes", n->ints, &cnt));
         n->has_ints = cnt >= 0;
         n->nints = cnt < 0 ? 0 : cnt;
         SSD_TRY(attr_int(&c, "keepdims", 1, &v));
         n->keepdims = v != 0;
+        SSD_TRY(attr_int(&c, "noop_with_empty_axes", 0, &v));
+        n->noop_empty = v != 0;
         break;
     case RT_OP_DROPOUT:
         for (int i = 1; i < n->nout; i++)
@@ -604,7 +609,7 @@ static ssd_status add_node(ssd_onnx_model *m, name_map *nm, const Onnx__NodeProt
                                              [RT_OP_MAXPOOL] = 1,   [RT_OP_IDENTITY] = 1,
                                              [RT_OP_DROPOUT] = 3,   [RT_OP_HARDSIGMOID] = 1,
                                              [RT_OP_HARDSWISH] = 1, [RT_OP_GLOBALAVGPOOL] = 1,
-                                             [RT_OP_REDUCEMEAN] = 1};
+                                             [RT_OP_REDUCEMEAN] = 2};
     if (n->nin < min_in[n->op] || n->nin > max_in[n->op])
         return ssd_error_set(SSD_E_FORMAT, "%s: %s has %d inputs", m->path, what, n->nin);
     for (int i = 0; i < min_in[n->op]; i++)
@@ -788,6 +793,7 @@ ssd_status ssd_onnx_load_mem(ssd_onnx_model **out, const uint8_t *data, size_t l
     onnx__model_proto__free_unpacked(mp, ssd_onnx_pb_allocator());
     if (st != SSD_OK) goto fail;
     SSD_CHECK_GOTO(st, rt_fold_constants(m), fail);
+    SSD_CHECK_GOTO(st, rt_reduce_axes_input(m), fail);
     SSD_CHECK_GOTO(st, rt_fuse(m), fail);
     *out = m;
     return SSD_OK;

@@ -3,13 +3,20 @@ pytorch-ssd nets export (MobileNetV3's hard-swish, hard-sigmoid and
 squeeze-excite, SqueezeNet's fire modules and ceil-mode pools, VGG's dilated
 fc6 and pool5, MobileNetV2's inverted residual with ReLU6, 5x5 depthwise
 convs), written by torch.onnx.export at opsets 11, 13 and 17, each with an
-input and PyTorch's output: "<name>_op<N>.onnx" and "<name>.ssdt" (x, y)."""
+input and PyTorch's output: "<name>_op<N>.onnx" and "<name>.ssdt" (x, y).
+The opset 17 files are also rewritten as newer exporters write them
+(torch >= 2.5's default): at opset 18 and 21, ReduceMean's axes as a constant
+input instead of an attribute; nothing else these graphs use changed
+meaning after 17 (19-21 only added element types)."""
 import os
 import sys
 
+import numpy as np
+import onnx
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+from onnx import numpy_helper
 
 here = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(here, "..", "common"))
@@ -117,6 +124,25 @@ NETS = {
 }
 
 
+def newer_opset(src, dst, opset):
+    m = onnx.load(src)
+    for o in m.opset_import:
+        if o.domain in ("", "ai.onnx"):
+            o.version = opset
+    for k, n in enumerate(m.graph.node):
+        if n.op_type != "ReduceMean":
+            continue
+        axes = [a for a in n.attribute if a.name == "axes"]
+        if not axes:
+            continue
+        name = "reducemean_axes_%d" % k
+        m.graph.initializer.append(numpy_helper.from_array(
+            np.array(list(axes[0].ints), dtype=np.int64), name))
+        n.attribute.remove(axes[0])
+        n.input.append(name)
+    onnx.save(m, dst)  # onnx 1.12's checker knows opsets <= 17: not checked here
+
+
 def main():
     if len(sys.argv) != 2:
         sys.exit("usage: gen_onnx_ops.py OUTDIR")
@@ -134,6 +160,9 @@ def main():
             torch.onnx.export(net, x, os.path.join(out, "%s_op%d.onnx" % (name, opset)),
                               opset_version=opset, input_names=["x"], output_names=["y"],
                               do_constant_folding=True)
+        for opset in (18, 21):
+            newer_opset(os.path.join(out, "%s_op17.onnx" % name),
+                        os.path.join(out, "%s_op%d.onnx" % (name, opset)), opset)
 
 
 if __name__ == "__main__":

@@ -1,6 +1,6 @@
 /* The ONNX runtime on small graphs that torch.onnx.export wrote at opsets 11,
- * 13 and 17 (gen_onnx_ops.py): hard-swish / hard-sigmoid (HardSigmoid, Mul,
- * HardSwish, and pytorch-ssd's Add/Clip/Mul/Div spelling), squeeze-excite
+ * 13 and 17, and the 17 ones rewritten to 18 and 21 (gen_onnx_ops.py): hard-swish / hard-sigmoid
+ * (HardSigmoid, Mul, HardSwish, and pytorch-ssd's Add/Clip/Mul/Div spelling), squeeze-excite
  * (GlobalAveragePool, ReduceMean over H and W, broadcast Mul), fire modules
  * (Concat, ceil-mode MaxPool), VGG's dilated fc6 and pool5, the inverted
  * residual (Clip as ReLU6, Add) and 5x5 depthwise convs. Each file runs on the
@@ -15,7 +15,7 @@
 #include <stdlib.h>
 
 static const char *NETS[] = {"se", "hardops", "fire", "vgg", "invres"};
-static const int OPSETS[] = {11, 13, 17};
+static const int OPSETS[] = {11, 13, 17, 18, 21}; /* 18, 21: rewritten from 17 */
 
 static void run_one(ssd_backend *be, const char *dir, const char *net, int opset,
                     const fixture_file *f) {
