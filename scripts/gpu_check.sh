@@ -54,7 +54,6 @@ for t in "$build"/test_cuda_*; do
         echo "    rerun with SSD_CUDA_SYNC=1:"
         SSD_CUDA_SYNC=1 timeout 60 "$t" "$build/fixtures/${name#test_}" 2>&1 | grep -vE '^ok' | tail -8 | sed 's/^/    /'
     fi
-    [ $rc = 77 ] && grep -iE 'skip|device|driver' "$log/$name" | head -3 | sed 's/^/    /'
 done
 
 echo "== bench/gpu"
