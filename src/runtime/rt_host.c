@@ -159,6 +159,7 @@ ssd_status rt_infer_shape(const ssd_onnx_model *m, const rt_node *n, const rt_ho
     case RT_OP_EXP:
     case RT_OP_IDENTITY:
     case RT_OP_DROPOUT:
+    case RT_OP_CAST:
     case RT_OP_SOFTMAX:
     case RT_OP_BN:
     case RT_OP_HARDSIGMOID:
@@ -492,7 +493,7 @@ ssd_status rt_host_eval(const ssd_onnx_model *m, const rt_node *n, const rt_host
     int nd;
     int64_t shape[SSD_MAX_DIMS];
     SSD_TRY(rt_infer_shape(m, n, ins, &nd, shape));
-    ssd_dtype dt = n->op == RT_OP_SHAPE ? SSD_I64 : x->dt;
+    ssd_dtype dt = n->op == RT_OP_SHAPE ? SSD_I64 : n->op == RT_OP_CAST ? n->cast_to : x->dt;
     rt_host *y = &outs[0];
     if (y->data) { /* preallocated by the caller for this shape */
         if (y->dt != dt || y->ndim != nd || rt_numel(nd, shape) != rt_numel(y->ndim, y->shape))
@@ -530,6 +531,23 @@ ssd_status rt_host_eval(const ssd_onnx_model *m, const rt_node *n, const rt_host
         }
         return SSD_OK;
     }
+    case RT_OP_CAST:
+        if (x->dt == dt) {
+            memcpy(y->data, x->data, (size_t)total * es);
+        } else if (dt == SSD_I64) { /* toward zero, as C and ONNX Runtime; saturated */
+            const float *px = x->data;
+            int64_t *py = y->data;
+            for (int64_t i = 0; i < total; i++)
+                py[i] = px[i] != px[i]            ? 0
+                        : px[i] >= 9.2233715e18f  ? INT64_MAX
+                        : px[i] <= -9.2233715e18f ? INT64_MIN
+                                                  : (int64_t)px[i];
+        } else {
+            const int64_t *px = x->data;
+            float *py = y->data;
+            for (int64_t i = 0; i < total; i++) py[i] = (float)px[i];
+        }
+        return SSD_OK;
     case RT_OP_IDENTITY:
     case RT_OP_DROPOUT:
     case RT_OP_RESHAPE:

@@ -37,6 +37,7 @@ typedef enum {
     RT_OP_HARDSWISH,
     RT_OP_GLOBALAVGPOOL,
     RT_OP_REDUCEMEAN,
+    RT_OP_CAST,
     RT_OP__COUNT
 } rt_opcode;
 
@@ -105,6 +106,7 @@ typedef struct {
     int scale_x;              /* K_SCALE: which input is x (the other is s) */
     bool keepdims;            /* ReduceMean (axes in ints) */
     bool noop_empty;          /* ReduceMean-18 noop_with_empty_axes */
+    ssd_dtype cast_to;        /* Cast: F32 or I64 */
     int64_t shape_start, shape_end;
     bool has_shape_end;
     bool allowzero;

@@ -48,6 +48,7 @@ static const struct {
     {"HardSwish", RT_OP_HARDSWISH},
     {"GlobalAveragePool", RT_OP_GLOBALAVGPOOL},
     {"ReduceMean", RT_OP_REDUCEMEAN},
+    {"Cast", RT_OP_CAST},
 };
 #define NOPS (int)(sizeof op_table / sizeof op_table[0])
 
@@ -441,6 +442,15 @@ static ssd_status parse_attrs(ssd_onnx_model *m, rt_node *n, const Onnx__NodePro
         SSD_TRY(attr_int(&c, "noop_with_empty_axes", 0, &v));
         n->noop_empty = v != 0;
         break;
+    case RT_OP_CAST: /* the runtime's element types: float32 and int64 (shapes, indices) */
+        SSD_TRY(attr_int(&c, "to", 0, &v));
+        if (v != ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT && v != ONNX__TENSOR_PROTO__DATA_TYPE__INT64)
+            return ssd_error_set(SSD_E_UNSUPPORTED,
+                                 "%s: %s: Cast to element type %lld (float32 and int64 are "
+                                 "supported)",
+                                 m->path, what, (long long)v);
+        n->cast_to = v == ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT ? SSD_F32 : SSD_I64;
+        break;
     case RT_OP_DROPOUT:
         for (int i = 1; i < n->nout; i++)
             if (n->out[i] >= 0)
@@ -582,34 +592,34 @@ static ssd_status add_node(ssd_onnx_model *m, name_map *nm, const Onnx__NodeProt
     if (n->out[0] < 0)
         return ssd_error_set(SSD_E_FORMAT, "%s: %s has no output name", m->path, what);
     /* Arity: required inputs per operator (optional ones may be absent or ""). */
-    static const int min_in[RT_OP__COUNT] = {[RT_OP_CONV] = 2,      [RT_OP_BN] = 5,
-                                             [RT_OP_RELU] = 1,      [RT_OP_CLIP] = 1,
-                                             [RT_OP_ADD] = 2,       [RT_OP_SUB] = 2,
-                                             [RT_OP_MUL] = 2,       [RT_OP_DIV] = 2,
-                                             [RT_OP_EXP] = 1,       [RT_OP_CONCAT] = 1,
-                                             [RT_OP_RESHAPE] = 2,   [RT_OP_FLATTEN] = 1,
-                                             [RT_OP_TRANSPOSE] = 1, [RT_OP_SOFTMAX] = 1,
-                                             [RT_OP_SLICE] = 1,     [RT_OP_GATHER] = 2,
-                                             [RT_OP_SHAPE] = 1,     [RT_OP_UNSQUEEZE] = 1,
-                                             [RT_OP_SQUEEZE] = 1,   [RT_OP_CONSTANT] = 0,
-                                             [RT_OP_MAXPOOL] = 1,   [RT_OP_IDENTITY] = 1,
-                                             [RT_OP_DROPOUT] = 1,   [RT_OP_HARDSIGMOID] = 1,
-                                             [RT_OP_HARDSWISH] = 1, [RT_OP_GLOBALAVGPOOL] = 1,
-                                             [RT_OP_REDUCEMEAN] = 1};
-    static const int max_in[RT_OP__COUNT] = {[RT_OP_CONV] = 3,      [RT_OP_BN] = 5,
-                                             [RT_OP_RELU] = 1,      [RT_OP_CLIP] = 3,
-                                             [RT_OP_ADD] = 2,       [RT_OP_SUB] = 2,
-                                             [RT_OP_MUL] = 2,       [RT_OP_DIV] = 2,
-                                             [RT_OP_EXP] = 1,       [RT_OP_CONCAT] = 1 << 20,
-                                             [RT_OP_RESHAPE] = 2,   [RT_OP_FLATTEN] = 1,
-                                             [RT_OP_TRANSPOSE] = 1, [RT_OP_SOFTMAX] = 1,
-                                             [RT_OP_SLICE] = 5,     [RT_OP_GATHER] = 2,
-                                             [RT_OP_SHAPE] = 1,     [RT_OP_UNSQUEEZE] = 2,
-                                             [RT_OP_SQUEEZE] = 2,   [RT_OP_CONSTANT] = 0,
-                                             [RT_OP_MAXPOOL] = 1,   [RT_OP_IDENTITY] = 1,
-                                             [RT_OP_DROPOUT] = 3,   [RT_OP_HARDSIGMOID] = 1,
-                                             [RT_OP_HARDSWISH] = 1, [RT_OP_GLOBALAVGPOOL] = 1,
-                                             [RT_OP_REDUCEMEAN] = 2};
+    static const int min_in[RT_OP__COUNT] = {[RT_OP_CONV] = 2,       [RT_OP_BN] = 5,
+                                             [RT_OP_RELU] = 1,       [RT_OP_CLIP] = 1,
+                                             [RT_OP_ADD] = 2,        [RT_OP_SUB] = 2,
+                                             [RT_OP_MUL] = 2,        [RT_OP_DIV] = 2,
+                                             [RT_OP_EXP] = 1,        [RT_OP_CONCAT] = 1,
+                                             [RT_OP_RESHAPE] = 2,    [RT_OP_FLATTEN] = 1,
+                                             [RT_OP_TRANSPOSE] = 1,  [RT_OP_SOFTMAX] = 1,
+                                             [RT_OP_SLICE] = 1,      [RT_OP_GATHER] = 2,
+                                             [RT_OP_SHAPE] = 1,      [RT_OP_UNSQUEEZE] = 1,
+                                             [RT_OP_SQUEEZE] = 1,    [RT_OP_CONSTANT] = 0,
+                                             [RT_OP_MAXPOOL] = 1,    [RT_OP_IDENTITY] = 1,
+                                             [RT_OP_DROPOUT] = 1,    [RT_OP_HARDSIGMOID] = 1,
+                                             [RT_OP_HARDSWISH] = 1,  [RT_OP_GLOBALAVGPOOL] = 1,
+                                             [RT_OP_REDUCEMEAN] = 1, [RT_OP_CAST] = 1};
+    static const int max_in[RT_OP__COUNT] = {[RT_OP_CONV] = 3,       [RT_OP_BN] = 5,
+                                             [RT_OP_RELU] = 1,       [RT_OP_CLIP] = 3,
+                                             [RT_OP_ADD] = 2,        [RT_OP_SUB] = 2,
+                                             [RT_OP_MUL] = 2,        [RT_OP_DIV] = 2,
+                                             [RT_OP_EXP] = 1,        [RT_OP_CONCAT] = 1 << 20,
+                                             [RT_OP_RESHAPE] = 2,    [RT_OP_FLATTEN] = 1,
+                                             [RT_OP_TRANSPOSE] = 1,  [RT_OP_SOFTMAX] = 1,
+                                             [RT_OP_SLICE] = 5,      [RT_OP_GATHER] = 2,
+                                             [RT_OP_SHAPE] = 1,      [RT_OP_UNSQUEEZE] = 2,
+                                             [RT_OP_SQUEEZE] = 2,    [RT_OP_CONSTANT] = 0,
+                                             [RT_OP_MAXPOOL] = 1,    [RT_OP_IDENTITY] = 1,
+                                             [RT_OP_DROPOUT] = 3,    [RT_OP_HARDSIGMOID] = 1,
+                                             [RT_OP_HARDSWISH] = 1,  [RT_OP_GLOBALAVGPOOL] = 1,
+                                             [RT_OP_REDUCEMEAN] = 2, [RT_OP_CAST] = 1};
     if (n->nin < min_in[n->op] || n->nin > max_in[n->op])
         return ssd_error_set(SSD_E_FORMAT, "%s: %s has %d inputs", m->path, what, n->nin);
     for (int i = 0; i < min_in[n->op]; i++)

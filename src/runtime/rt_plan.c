@@ -212,6 +212,7 @@ static rt_kernel choose(ssd_onnx_model *m, rt_node *n, const rt_host *const *ins
     case RT_OP_UNSQUEEZE:
     case RT_OP_IDENTITY:
     case RT_OP_DROPOUT:
+    case RT_OP_CAST: /* of the input's data: float32 to float32 only (checked in rt_plan) */
         return K_ALIAS;
     default:
         return K_HOST;
@@ -295,7 +296,12 @@ ssd_status rt_plan(ssd_onnx_model *m, const ssd_tensor *x) {
                 rt_host_free(&y);
             }
         } else {
-            if (ins[0]->dt != SSD_F32)
+            if (n->op == RT_OP_CAST && n->cast_to != SSD_F32)
+                st = ssd_error_set(SSD_E_UNSUPPORTED,
+                                   "%s: node '%s': Cast of data computed from the input to "
+                                   "int64 is not supported",
+                                   m->path, n->name);
+            else if (ins[0]->dt != SSD_F32)
                 st = ssd_error_set(SSD_E_UNSUPPORTED,
                                    "%s: node '%s': integer tensors computed "
                                    "from the input are not supported",

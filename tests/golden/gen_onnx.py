@@ -78,6 +78,11 @@ def expected(opset):
     e["bn_relu6"] = ((x - mu[None, :, None, None]) / torch.sqrt(var[None, :, None, None] + 1e-5) *
                      g[None, :, None, None] + b[None, :, None, None]).clamp(0, 6)
     e["concat"] = torch.cat([x, torch.relu(x)], -1)
+    # Cast: of the data float -> float; of a shape int64 -> float -> int64 into a Reshape;
+    # of float indices to int64 (toward zero: 2.7 -> 2, -0.9 -> 0) into a Gather
+    e["cast"] = x.clone()
+    e["cast_reshape"] = x.reshape(2, 3, 20)
+    e["cast_gather"] = x[:, [2, 0]]
     return e
 
 
@@ -143,6 +148,18 @@ def ops_graph(opset):
                                            const("six", np.float32(6))], ["bn_relu6"]))
     nodes.append(helper.make_node("Relu", ["X"], ["xr"]))
     nodes.append(helper.make_node("Concat", ["X", "xr"], ["concat"], axis=-1))
+    F, I = TensorProto.FLOAT, TensorProto.INT64
+    nodes.append(helper.make_node("Cast", ["X"], ["cast"], to=F))
+    nodes.append(helper.make_node("Shape", ["X"], ["shp2"]))
+    nodes.append(helper.make_node("Slice", ["shp2", i64("c_st", [0]), i64("c_en", [2]),
+                                            i64("c_ax", [0])], ["nc"]))
+    nodes.append(helper.make_node("Cast", ["nc"], ["ncf"], to=F))
+    nodes.append(helper.make_node("Cast", ["ncf"], ["nci"], to=I))
+    nodes.append(helper.make_node("Concat", ["nci", i64("m1b", [-1])], ["cshape"], axis=0))
+    nodes.append(helper.make_node("Reshape", ["X", "cshape"], ["cast_reshape"]))
+    nodes.append(helper.make_node("Cast", [const("fidx", np.array([2.7, -0.9], np.float32))],
+                                  ["iidx"], to=I))
+    nodes.append(helper.make_node("Gather", ["X", "iidx"], ["cast_gather"], axis=1))
     outs = list(expected(opset).keys())
     g = helper.make_graph(nodes, "ops", [helper.make_tensor_value_info("X", TensorProto.FLOAT,
                                                                        list(X.shape))],

@@ -1,4 +1,5 @@
-/* The ONNX runtime and exporter (gen_onnx.py): every supported operator at
+/* The ONNX runtime and exporter (gen_onnx.py): every supported operator (Cast
+ * included) at
  * opsets 11 and 13, and opset 9's attribute forms, against PyTorch; our export
  * and torch.onnx.export files of the same mb1-ssd against PyTorch and against
  * our own forward pass; batch 1 and 2 on one dynamic-batch model; all
