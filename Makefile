@@ -37,7 +37,7 @@ asan:
 FUZZ_SECONDS ?= 60
 fuzz-pth:
 	@[ -f build-fuzz/CMakeCache.txt ] || CC=clang CXX=clang++ cmake -S . -B build-fuzz \
-		-DCMAKE_BUILD_TYPE=RelWithDebInfo -DSSD_FUZZ=ON >/dev/null
+		-DCMAKE_BUILD_TYPE=RelWithDebInfo -DSSD_FUZZ=ON -DSSD_CUDA=OFF >/dev/null
 	@cmake --build build-fuzz -j $(JOBS) --target fuzz_pth -- --no-print-directory
 	@mkdir -p build-fuzz/corpus_pth
 	@cd build-fuzz && ./fuzz_pth -max_total_time=$(FUZZ_SECONDS) -rss_limit_mb=2048 \
@@ -57,7 +57,7 @@ bench-infer: build
 # libFuzzer on the ONNX loader and runtime, as fuzz-pth (seeds: small graphs from gen_onnx.py).
 fuzz-onnx:
 	@[ -f build-fuzz/CMakeCache.txt ] || CC=clang CXX=clang++ cmake -S . -B build-fuzz \
-		-DCMAKE_BUILD_TYPE=RelWithDebInfo -DSSD_FUZZ=ON >/dev/null
+		-DCMAKE_BUILD_TYPE=RelWithDebInfo -DSSD_FUZZ=ON -DSSD_CUDA=OFF >/dev/null
 	@cmake --build build-fuzz -j $(JOBS) --target fuzz_onnx -- --no-print-directory
 	@mkdir -p build-fuzz/corpus_onnx
 	@cd build-fuzz && ASAN_OPTIONS=allocator_may_return_null=1 ./fuzz_onnx \

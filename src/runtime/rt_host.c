@@ -103,6 +103,11 @@ static ssd_status slice_params(const ssd_onnx_model *m, const rt_node *n, const 
         used[ax] = true;
         int64_t step = nst >= 0 ? steps[i] : 1, dim = x->shape[ax];
         if (step == 0) return bad(m, n, "slice step 0");
+        /* a step past the dim takes one element at most: clamped, so that no
+         * arithmetic below overflows */
+        int64_t big = dim > 1 ? dim : 1;
+        if (step > big) step = big;
+        if (step < -big) step = -big;
         int64_t s = starts[i], e = ends[i], len;
         if (s < 0) s = s < -dim ? 0 : s + dim;
         if (e < 0) e = e < -dim ? (step > 0 ? 0 : -1) : e + dim;
@@ -247,8 +252,8 @@ ssd_status rt_infer_shape(const ssd_onnx_model *m, const rt_node *n, const rt_ho
                 infer = i;
             } else if (t[i] < 0) {
                 return bad(m, n, "Reshape to a negative dim");
-            } else {
-                known *= t[i];
+            } else if (__builtin_mul_overflow(known, t[i], &known)) {
+                return bad(m, n, "Reshape to a shape too large");
             }
         }
         if (infer >= 0) {

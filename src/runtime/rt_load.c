@@ -264,7 +264,7 @@ static ssd_status attr_ints(const actx *c, const char *name, int64_t *out, int *
     if (a->n_ints > RT_MAX_INTS)
         return ssd_error_set(SSD_E_UNSUPPORTED, "%s: %s: attribute %s has %zu values", c->m->path,
                              c->what, name, a->n_ints);
-    memcpy(out, a->ints, a->n_ints * sizeof *out);
+    if (a->n_ints) memcpy(out, a->ints, a->n_ints * sizeof *out); /* ints may be NULL when empty */
     *n = (int)a->n_ints;
     return SSD_OK;
 }

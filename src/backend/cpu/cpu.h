@@ -125,7 +125,11 @@ static inline int cpu_nthr_flops(double flops) {
 /* Our kernels are built for the baseline ISA and, dispatched at load time,
  * for AVX2 and AVX-512: much of the data they touch sits in cache, where the
  * vector width shows. */
+#ifdef FUZZING_BUILD_MODE_UNSAFE_FOR_PRODUCTION
+#define CPU_CLONES /* the clang fuzz build cannot link clones of extern functions */
+#else
 #define CPU_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
+#endif
 
 /* For own OpenMP loops: parallel only when the buffer is big enough. */
 #define CPU_PAR_MIN_FLOATS ((int64_t)(CPU_SMALL_BYTES / sizeof(float)))
