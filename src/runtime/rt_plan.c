@@ -365,7 +365,7 @@ static ssd_status tensor_of(ssd_onnx_model *m, int v, const ssd_tensor **out) {
     return SSD_OK;
 }
 
-/* Host view of value v's data (runtime tensors made plain first). */
+/* Whether host kernels work on host copies (get / set) instead of the storage. */
 static bool staged(const ssd_onnx_model *m) {
     return m->stage || m->be->ops->device_memory;
 }
@@ -381,6 +381,7 @@ static ssd_status stage_buf(rt_value *val, int64_t n) {
     return SSD_OK;
 }
 
+/* Host view of value v's data: its storage made plain, or its staged copy. */
 static ssd_status host_view(ssd_onnx_model *m, int v, rt_host *h) {
     rt_value *val = &m->v[v];
     if (val->is_const) {
