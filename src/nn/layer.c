@@ -193,6 +193,8 @@ ssd_status ssd_layer_forward(ssd_layer *l, const ssd_tensor *x, bool training) {
 static ssd_status conv_backward(ssd_layer *l, const ssd_tensor *dy) {
     const ssd_backend_ops *ops = l->be->ops;
     ssd_conv_layer *c = &l->u.conv;
+    ssd_conv2d_params p = c->p; /* training is float32 whatever the inference precision */
+    p.prec = SSD_CONV_F32;
     if (c->p.act != SSD_ACT_NONE) {
         ssd_act_params ap = {c->p.act};
         SSD_TRY(ops->act_bwd(l->be, c->dpre, dy, NULL, l->y, &ap));
@@ -200,11 +202,11 @@ static ssd_status conv_backward(ssd_layer *l, const ssd_tensor *dy) {
     }
     if (!l->frozen) {
         SSD_TRY(ops->conv2d_bwd_weights(l->be, &c->gw, c->has_bias ? &c->gb : NULL, dy, l->x, &c->w,
-                                        &c->p));
+                                        &p));
         c->gw.version++;
         c->gb.version++;
     }
-    if (l->need_dx) SSD_TRY(ops->conv2d_bwd_data(l->be, l->dx, dy, l->x, &c->w, &c->p));
+    if (l->need_dx) SSD_TRY(ops->conv2d_bwd_data(l->be, l->dx, dy, l->x, &c->w, &p));
     return SSD_OK;
 }
 
