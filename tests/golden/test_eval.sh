@@ -94,6 +94,22 @@ expect_rc 1 "$ssd" eval --model "$out/model.pth" --dataset "$out/voc" --dataset_
 grep -q "voc/sub-test-annotations-bbox.csv: not found" "$out/last.err" || fail "open_images: $(cat "$out/last.err")"
 expect_rc 1 "$ssd" eval --model "$out/missing.pth" --dataset "$out/voc" --eval-dir "$out/x"
 grep -q "missing.pth" "$out/last.err" || fail "missing model: $(cat "$out/last.err")"
+# --precision bf16: where the CPU has bfloat16 convs, nearly the float32 mAP of the hard-NMS
+# run above (8-bit operands move scores by a few thousandths); elsewhere a clear error
+expect_rc 2 "$ssd" eval --model "$out/model.pth" --dataset "$out/voc" --precision fp8
+DNNL_MAX_CPU_ISA=AVX2 expect_rc 1 "$ssd" eval --model "$out/model.pth" --dataset "$out/voc" \
+    --precision bf16 --eval-dir "$out/b"
+grep -q "AVX512_BF16" "$out/last.err" "$out/last.out" || fail "bf16 refusal: $(cat "$out/last.err")"
+if "$ssd" info | grep -q '^bf16:      native'; then
+    expect_rc 0 "$ssd" eval --model "$out/model.pth" --dataset "$out/voc" --precision bf16 \
+        --eval-dir "$out/bf16"
+    $py - "$out/c_hard/metrics.json" "$out/bf16/metrics.json" <<'PY'
+import json, sys
+a, b = (json.load(open(p))["mAP"] for p in sys.argv[1:])
+print("mAP fp32 %.4f, bf16 %.4f" % (a, b))
+assert abs(a - b) < 0.03, (a, b)
+PY
+fi
 expect_rc 0 "$ssd" eval --help
 grep -q -- "--trained-model" "$out/last.out" || fail "help"
 echo "eval e2e: ok"
