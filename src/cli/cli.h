@@ -4,6 +4,7 @@
 #define SSD_CLI_H
 
 #include "core/status.h"
+#include "tensor/backend.h"
 
 #include <stdbool.h>
 
@@ -29,6 +30,9 @@ int cli_bad(const char *cmd, const char *opt, const char *val, const char *why);
 int cli_parse_int(const char *cmd, const char *opt, const char *s, int lo, int hi, int *out);
 int cli_parse_double(const char *cmd, const char *opt, const char *s, double lo, double hi,
                      double *out);
+
+/* --precision: fp32, tf32, bf16 or fp16 (0), else the message above and 2. */
+int cli_parse_precision(const char *cmd, const char *opt, const char *s, ssd_precision *out);
 
 /* Python's str2bool: yes/true/t/y/1, no/false/f/n/0 (any case); -1 otherwise. */
 int cli_parse_bool(const char *s, bool *out);

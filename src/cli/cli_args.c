@@ -28,6 +28,12 @@ int cli_parse_int(const char *cmd, const char *opt, const char *s, int lo, int h
     return 0;
 }
 
+int cli_parse_precision(const char *cmd, const char *opt, const char *s, ssd_precision *out) {
+    if (ssd_precision_parse(s, out) != SSD_OK)
+        return cli_bad(cmd, opt, s, "expected fp32, tf32, bf16 or fp16");
+    return 0;
+}
+
 int cli_parse_double(const char *cmd, const char *opt, const char *s, double lo, double hi,
                      double *out) {
     char *end;

@@ -768,8 +768,7 @@ int cmd_detect(int argc, char **argv) {
                 r = bad(name, optarg, "expected true or false");
             break;
         case O_PRECISION:
-            if (ssd_precision_parse(optarg, &a.dc.precision) != SSD_OK)
-                r = bad(name, optarg, "fp32 or bf16 (tf32 and fp16: GPU backends)");
+            r = cli_parse_precision("detect", name, optarg, &a.dc.precision);
             break;
         case O_QUIET:
             a.quiet = true;

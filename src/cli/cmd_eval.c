@@ -328,8 +328,7 @@ int cmd_eval(int argc, char **argv) {
             r = parse_int(name, optarg, 0, &o.threads);
             break;
         case O_PRECISION:
-            if (ssd_precision_parse(optarg, &o.precision) != SSD_OK)
-                r = bad(name, optarg, "fp32 or bf16 (tf32 and fp16: GPU backends)");
+            r = cli_parse_precision("eval", name, optarg, &o.precision);
             break;
         case O_SCORE:
             r = parse_double(name, optarg, 0, 1, &d);

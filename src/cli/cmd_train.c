@@ -331,8 +331,7 @@ int cmd_train(int argc, char **argv) {
             break;
         case O_PRECISION: {
             ssd_precision pr;
-            if (ssd_precision_parse(optarg, &pr) != SSD_OK)
-                r = bad(name, optarg, "expected fp32, tf32, bf16 or fp16");
+            r = cli_parse_precision("train", name, optarg, &pr);
             c.precision = optarg;
             break;
         }

@@ -212,12 +212,7 @@ ssd_status ssd_model_init_non_base_xavier(ssd_model *m, uint64_t seed) {
 }
 
 ssd_status ssd_model_set_precision(ssd_model *m, ssd_precision p) {
-    if (p == SSD_PREC_BF16 && !ssd_backend_has(m->be, SSD_OP_CONV2D, SSD_BF16, NULL))
-        return ssd_error_set(SSD_E_UNSUPPORTED,
-                             "precision bf16: the %s backend has no bfloat16 convs on this machine "
-                             "(the cpu backend needs a CPU with AVX512_BF16 or AMX)",
-                             m->be->ops->name);
-    if (p != SSD_PREC_BF16) SSD_TRY(ssd_backend_set_precision(m->be, p));
+    SSD_TRY(ssd_backend_infer_precision(m->be, p));
     for (int i = 0; i < m->g.n; i++) {
         ssd_layer *l = m->g.nodes[i].layer;
         if (l && l->kind == SSD_L_CONV)

@@ -592,15 +592,8 @@ ssd_status ssd_onnx_run(ssd_onnx_model *m, const ssd_tensor *x) {
 }
 
 ssd_status ssd_onnx_set_precision(ssd_onnx_model *m, ssd_precision p) {
-    if (p == SSD_PREC_BF16 && !ssd_backend_has(m->be, SSD_OP_CONV2D, SSD_BF16, NULL))
-        return ssd_error_set(SSD_E_UNSUPPORTED,
-                             "%s: precision bf16: the %s backend has no bfloat16 convs on this "
-                             "machine (the cpu backend needs a CPU with AVX512_BF16 or AMX)",
-                             m->path, m->be->ops->name);
-    if (p != SSD_PREC_BF16) {
-        ssd_status st = ssd_backend_set_precision(m->be, p);
-        if (st != SSD_OK) return ssd_error_prefix(st, "%s", m->path);
-    }
+    ssd_status st = ssd_backend_infer_precision(m->be, p);
+    if (st != SSD_OK) return ssd_error_prefix(st, "%s", m->path);
     m->bf16 = p == SSD_PREC_BF16;
     if (m->planned) conv_precision(m);
     return SSD_OK;

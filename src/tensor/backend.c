@@ -73,6 +73,16 @@ ssd_status ssd_backend_set_precision(ssd_backend *be, ssd_precision prec) {
                          be->ops->name, ssd_precision_name(prec));
 }
 
+ssd_status ssd_backend_infer_precision(ssd_backend *be, ssd_precision prec) {
+    if (prec != SSD_PREC_BF16) return ssd_backend_set_precision(be, prec);
+    if (!ssd_backend_has(be, SSD_OP_CONV2D, SSD_BF16, NULL))
+        return ssd_error_set(SSD_E_UNSUPPORTED,
+                             "precision bf16: the %s backend has no bfloat16 convs on this machine "
+                             "(the cpu backend needs a CPU with AVX512_BF16 or AMX)",
+                             be->ops->name);
+    return SSD_OK;
+}
+
 int64_t ssd_conv_out_size(int64_t in, int k, int stride, int pad, int dilation) {
     return (in + 2 * pad - (int64_t)dilation * (k - 1) - 1) / stride + 1;
 }

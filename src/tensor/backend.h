@@ -271,6 +271,9 @@ ssd_status ssd_precision_parse(const char *s, ssd_precision *out);
 const char *ssd_precision_name(ssd_precision p);
 /* Applies `prec` to `be`: fp32 is always accepted; others need the backend's set_precision. */
 ssd_status ssd_backend_set_precision(ssd_backend *be, ssd_precision prec);
+/* For inference at `prec`: bf16 is per conv (the caller sets ssd_conv_prec) and
+ * needs bfloat16 convs on be; the others are ssd_backend_set_precision's. */
+ssd_status ssd_backend_infer_precision(ssd_backend *be, ssd_precision prec);
 
 /* Shape inference shared by all backends (PyTorch's formulas). */
 int64_t ssd_conv_out_size(int64_t in, int k, int stride, int pad, int dilation);

@@ -150,17 +150,25 @@ static ssd_status conv_get(cuda_impl *ci, const conv_dims *d, const ssd_conv2d_p
  * ones) can want gigabytes that a later, fuller pool cannot give. */
 #define CUDA_WS_MAX ((size_t)1 << 30)
 
+/* st = call, a cuDNN algorithm search; the search allocates its own buffers,
+ * so a failure is retried once after the pool gives its cached blocks back. */
+#define SEARCH(ci, st, call)                                                                       \
+    do {                                                                                           \
+        (st) = (call);                                                                             \
+        if ((st) != CUDNN_STATUS_SUCCESS) {                                                        \
+            ssd_cuda_pool_trim(ci);                                                                \
+            (st) = (call);                                                                         \
+        }                                                                                          \
+    } while (0)
+
 static ssd_status pick_fwd(cuda_impl *ci, cuda_conv *cv) {
     cudnnConvolutionFwdAlgoPerf_t perf[CUDNN_CONVOLUTION_FWD_ALGO_COUNT];
     int got = 0;
     DNN_TRY(cudnnSetConvolutionMathType(cv->cd, base_math(ci->prec)));
-    cudnnStatus_t fs = cudnnFindConvolutionForwardAlgorithm(
-        ci->dnn, cv->xd, cv->wd, cv->cd, cv->yd, CUDNN_CONVOLUTION_FWD_ALGO_COUNT, &got, perf);
-    if (fs != CUDNN_STATUS_SUCCESS) { /* the search allocates its own buffers: make room */
-        ssd_cuda_pool_trim(ci);
-        fs = cudnnFindConvolutionForwardAlgorithm(ci->dnn, cv->xd, cv->wd, cv->cd, cv->yd,
-                                                  CUDNN_CONVOLUTION_FWD_ALGO_COUNT, &got, perf);
-    }
+    cudnnStatus_t fs;
+    SEARCH(ci, fs,
+           cudnnFindConvolutionForwardAlgorithm(ci->dnn, cv->xd, cv->wd, cv->cd, cv->yd,
+                                                CUDNN_CONVOLUTION_FWD_ALGO_COUNT, &got, perf));
     DNN_TRY(fs);
     cv->fwd = CUDNN_CONVOLUTION_FWD_ALGO_IMPLICIT_GEMM; /* always supported */
     cv->fwd_math = base_math(ci->prec);
@@ -182,14 +190,11 @@ static ssd_status pick_bd(cuda_impl *ci, cuda_conv *cv) {
     cudnnConvolutionBwdDataAlgoPerf_t perf[CUDNN_CONVOLUTION_BWD_DATA_ALGO_COUNT];
     int got = 0;
     DNN_TRY(cudnnSetConvolutionMathType(cv->cd, base_math(ci->prec)));
-    cudnnStatus_t fs = cudnnFindConvolutionBackwardDataAlgorithm(
-        ci->dnn, cv->wd, cv->yd, cv->cd, cv->xd, CUDNN_CONVOLUTION_BWD_DATA_ALGO_COUNT, &got, perf);
-    if (fs != CUDNN_STATUS_SUCCESS) { /* the search allocates its own buffers: make room */
-        ssd_cuda_pool_trim(ci);
-        fs = cudnnFindConvolutionBackwardDataAlgorithm(ci->dnn, cv->wd, cv->yd, cv->cd, cv->xd,
-                                                       CUDNN_CONVOLUTION_BWD_DATA_ALGO_COUNT, &got,
-                                                       perf);
-    }
+    cudnnStatus_t fs;
+    SEARCH(ci, fs,
+           cudnnFindConvolutionBackwardDataAlgorithm(ci->dnn, cv->wd, cv->yd, cv->cd, cv->xd,
+                                                     CUDNN_CONVOLUTION_BWD_DATA_ALGO_COUNT, &got,
+                                                     perf));
     DNN_TRY(fs);
     cv->bd = CUDNN_CONVOLUTION_BWD_DATA_ALGO_0;
     cv->bd_math = base_math(ci->prec);
@@ -211,15 +216,11 @@ static ssd_status pick_bf(cuda_impl *ci, cuda_conv *cv) {
     cudnnConvolutionBwdFilterAlgoPerf_t perf[CUDNN_CONVOLUTION_BWD_FILTER_ALGO_COUNT];
     int got = 0;
     DNN_TRY(cudnnSetConvolutionMathType(cv->cd, base_math(ci->prec)));
-    cudnnStatus_t fs = cudnnFindConvolutionBackwardFilterAlgorithm(
-        ci->dnn, cv->xd, cv->yd, cv->cd, cv->wd, CUDNN_CONVOLUTION_BWD_FILTER_ALGO_COUNT, &got,
-        perf);
-    if (fs != CUDNN_STATUS_SUCCESS) { /* the search allocates its own buffers: make room */
-        ssd_cuda_pool_trim(ci);
-        fs = cudnnFindConvolutionBackwardFilterAlgorithm(ci->dnn, cv->xd, cv->yd, cv->cd, cv->wd,
-                                                         CUDNN_CONVOLUTION_BWD_FILTER_ALGO_COUNT,
-                                                         &got, perf);
-    }
+    cudnnStatus_t fs;
+    SEARCH(ci, fs,
+           cudnnFindConvolutionBackwardFilterAlgorithm(ci->dnn, cv->xd, cv->yd, cv->cd, cv->wd,
+                                                       CUDNN_CONVOLUTION_BWD_FILTER_ALGO_COUNT,
+                                                       &got, perf));
     DNN_TRY(fs);
     cv->bf = CUDNN_CONVOLUTION_BWD_FILTER_ALGO_0;
     cv->bf_math = base_math(ci->prec);
