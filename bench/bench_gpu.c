@@ -1,10 +1,11 @@
-/* mb1-ssd on the cuda backend: training images/s (forward + backward + SGD,
- * with the host copy of conf/loc the training loop makes for its loss) at
+/* mb1-ssd on the cuda backend: training images/s (forward, the multibox loss on the device,
+ * backward and SGD, as ssd train's step) at
  * batch 32 and 128, and inference latency at batch 1 and throughput at
  * batch 64, each in fp32 and tf32. One line per row:
  *   ours <train|infer> batch=<N> prec=<P> ms=<ms per step> img_s=<images/s>
  * bench/gpu/run.sh puts PyTorch's rows (bench/gpu/torch_gpu.py) beside them.
  *   bench_gpu [--iters K] [--quick]      (exit 77 without a GPU) */
+#include "box/box.h"
 #include "core/mem.h"
 #include "core/progress.h"
 #include "models/model.h"
@@ -22,8 +23,23 @@ static float *host_input(int batch) {
     return h;
 }
 
-/* Forward (+ backward + SGD when training) `iters` times after `warm` untimed steps
- * (the first builds cuDNN plans and fills the allocator's pool). */
+/* Targets of a plausible batch: about 1 prior in 40 positive (a few matched boxes per image). */
+static ssd_status host_targets(int batch, int k, int c, int64_t **labels, float **gt) {
+    size_t nk = (size_t)batch * k;
+    *labels = ssd_malloc(nk * sizeof **labels);
+    *gt = ssd_malloc(nk * 4 * sizeof **gt);
+    if (!*labels || !*gt) return SSD_E_NOMEM;
+    for (size_t i = 0; i < nk; i++) {
+        uint32_t r = (uint32_t)(i * 2654435761u);
+        (*labels)[i] = (r >> 8) % 40 == 0 ? 1 + (int64_t)((r >> 16) % (uint32_t)(c - 1)) : 0;
+        for (int j = 0; j < 4; j++) (*gt)[i * 4 + j] = (float)((r >> (4 * j)) % 100) / 50.0f - 1.0f;
+    }
+    return SSD_OK;
+}
+
+/* Forward (+ the multibox loss, backward and SGD when training, as ssd train's step) `iters`
+ * times after `warm` untimed steps (the first builds cuDNN plans and fills the allocator's
+ * pool). Inference copies the heads' outputs to the host, as detection does. */
 static ssd_status run(ssd_backend *be, bool train, int batch, int warm, int iters, double *ms) {
     ssd_model *m = NULL;
     SSD_TRY(ssd_model_create(&m, be, "mb1-ssd", 21, 300));
@@ -32,32 +48,34 @@ static ssd_status run(ssd_backend *be, bool train, int batch, int warm, int iter
     opt.lr[0] = opt.lr[1] = opt.lr[2] = 1e-4;
     ssd_tensor x;
     ssd_tensor_init4(&x, be, SSD_F32, batch, 3, 300, 300);
-    float *h = host_input(batch), *out = NULL;
+    ssd_loss_ws ws = {0};
+    int64_t *labels = NULL;
+    float *gt = NULL, *out = NULL;
+    float *h = host_input(batch);
     if (st == SSD_OK && !h) st = SSD_E_NOMEM;
+    if (st == SSD_OK) st = host_targets(batch, m->num_priors, m->num_classes, &labels, &gt);
     double t0 = ssd_now();
     for (int it = 0; it < warm + iters && st == SSD_OK; it++) {
         if (it == warm) t0 = ssd_now();
         st = ssd_tensor_set(&x, h, SSD_F32); /* a new batch every step, as in training */
         if (st == SSD_OK) st = ssd_model_forward(m, &x, train);
         if (st != SSD_OK) break;
+        if (train) {
+            double reg, cls; /* the loss waits for the forward pass; the next one for this step */
+            st = ssd_multibox_loss_on(&ws, &reg, &cls, &m->dconf, &m->dloc, &m->conf, &m->loc,
+                                      labels, gt, 3);
+            if (st == SSD_OK) st = ssd_model_backward(m);
+            if (st == SSD_OK) st = ssd_sgd_step(&opt);
+            continue;
+        }
         size_t nc = (size_t)ssd_tensor_numel(&m->conf), nl = (size_t)ssd_tensor_numel(&m->loc);
         if (!out) out = ssd_malloc((nc + nl) * sizeof *out);
         if (!out) {
             st = SSD_E_NOMEM;
             break;
         }
-        /* The host loss needs these; the copy also waits for the step to finish. */
         st = ssd_tensor_get(&m->conf, out, SSD_F32);
         if (st == SSD_OK) st = ssd_tensor_get(&m->loc, out + nc, SSD_F32);
-        if (st != SSD_OK || !train) continue;
-        for (size_t i = 0; i < nc + nl; i++) out[i] *= 1e-3f;
-        ssd_tensor_ensure(&m->dconf, be, SSD_F32, 3, m->conf.shape);
-        ssd_tensor_ensure(&m->dloc, be, SSD_F32, 3, m->loc.shape);
-        st = ssd_tensor_set(&m->dconf, out, SSD_F32);
-        if (st == SSD_OK) st = ssd_tensor_set(&m->dloc, out + nc, SSD_F32);
-        if (st == SSD_OK) st = ssd_model_backward(m);
-        if (st == SSD_OK) st = ssd_sgd_step(&opt);
-        /* the next step's get waits for this one; the last one is waited for below */
     }
     if (st == SSD_OK) {
         float one;
@@ -71,6 +89,9 @@ static ssd_status run(ssd_backend *be, bool train, int batch, int warm, int iter
     *ms = (ssd_now() - t0) * 1000 / iters;
     ssd_free(h);
     ssd_free(out);
+    ssd_free(labels);
+    ssd_free(gt);
+    ssd_loss_ws_free(&ws);
     ssd_tensor_deinit(&x);
     ssd_sgd_deinit(&opt);
     ssd_model_destroy(m);

@@ -6,6 +6,7 @@
 #define SSD_BOX_BOX_H
 
 #include "core/status.h"
+#include "tensor/backend.h"
 
 #include <stdbool.h>
 #include <stdint.h>
@@ -104,5 +105,24 @@ ssd_status ssd_predict(ssd_detection **out, int *n, const float *scores, const f
 ssd_status ssd_multibox_loss(double *reg_loss, double *cls_loss, float *dconf, float *dloc,
                              const float *conf, const float *loc, const int64_t *labels,
                              const float *gt_loc, int n, int k, int c, int neg_pos_ratio);
+
+/* What ssd_multibox_loss_on keeps between calls: the targets on the device (backends with a
+ * loss op), or host copies of the heads and their gradients (the others). Zero-initialise. */
+typedef struct {
+    ssd_tensor labels, gt_loc;
+    float *conf, *loc, *dconf, *dloc;
+    size_t cap; /* N*K of the host copies */
+} ssd_loss_ws;
+void ssd_loss_ws_free(ssd_loss_ws *ws);
+
+/* ssd_multibox_loss on a backend's tensors: conf (N,K,C) and loc (N,K,4) as the model's heads
+ * left them, the targets labels (N,K) and gt_loc (N,K,4) on the host. dconf and dloc (both NULL:
+ * no gradient) become tensors of conf's backend and shapes holding the gradients. Runs on the
+ * backend where it has the loss (ops->multibox_loss), so nothing but the targets and two losses
+ * cross to or from a device; elsewhere on host copies. */
+ssd_status ssd_multibox_loss_on(ssd_loss_ws *ws, double *reg_loss, double *cls_loss,
+                                ssd_tensor *dconf, ssd_tensor *dloc, const ssd_tensor *conf,
+                                const ssd_tensor *loc, const int64_t *labels, const float *gt_loc,
+                                int neg_pos_ratio);
 
 #endif

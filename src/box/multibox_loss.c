@@ -123,3 +123,71 @@ done:
     ssd_free(neg);
     return st;
 }
+
+void ssd_loss_ws_free(ssd_loss_ws *ws) {
+    ssd_tensor_deinit(&ws->labels);
+    ssd_tensor_deinit(&ws->gt_loc);
+    ssd_free(ws->conf);
+    ssd_free(ws->loc);
+    ssd_free(ws->dconf);
+    ssd_free(ws->dloc);
+    memset(ws, 0, sizeof *ws);
+}
+
+static ssd_status host_copies(ssd_loss_ws *ws, size_t nk, int c) {
+    if (nk <= ws->cap && ws->conf) return SSD_OK;
+    ssd_free(ws->conf);
+    ssd_free(ws->loc);
+    ssd_free(ws->dconf);
+    ssd_free(ws->dloc);
+    ws->conf = ssd_malloc(nk * (size_t)c * sizeof(float));
+    ws->dconf = ssd_malloc(nk * (size_t)c * sizeof(float));
+    ws->loc = ssd_malloc(nk * 4 * sizeof(float));
+    ws->dloc = ssd_malloc(nk * 4 * sizeof(float));
+    ws->cap = nk;
+    if (ws->conf && ws->dconf && ws->loc && ws->dloc) return SSD_OK;
+    ws->cap = 0;
+    return ssd_error_prefix(SSD_E_NOMEM, "multibox loss");
+}
+
+ssd_status ssd_multibox_loss_on(ssd_loss_ws *ws, double *reg_loss, double *cls_loss,
+                                ssd_tensor *dconf, ssd_tensor *dloc, const ssd_tensor *conf,
+                                const ssd_tensor *loc, const int64_t *labels, const float *gt_loc,
+                                int neg_pos_ratio) {
+    if (conf->ndim != 3 || loc->ndim != 3 || loc->shape[2] != 4 ||
+        loc->shape[0] != conf->shape[0] || loc->shape[1] != conf->shape[1] ||
+        conf->shape[1] > INT32_MAX || conf->shape[2] > INT32_MAX || conf->shape[0] > INT32_MAX)
+        return ssd_error_set(SSD_E_INVAL,
+                             "multibox loss: conf must be (N,K,C) and loc (N,K,4) of the same N "
+                             "and K");
+    if ((dconf == NULL) != (dloc == NULL))
+        return ssd_error_set(SSD_E_INVAL, "multibox loss: dconf and dloc come together");
+    ssd_backend *be = conf->be;
+    const int n = (int)conf->shape[0], k = (int)conf->shape[1], c = (int)conf->shape[2];
+    const size_t nk = (size_t)n * (size_t)k;
+    if (dconf) {
+        ssd_tensor_ensure(dconf, be, SSD_F32, 3, conf->shape);
+        ssd_tensor_ensure(dloc, be, SSD_F32, 3, loc->shape);
+    }
+    if (be->ops->multibox_loss) {
+        const int64_t shape[3] = {n, k, 4};
+        ssd_tensor_ensure(&ws->labels, be, SSD_I64, 2, shape);
+        ssd_tensor_ensure(&ws->gt_loc, be, SSD_F32, 3, shape);
+        SSD_TRY(ssd_tensor_set(&ws->labels, labels, SSD_I64));
+        SSD_TRY(ssd_tensor_set(&ws->gt_loc, gt_loc, SSD_F32));
+        double out[2];
+        SSD_TRY(be->ops->multibox_loss(be, dconf, dloc, out, conf, loc, &ws->labels, &ws->gt_loc,
+                                       neg_pos_ratio));
+        *reg_loss = out[0];
+        *cls_loss = out[1];
+        return SSD_OK;
+    }
+    SSD_TRY(host_copies(ws, nk, c));
+    SSD_TRY(ssd_tensor_get(conf, ws->conf, SSD_F32));
+    SSD_TRY(ssd_tensor_get(loc, ws->loc, SSD_F32));
+    SSD_TRY(ssd_multibox_loss(reg_loss, cls_loss, dconf ? ws->dconf : NULL, dconf ? ws->dloc : NULL,
+                              ws->conf, ws->loc, labels, gt_loc, n, k, c, neg_pos_ratio));
+    if (!dconf) return SSD_OK;
+    SSD_TRY(ssd_tensor_set(dconf, ws->dconf, SSD_F32));
+    return ssd_tensor_set(dloc, ws->dloc, SSD_F32);
+}

@@ -234,6 +234,17 @@ typedef struct ssd_backend_ops {
     ssd_status (*conv2d_infer)(ssd_backend *be, ssd_tensor *y, const ssd_tensor *x,
                                const ssd_tensor *w, const ssd_tensor *b,
                                const ssd_conv2d_params *p);
+
+    /* Optional (NULL: the box layer computes the loss on the host from copies). The multibox
+     * loss of box/multibox_loss.c on this backend's tensors, so training never copies the
+     * heads' outputs to the host: conf (N,K,C) logits, loc (N,K,4), labels (N,K) int64,
+     * gt_loc (N,K,4) -> dconf (N,K,C) and dloc (N,K,4) written (both NULL: no gradient),
+     * out[0] the regression and out[1] the classification loss. Waits for the result; a
+     * label outside [0, C) is SSD_E_INVAL. */
+    ssd_status (*multibox_loss)(ssd_backend *be, ssd_tensor *dconf, ssd_tensor *dloc, double out[2],
+                                const ssd_tensor *conf, const ssd_tensor *loc,
+                                const ssd_tensor *labels, const ssd_tensor *gt_loc,
+                                int neg_pos_ratio);
 } ssd_backend_ops;
 
 struct ssd_backend {

@@ -230,35 +230,18 @@ typedef struct {
     ssd_sgd *opt;
     const ssd_dataset *train_ds;
     ssd_tensor x;
-    float *conf, *loc, *dconf, *dloc;
-    size_t cap; /* elements of conf/dconf allocated (N*K*C) */
+    ssd_loss_ws loss;
     FILE *csv;
     ssd_tb_writer tb;
     int64_t global_step;
     size_t planned_logged; /* planned buffer bytes last logged */
 } trainer;
 
-static ssd_status ensure_host(trainer *t, int n) {
-    size_t need = (size_t)n * t->m->num_priors * t->m->num_classes;
-    if (need <= t->cap) return SSD_OK;
-    ssd_free(t->conf);
-    ssd_free(t->dconf);
-    ssd_free(t->loc);
-    ssd_free(t->dloc);
-    t->conf = ssd_malloc(need * 4);
-    t->dconf = ssd_malloc(need * 4);
-    t->loc = ssd_malloc((size_t)n * t->m->num_priors * 16);
-    t->dloc = ssd_malloc((size_t)n * t->m->num_priors * 16);
-    if (!t->conf || !t->dconf || !t->loc || !t->dloc) return SSD_E_NOMEM;
-    t->cap = need;
-    return SSD_OK;
-}
-
 /* Forward (and backward + update when training) of one batch; losses out. */
 static ssd_status step(trainer *t, const ssd_batch *b, const ssd_dataset *ds, bool training,
                        int64_t epoch, int64_t i, double *reg, double *cls) {
     ssd_model *m = t->m;
-    int n = b->n, k = m->num_priors, c = m->num_classes, s = m->resolution;
+    int n = b->n, s = m->resolution;
     int64_t shape[4] = {n, 3, s, s};
     ssd_tensor_ensure(&t->x, m->be, SSD_F32, 4, shape);
     SSD_TRY(ssd_tensor_set(&t->x, b->images, SSD_F32));
@@ -271,11 +254,9 @@ static ssd_status step(trainer *t, const ssd_batch *b, const ssd_dataset *ds, bo
                                 "(choose a --batch-size that does not leave one image over)",
                                 (long long)epoch, (long long)i);
     SSD_TRY(fst);
-    SSD_TRY(ensure_host(t, n));
-    SSD_TRY(ssd_tensor_get(&m->conf, t->conf, SSD_F32));
-    SSD_TRY(ssd_tensor_get(&m->loc, t->loc, SSD_F32));
-    SSD_TRY(ssd_multibox_loss(reg, cls, training ? t->dconf : NULL, training ? t->dloc : NULL,
-                              t->conf, t->loc, b->labels, b->loc, n, k, c, 3));
+    SSD_TRY(ssd_multibox_loss_on(&t->loss, reg, cls, training ? &m->dconf : NULL,
+                                 training ? &m->dloc : NULL, &m->conf, &m->loc, b->labels, b->loc,
+                                 3));
     if (!isfinite(*reg + *cls)) {
         char ids[512] = "";
         size_t o = 0;
@@ -289,10 +270,6 @@ static ssd_status step(trainer *t, const ssd_batch *b, const ssd_dataset *ds, bo
                              isnan(*reg + *cls) ? "nan" : "inf", *reg, *cls, ids);
     }
     if (!training) return SSD_OK;
-    ssd_tensor_ensure(&m->dconf, m->be, SSD_F32, 3, m->conf.shape);
-    ssd_tensor_ensure(&m->dloc, m->be, SSD_F32, 3, m->loc.shape);
-    SSD_TRY(ssd_tensor_set(&m->dconf, t->dconf, SSD_F32));
-    SSD_TRY(ssd_tensor_set(&m->dloc, t->dloc, SSD_F32));
     SSD_TRY(ssd_model_backward(m));
     size_t planned = ssd_graph_planned_bytes(&m->g);
     if (planned != t->planned_logged) {
@@ -709,10 +686,7 @@ ssd_status ssd_train_run(const ssd_train_config *cfg) {
     ssd_loader_destroy(vl);
     ssd_prior_target_deinit(&pt);
     ssd_tensor_deinit(&t.x);
-    ssd_free(t.conf);
-    ssd_free(t.dconf);
-    ssd_free(t.loc);
-    ssd_free(t.dloc);
+    ssd_loss_ws_free(&t.loss);
     ssd_sgd_deinit(&opt);
     ssd_model_destroy(m);
     ssd_dataset_destroy(train);

@@ -324,6 +324,41 @@ static void test_loss(void) {
             CHECK_OK(ssd_multibox_loss(&r2, &l2, NULL, NULL, f32(conf), f32(loc), i64(lab), f32(gl),
                                        n, k, nc, (int)i64(ratio)[0]));
             CHECK(r2 == r && l2 == l);
+            /* On a backend's tensors, as training calls it: bit for bit the same (the cpu
+             * backend has no loss op, so this is the host path with its copies). */
+            for (int be_i = 0; be_i < 2; be_i++) {
+                ssd_backend *be = NULL;
+                CHECK_OK(ssd_backend_create(&be, be_i ? "cpu" : "ref"));
+                if (!be) continue;
+                const int64_t sl[3] = {n, k, 4};
+                ssd_tensor tc, tl, tdc = {0}, tdl = {0};
+                ssd_tensor_init(&tc, be, SSD_F32, 3, conf->shape);
+                ssd_tensor_init(&tl, be, SSD_F32, 3, sl);
+                CHECK_OK(ssd_tensor_set(&tc, f32(conf), SSD_F32));
+                CHECK_OK(ssd_tensor_set(&tl, f32(loc), SSD_F32));
+                ssd_loss_ws ws = {0};
+                float *got = ssd_malloc((size_t)(conf->numel + loc->numel) * sizeof(float));
+                for (int rep = 0; rep < 2 && got; rep++) { /* the second reuses ws */
+                    CHECK_OK(ssd_multibox_loss_on(&ws, &r2, &l2, &tdc, &tdl, &tc, &tl, i64(lab),
+                                                  f32(gl), (int)i64(ratio)[0]));
+                    CHECK(r2 == r && l2 == l);
+                    CHECK_OK(ssd_tensor_get(&tdc, got, SSD_F32));
+                    CHECK(memcmp(got, dconf, (size_t)conf->numel * sizeof(float)) == 0);
+                    CHECK_OK(ssd_tensor_get(&tdl, got, SSD_F32));
+                    CHECK(memcmp(got, dloc, (size_t)loc->numel * sizeof(float)) == 0);
+                }
+                CHECK(ssd_multibox_loss_on(&ws, &r2, &l2, &tdc, NULL, &tc, &tl, i64(lab), f32(gl),
+                                           3) == SSD_E_INVAL);
+                CHECK(ssd_multibox_loss_on(&ws, &r2, &l2, NULL, NULL, &tl, &tc, i64(lab), f32(gl),
+                                           3) == SSD_E_INVAL);
+                ssd_free(got);
+                ssd_loss_ws_free(&ws);
+                ssd_tensor_deinit(&tc);
+                ssd_tensor_deinit(&tl);
+                ssd_tensor_deinit(&tdc);
+                ssd_tensor_deinit(&tdl);
+                ssd_backend_destroy(be);
+            }
         }
         ssd_free(dconf);
         ssd_free(dloc);

@@ -10,6 +10,7 @@
  * Skips (exit 77) when the cuda backend is not built or no GPU is present. */
 #include "test.h"
 
+#include "box/box.h"
 #include "core/mem.h"
 #ifdef SSD_HAVE_CUDA
 #include "backend/cuda/cuda.h"
@@ -572,6 +573,73 @@ static void t_sgd(ctx *x) {
     ssd_free(out);
 }
 
+/* The multibox loss on the device against the host's (box/multibox_loss.c), through
+ * ssd_multibox_loss_on as training calls it. Images: few positives, none, and more
+ * positives than 3x would leave negatives for; repeated logit rows make equal ranking keys,
+ * so the tie order (increasing prior index) is checked too. */
+static void t_loss(ctx *x, int n, int k, int c) {
+    const size_t nk = (size_t)n * k;
+    float *conf = ssd_malloc(nk * c * sizeof *conf), *loc = ssd_malloc(nk * 4 * sizeof *loc);
+    float *gt = ssd_malloc(nk * 4 * sizeof *gt), *dc = ssd_malloc(nk * c * sizeof *dc);
+    float *dl = ssd_malloc(nk * 4 * sizeof *dl), *got = ssd_malloc(nk * c * sizeof *got);
+    int64_t *lab = ssd_malloc(nk * sizeof *lab);
+    for (size_t i = 0; i < nk; i++) {
+        const int img = (int)(i / k), pr = (int)(i % k);
+        int64_t l = 0;
+        if (img % 3 == 0) l = next_u64(x) % 20 == 0 ? 1 + (int64_t)(next_u64(x) % (c - 1)) : 0;
+        if (img % 3 == 2) l = pr % 5 ? 1 + pr % (c - 1) : 0; /* 80% positives */
+        lab[i] = l;
+        for (int j = 0; j < c; j++) conf[i * c + j] = rnd(x, 4);
+        if (pr % 7 == 3) /* a copy of the row 2 priors back: the same key */
+            memcpy(conf + i * c, conf + (i - 2) * c, c * sizeof *conf);
+        for (int j = 0; j < 4; j++) {
+            loc[i * 4 + j] = rnd(x, 2);
+            gt[i * 4 + j] = rnd(x, 2);
+        }
+    }
+    double rh, ch, rd, cd;
+    CHECK_OK(ssd_multibox_loss(&rh, &ch, dc, dl, conf, loc, lab, gt, n, k, c, 3));
+    const int64_t sc[3] = {n, k, c}, sl[3] = {n, k, 4};
+    ssd_tensor tc, tl, tdc, tdl;
+    ssd_tensor_init(&tc, x->cu, SSD_F32, 3, sc);
+    ssd_tensor_init(&tl, x->cu, SSD_F32, 3, sl);
+    memset(&tdc, 0, sizeof tdc);
+    memset(&tdl, 0, sizeof tdl);
+    CHECK_OK(ssd_tensor_set(&tc, conf, SSD_F32));
+    CHECK_OK(ssd_tensor_set(&tl, loc, SSD_F32));
+    ssd_loss_ws ws = {0};
+    CHECK_OK(ssd_multibox_loss_on(&ws, &rd, &cd, &tdc, &tdl, &tc, &tl, lab, gt, 3));
+    char cfg[64];
+    snprintf(cfg, sizeof cfg, "loss n=%d k=%d c=%d", n, k, c);
+    if (!(fabs(rd - rh) <= 1e-9 * fabs(rh) + 1e-12 && fabs(cd - ch) <= 1e-9 * fabs(ch) + 1e-12))
+        fprintf(stderr, "%s: losses %.12g %.12g, host %.12g %.12g\n", cfg, rd, cd, rh, ch);
+    CHECK(fabs(rd - rh) <= 1e-9 * fabs(rh) + 1e-12);
+    CHECK(fabs(cd - ch) <= 1e-9 * fabs(ch) + 1e-12);
+    CHECK_OK(ssd_tensor_get(&tdc, got, SSD_F32));
+    CHECK(test_close_f32(cfg, got, dc, nk * c, 1e-7, 1e-6));
+    CHECK_OK(ssd_tensor_get(&tdl, got, SSD_F32));
+    CHECK(test_close_f32(cfg, got, dl, nk * 4, 1e-7, 1e-6));
+    /* no gradient: the same losses */
+    CHECK_OK(ssd_multibox_loss_on(&ws, &rd, &cd, NULL, NULL, &tc, &tl, lab, gt, 3));
+    CHECK(fabs(cd - ch) <= 1e-9 * fabs(ch) + 1e-12);
+    /* a bad label names itself, as the host's */
+    lab[nk - 1] = c;
+    ssd_status st = ssd_multibox_loss_on(&ws, &rd, &cd, &tdc, &tdl, &tc, &tl, lab, gt, 3);
+    CHECK(st == SSD_E_INVAL && strstr(ssd_error_message(), "outside"));
+    ssd_loss_ws_free(&ws);
+    ssd_tensor_deinit(&tc);
+    ssd_tensor_deinit(&tl);
+    ssd_tensor_deinit(&tdc);
+    ssd_tensor_deinit(&tdl);
+    ssd_free(conf);
+    ssd_free(loc);
+    ssd_free(gt);
+    ssd_free(dc);
+    ssd_free(dl);
+    ssd_free(got);
+    ssd_free(lab);
+}
+
 /* Bad calls fail with a message instead of handing a host pointer to a kernel. */
 static void t_errors(ctx *x) {
     const ssd_backend_ops *C = x->cu->ops;
@@ -685,6 +753,9 @@ int main(void) {
     t_softmax(&x, false, 1);
     t_l2norm(&x);
     t_sgd(&x);
+    t_loss(&x, 3, 500, 5);
+    t_loss(&x, 6, 3000, 21); /* mb1-ssd's priors, VOC's classes */
+    t_loss(&x, 2, 8732, 2);  /* vgg16-ssd's priors, one class */
     t_errors(&x);
 #ifdef SSD_HAVE_CUDA
     t_pool_steady(&x);

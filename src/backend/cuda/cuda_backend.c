@@ -246,6 +246,7 @@ const ssd_backend_ops ssd_cuda_ops = {
     .gap_bwd = ssd_cuda_gap_bwd,
     .scale_fwd = ssd_cuda_scale_fwd,
     .scale_bwd = ssd_cuda_scale_bwd,
+    .multibox_loss = ssd_cuda_multibox_loss,
 };
 
 ssd_status ssd_backend_cuda_create(ssd_backend **out) {

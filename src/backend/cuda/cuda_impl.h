@@ -162,5 +162,9 @@ ssd_status ssd_cuda_l2norm_bwd(ssd_backend *be, ssd_tensor *dx, ssd_tensor *dsca
                                const ssd_l2norm_params *p);
 ssd_status ssd_cuda_sgd_update(ssd_backend *be, ssd_tensor *w, const ssd_tensor *g, ssd_tensor *buf,
                                double lr, double momentum, double weight_decay, bool first);
+ssd_status ssd_cuda_multibox_loss(ssd_backend *be, ssd_tensor *dconf, ssd_tensor *dloc,
+                                  double out[2], const ssd_tensor *conf, const ssd_tensor *loc,
+                                  const ssd_tensor *labels, const ssd_tensor *gt_loc,
+                                  int neg_pos_ratio);
 
 #endif

@@ -10,27 +10,12 @@
  * per-(n, c)-plane reductions (global average pool, the channel scale's
  * gradient) use one warp per plane in a grid-stride loop over the planes. */
 #include <stdlib.h>
+#include "backend/cuda/cuda_device.cuh"
 #include "backend/cuda/cuda_kernels.h"
 
 #include <math.h>
 
 namespace {
-
-constexpr int kThreads = 256;
-constexpr int64_t kMaxBlocks = 1 << 20;
-
-inline unsigned blocks_for(int64_t n) {
-    int64_t b = (n + kThreads - 1) / kThreads;
-    return (unsigned)(b < kMaxBlocks ? b : kMaxBlocks);
-}
-
-__device__ inline int64_t gtid() {
-    return (int64_t)blockIdx.x * blockDim.x + threadIdx.x;
-}
-
-__device__ inline int64_t gstride() {
-    return (int64_t)gridDim.x * blockDim.x;
-}
 
 /* ReLU keeps NaN (as PyTorch's clamp), ReLU6 also caps at 6. */
 __device__ inline float act_f(float v, int act) {
@@ -69,30 +54,6 @@ __device__ inline float act_grad(float dy, float t, int act) {
     if (act == 4) return in ? g : 0.f;
     const float r = u < 0.f ? 0.f : (u > 6.f ? 6.f : u);
     return g * r + (in ? g * t : 0.f);
-}
-
-/* Sum of v over the block (blockDim.x a multiple of 32, at most 1024); every
- * thread gets the result. sh holds 32 doubles. */
-__device__ double block_sum(double v, double *sh) {
-    for (int o = 16; o > 0; o >>= 1) v += __shfl_down_sync(0xffffffffu, v, o);
-    const int lane = threadIdx.x & 31, wid = threadIdx.x >> 5;
-    __syncthreads(); /* sh may still be read from a previous call */
-    if (lane == 0) sh[wid] = v;
-    __syncthreads();
-    const int nw = (int)(blockDim.x >> 5);
-    if (wid == 0) {
-        v = lane < nw ? sh[lane] : 0.0;
-        for (int o = 16; o > 0; o >>= 1) v += __shfl_down_sync(0xffffffffu, v, o);
-        if (lane == 0) sh[0] = v;
-    }
-    __syncthreads();
-    return sh[0];
-}
-
-/* Sum of v over the warp (all 32 lanes active); lane 0 gets the result. */
-__device__ inline double warp_sum(double v) {
-    for (int o = 16; o > 0; o >>= 1) v += __shfl_down_sync(0xffffffffu, v, o);
-    return v;
 }
 
 __global__ void k_fill(float *p, int64_t n, float v) {
@@ -447,23 +408,10 @@ inline bool channel_grid_ok(int64_t c) {
 
 extern "C" {
 
-/* A launch's error. With SSD_CUDA_SYNC=1 in the environment every launch is
- * waited for, so a fault inside a kernel is reported by the op that ran it
- * rather than by a later copy (as CUDA_LAUNCH_BLOCKING=1, but ours). */
-static cudaError_t launched(cudaStream_t s) {
-    static int sync = -1;
-    if (sync < 0) {
-        const char *e = getenv("SSD_CUDA_SYNC");
-        sync = e && e[0] == '1';
-    }
-    cudaError_t err = cudaGetLastError();
-    return err == cudaSuccess && sync ? cudaStreamSynchronize(s) : err;
-}
-
 cudaError_t cuk_fill_f32(cudaStream_t s, float *p, int64_t n, float v) {
     if (n <= 0) return cudaSuccess;
     k_fill<<<blocks_for(n), kThreads, 0, s>>>(p, n, v);
-    return launched(s);
+    return ssd_cuk_launched(s);
 }
 
 cudaError_t cuk_bias_act(cudaStream_t s, float *y, const float *b, int64_t n, int64_t c, int64_t hw,
@@ -471,40 +419,40 @@ cudaError_t cuk_bias_act(cudaStream_t s, float *y, const float *b, int64_t n, in
     const int64_t total = n * c * hw;
     if (total <= 0 || (!b && act == 0)) return cudaSuccess;
     k_bias_act<<<blocks_for(total), kThreads, 0, s>>>(y, b, total, c, hw, act);
-    return launched(s);
+    return ssd_cuk_launched(s);
 }
 
 cudaError_t cuk_act_fwd(cudaStream_t s, float *y, const float *x, int64_t n, int act) {
     if (n <= 0) return cudaSuccess;
     k_act_fwd<<<blocks_for(n), kThreads, 0, s>>>(y, x, n, act);
-    return launched(s);
+    return ssd_cuk_launched(s);
 }
 
 cudaError_t cuk_act_bwd(cudaStream_t s, float *dx, const float *dy, const float *t, int64_t n,
                         int act) {
     if (n <= 0) return cudaSuccess;
     k_act_bwd<<<blocks_for(n), kThreads, 0, s>>>(dx, dy, t, n, act);
-    return launched(s);
+    return ssd_cuk_launched(s);
 }
 
 cudaError_t cuk_add(cudaStream_t s, float *y, const float *a, const float *b, int64_t n) {
     if (n <= 0) return cudaSuccess;
     k_add<<<blocks_for(n), kThreads, 0, s>>>(y, a, b, n);
-    return launched(s);
+    return ssd_cuk_launched(s);
 }
 
 /* The per-plane kernels run one warp per plane: 32 threads for each of the nc planes. */
 cudaError_t cuk_gap_fwd(cudaStream_t s, float *y, const float *x, int64_t nc, int64_t hw) {
     if (nc <= 0 || hw <= 0) return cudaSuccess;
     k_gap_fwd<<<blocks_for(nc * 32), kThreads, 0, s>>>(y, x, nc, hw);
-    return launched(s);
+    return ssd_cuk_launched(s);
 }
 
 cudaError_t cuk_gap_bwd(cudaStream_t s, float *dx, const float *dy, int64_t nc, int64_t hw) {
     const int64_t total = nc * hw;
     if (total <= 0) return cudaSuccess;
     k_gap_bwd<<<blocks_for(total), kThreads, 0, s>>>(dx, dy, nc, hw);
-    return launched(s);
+    return ssd_cuk_launched(s);
 }
 
 cudaError_t cuk_scale(cudaStream_t s, float *y, const float *x, const float *sc, int64_t nc,
@@ -512,7 +460,7 @@ cudaError_t cuk_scale(cudaStream_t s, float *y, const float *x, const float *sc,
     const int64_t total = nc * hw;
     if (total <= 0) return cudaSuccess;
     k_scale<<<blocks_for(total), kThreads, 0, s>>>(y, x, sc, nc, hw);
-    return launched(s);
+    return ssd_cuk_launched(s);
 }
 
 cudaError_t cuk_scale_bwd(cudaStream_t s, float *dx, float *ds, const float *dy, const float *x,
@@ -520,7 +468,7 @@ cudaError_t cuk_scale_bwd(cudaStream_t s, float *dx, float *ds, const float *dy,
     if (nc <= 0 || hw <= 0 || (!dx && !ds)) return cudaSuccess;
     if (!ds) return cuk_scale(s, dx, dy, sc, nc, hw);
     k_scale_bwd<<<blocks_for(nc * 32), kThreads, 0, s>>>(dx, ds, dy, x, sc, nc, hw);
-    return launched(s);
+    return ssd_cuk_launched(s);
 }
 
 cudaError_t cuk_channel_sum(cudaStream_t s, float *out, const float *x, int64_t n, int64_t c,
@@ -528,7 +476,7 @@ cudaError_t cuk_channel_sum(cudaStream_t s, float *out, const float *x, int64_t 
     if (c <= 0) return cudaSuccess;
     if (!channel_grid_ok(c)) return cudaErrorInvalidConfiguration;
     k_channel_sum<<<(unsigned)c, kThreads, 0, s>>>(out, x, n, c, hw);
-    return launched(s);
+    return ssd_cuk_launched(s);
 }
 
 cudaError_t cuk_bn_fwd(cudaStream_t s, float *y, float *mean, float *invstd, const float *x,
@@ -538,7 +486,7 @@ cudaError_t cuk_bn_fwd(cudaStream_t s, float *y, float *mean, float *invstd, con
     if (!channel_grid_ok(c)) return cudaErrorInvalidConfiguration;
     k_bn_fwd<<<(unsigned)c, kThreads, 0, s>>>(y, mean, invstd, x, gamma, beta, rm, rv, n, c, hw,
                                               eps, momentum, training, act);
-    return launched(s);
+    return ssd_cuk_launched(s);
 }
 
 cudaError_t cuk_bn_bwd(cudaStream_t s, float *dx, float *dgamma, float *dbeta, const float *dy,
@@ -549,7 +497,7 @@ cudaError_t cuk_bn_bwd(cudaStream_t s, float *dx, float *dgamma, float *dbeta, c
     if (!channel_grid_ok(c)) return cudaErrorInvalidConfiguration;
     k_bn_bwd<<<(unsigned)c, kThreads, 0, s>>>(dx, dgamma, dbeta, dy, x, y, gamma, mean, stat, n, c,
                                               hw, eps, training, act);
-    return launched(s);
+    return ssd_cuk_launched(s);
 }
 
 cudaError_t cuk_maxpool_fwd(cudaStream_t s, float *y, int64_t *idx, const float *x,
@@ -557,7 +505,7 @@ cudaError_t cuk_maxpool_fwd(cudaStream_t s, float *y, int64_t *idx, const float 
     const int64_t total = d->nc * d->ho * d->wo;
     if (total <= 0) return cudaSuccess;
     k_maxpool_fwd<<<blocks_for(total), kThreads, 0, s>>>(y, idx, x, *d);
-    return launched(s);
+    return ssd_cuk_launched(s);
 }
 
 cudaError_t cuk_maxpool_bwd(cudaStream_t s, float *dx, const float *dy, const int64_t *idx,
@@ -565,7 +513,7 @@ cudaError_t cuk_maxpool_bwd(cudaStream_t s, float *dx, const float *dy, const in
     const int64_t total = d->nc * d->h * d->w;
     if (total <= 0) return cudaSuccess;
     k_maxpool_bwd<<<blocks_for(total), kThreads, 0, s>>>(dx, dy, idx, *d);
-    return launched(s);
+    return ssd_cuk_launched(s);
 }
 
 cudaError_t cuk_softmax_fwd(cudaStream_t s, float *y, const float *x, int64_t outer, int64_t len,
@@ -573,7 +521,7 @@ cudaError_t cuk_softmax_fwd(cudaStream_t s, float *y, const float *x, int64_t ou
     const int64_t rows = outer * inner;
     if (rows <= 0 || len <= 0) return cudaSuccess;
     k_softmax_fwd<<<blocks_for(rows), kThreads, 0, s>>>(y, x, outer, len, inner, log_out);
-    return launched(s);
+    return ssd_cuk_launched(s);
 }
 
 cudaError_t cuk_softmax_bwd(cudaStream_t s, float *dx, const float *dy, const float *y,
@@ -581,7 +529,7 @@ cudaError_t cuk_softmax_bwd(cudaStream_t s, float *dx, const float *dy, const fl
     const int64_t rows = outer * inner;
     if (rows <= 0 || len <= 0) return cudaSuccess;
     k_softmax_bwd<<<blocks_for(rows), kThreads, 0, s>>>(dx, dy, y, outer, len, inner, log_out);
-    return launched(s);
+    return ssd_cuk_launched(s);
 }
 
 cudaError_t cuk_nchw_nhwc(cudaStream_t s, float *dst, const float *src, int64_t n, int64_t c,
@@ -589,7 +537,7 @@ cudaError_t cuk_nchw_nhwc(cudaStream_t s, float *dst, const float *src, int64_t 
     const int64_t total = n * c * hw;
     if (total <= 0) return cudaSuccess;
     k_nchw_nhwc<<<blocks_for(total), kThreads, 0, s>>>(dst, src, n, c, hw, to_nhwc);
-    return launched(s);
+    return ssd_cuk_launched(s);
 }
 
 cudaError_t cuk_nchw_nhwc_range(cudaStream_t s, float *dst, const float *src, int64_t n, int64_t xc,
@@ -597,7 +545,7 @@ cudaError_t cuk_nchw_nhwc_range(cudaStream_t s, float *dst, const float *src, in
     const int64_t total = n * cc * hw;
     if (total <= 0) return cudaSuccess;
     k_nchw_nhwc_range<<<blocks_for(total), kThreads, 0, s>>>(dst, src, n, xc, c0, cc, hw);
-    return launched(s);
+    return ssd_cuk_launched(s);
 }
 
 cudaError_t cuk_l2norm_fwd(cudaStream_t s, float *y, const float *x, const float *scale, int64_t n,
@@ -605,7 +553,7 @@ cudaError_t cuk_l2norm_fwd(cudaStream_t s, float *y, const float *x, const float
     const int64_t total = n * hw;
     if (total <= 0 || c <= 0) return cudaSuccess;
     k_l2norm_fwd<<<blocks_for(total), kThreads, 0, s>>>(y, x, scale, n, c, hw, eps);
-    return launched(s);
+    return ssd_cuk_launched(s);
 }
 
 cudaError_t cuk_l2norm_bwd(cudaStream_t s, float *dx, float *dscale, float *rs, const float *dy,
@@ -621,14 +569,27 @@ cudaError_t cuk_l2norm_bwd(cudaStream_t s, float *dx, float *dscale, float *rs, 
     }
     if (!dscale) return cudaSuccess;
     k_l2norm_dscale<<<(unsigned)c, kThreads, 0, s>>>(dscale, rs, dy, x, n, c, hw);
-    return launched(s);
+    return ssd_cuk_launched(s);
 }
 
 cudaError_t cuk_sgd(cudaStream_t s, float *w, const float *g, float *buf, int64_t n, float lr,
                     float momentum, float wd, int first) {
     if (n <= 0) return cudaSuccess;
     k_sgd<<<blocks_for(n), kThreads, 0, s>>>(w, g, buf, n, lr, momentum, wd, first);
-    return launched(s);
+    return ssd_cuk_launched(s);
 }
 
 } // extern "C"
+
+/* A launch's error. With SSD_CUDA_SYNC=1 in the environment every launch is
+ * waited for, so a fault inside a kernel is reported by the op that ran it
+ * rather than by a later copy (as CUDA_LAUNCH_BLOCKING=1, but ours). */
+cudaError_t ssd_cuk_launched(cudaStream_t s) {
+    static int sync = -1;
+    if (sync < 0) {
+        const char *e = getenv("SSD_CUDA_SYNC");
+        sync = e && e[0] == '1';
+    }
+    cudaError_t err = cudaGetLastError();
+    return err == cudaSuccess && sync ? cudaStreamSynchronize(s) : err;
+}

@@ -6,6 +6,7 @@
 #define SSD_BACKEND_CUDA_KERNELS_H
 
 #include <cuda_runtime.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #ifdef __cplusplus
@@ -84,6 +85,16 @@ cudaError_t cuk_l2norm_bwd(cudaStream_t s, float *dx, float *dscale, float *rs, 
 
 cudaError_t cuk_sgd(cudaStream_t s, float *w, const float *g, float *buf, int64_t n, float lr,
                     float momentum, float wd, int first);
+
+/* The multibox loss (cuda_loss.cu): conf (N,K,C), loc and gt (N,K,4), labels (N,K) in [0, C)
+ * -> dconf, dloc (both may be NULL) and, in scratch (cuk_multibox_loss_scratch bytes, 8-byte
+ * aligned), the regression and classification losses as two doubles at offset 0 and, at
+ * offset 16, the smallest index of a prior whose label is outside [0, C) (all ones if none) as
+ * an unsigned 64-bit integer. */
+size_t cuk_multibox_loss_scratch(int n, int k);
+cudaError_t cuk_multibox_loss(cudaStream_t s, float *dconf, float *dloc, void *scratch,
+                              const float *conf, const float *loc, const int64_t *labels,
+                              const float *gt, int n, int k, int c, int ratio);
 
 #ifdef __cplusplus
 }

@@ -1,9 +1,10 @@
-/* The CUDA backend's non-convolution ops: argument checks as the reference
+/* The CUDA backend's non-convolution ops (and the multibox loss): argument checks as the reference
  * backend's (so a bad call fails the same way on every backend), then one
  * launcher from cuda_kernels.cu on the backend's stream. */
 #include "backend/cuda/cuda_impl.h"
 
 #include <stdio.h>
+#include <string.h>
 
 /* ---- batch norm ---- */
 
@@ -494,5 +495,69 @@ ssd_status ssd_cuda_sgd_update(ssd_backend *be, ssd_tensor *w, const ssd_tensor 
     w->version++;
     CU_TRY(cuk_sgd(cuda_of(be)->stream, w->data, g->data, buf->data, ssd_tensor_numel(w), (float)lr,
                    (float)momentum, (float)weight_decay, first));
+    return SSD_OK;
+}
+
+/* ---- multibox loss ---- */
+
+ssd_status ssd_cuda_multibox_loss(ssd_backend *be, ssd_tensor *dconf, ssd_tensor *dloc,
+                                  double out[2], const ssd_tensor *conf, const ssd_tensor *loc,
+                                  const ssd_tensor *labels, const ssd_tensor *gt_loc,
+                                  int neg_pos_ratio) {
+    const char *op = "multibox_loss";
+    cuda_impl *ci = cuda_of(be);
+    SSD_TRY(ssd_cuda_check_in(conf, op, "conf", 3));
+    const int64_t n = conf->shape[0], k = conf->shape[1], c = conf->shape[2];
+    if (n > INT32_MAX || k > INT32_MAX || c < 1 || c > INT32_MAX || neg_pos_ratio < 0)
+        return ssd_error_set(SSD_E_INVAL,
+                             "%s: bad sizes (batch %lld, %lld priors, %lld classes, "
+                             "neg_pos_ratio %d)",
+                             op, (long long)n, (long long)k, (long long)c, neg_pos_ratio);
+    const int64_t lshape[3] = {n, k, 4};
+    SSD_TRY(ssd_cuda_check_shape(loc, op, "loc", 3, lshape));
+    SSD_TRY(ssd_cuda_check_shape(gt_loc, op, "gt_loc", 3, lshape));
+    if (!labels || labels->be != be || labels->dtype != SSD_I64 || labels->ndim != 2 ||
+        labels->shape[0] != n || labels->shape[1] != k || labels->layout)
+        return ssd_error_set(SSD_E_INVAL,
+                             "%s: labels must be a plain (N,K) int64 tensor of the "
+                             "cuda backend",
+                             op);
+    SSD_TRY(ssd_check_plain_storage(labels, op, "labels", 2));
+    if ((dconf == NULL) != (dloc == NULL))
+        return ssd_error_set(SSD_E_INVAL, "%s: dconf and dloc come together", op);
+    if (dconf) {
+        const ssd_tensor *ins[4] = {conf, loc, labels, gt_loc};
+        for (int i = 0; i < 4; i++) {
+            SSD_TRY(ssd_cuda_check_distinct(dconf, ins[i], op, "dconf", "an input"));
+            SSD_TRY(ssd_cuda_check_distinct(dloc, ins[i], op, "dloc", "an input"));
+        }
+        SSD_TRY(ssd_cuda_prepare_out(dconf, be, SSD_F32, 3, conf->shape));
+        SSD_TRY(ssd_cuda_prepare_out(dloc, be, SSD_F32, 3, lshape));
+    }
+    void *scratch;
+    size_t cap;
+    SSD_TRY(ssd_cuda_pool_alloc(ci, cuk_multibox_loss_scratch((int)n, (int)k), &scratch, &cap));
+    unsigned char res[24];
+    cudaError_t e = cuk_multibox_loss(
+        ci->stream, dconf ? dconf->data : NULL, dloc ? dloc->data : NULL, scratch, conf->data,
+        loc->data, labels->data, gt_loc->data, (int)n, (int)k, (int)c, neg_pos_ratio);
+    if (e == cudaSuccess)
+        e = cudaMemcpyAsync(res, scratch, sizeof res, cudaMemcpyDeviceToHost, ci->stream);
+    if (e == cudaSuccess) e = cudaStreamSynchronize(ci->stream);
+    ssd_cuda_pool_free(ci, scratch, cap);
+    if (e != cudaSuccess) return ssd_cuda_err(e, "cuk_multibox_loss", __FILE__, __LINE__);
+    uint64_t bad;
+    memcpy(out, res, 2 * sizeof(double));
+    memcpy(&bad, res + 16, sizeof bad);
+    if (bad != UINT64_MAX) {
+        int64_t lab = 0;
+        CU_TRY(cudaMemcpy(&lab, (const int64_t *)labels->data + bad, sizeof lab,
+                          cudaMemcpyDeviceToHost));
+        return ssd_error_set(SSD_E_INVAL,
+                             "multibox loss: label %lld of prior %llu in image %llu is outside "
+                             "[0, %lld)",
+                             (long long)lab, (unsigned long long)(bad % (uint64_t)k),
+                             (unsigned long long)(bad / (uint64_t)k), (long long)c);
+    }
     return SSD_OK;
 }
