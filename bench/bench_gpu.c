@@ -16,18 +16,20 @@
 #include <stdlib.h>
 #include <string.h>
 
-static float *host_input(int batch) {
+/* In the backend's host memory (page-locked on cuda), as the training loop's batches. */
+static float *host_input(ssd_backend *be, int batch) {
     size_t nx = (size_t)batch * 3 * 300 * 300;
-    float *h = ssd_malloc(nx * sizeof *h);
+    float *h = ssd_backend_host_alloc(be, nx * sizeof *h);
     for (size_t i = 0; h && i < nx; i++) h[i] = (float)((i * 2654435761u) % 1000) / 500.0f - 1.0f;
     return h;
 }
 
 /* Targets of a plausible batch: about 1 prior in 40 positive (a few matched boxes per image). */
-static ssd_status host_targets(int batch, int k, int c, int64_t **labels, float **gt) {
+static ssd_status host_targets(ssd_backend *be, int batch, int k, int c, int64_t **labels,
+                               float **gt) {
     size_t nk = (size_t)batch * k;
-    *labels = ssd_malloc(nk * sizeof **labels);
-    *gt = ssd_malloc(nk * 4 * sizeof **gt);
+    *labels = ssd_backend_host_alloc(be, nk * sizeof **labels);
+    *gt = ssd_backend_host_alloc(be, nk * 4 * sizeof **gt);
     if (!*labels || !*gt) return SSD_E_NOMEM;
     for (size_t i = 0; i < nk; i++) {
         uint32_t r = (uint32_t)(i * 2654435761u);
@@ -46,19 +48,20 @@ static ssd_status run(ssd_backend *be, bool train, int batch, int warm, int iter
     ssd_sgd opt;
     ssd_status st = ssd_sgd_init(&opt, &m->params, 0.9, 5e-4);
     opt.lr[0] = opt.lr[1] = opt.lr[2] = 1e-4;
-    ssd_tensor x;
-    ssd_tensor_init4(&x, be, SSD_F32, batch, 3, 300, 300);
+    ssd_tensor x[2]; /* in turn, as ssd train: a batch's upload overlaps the last backward */
+    ssd_tensor_init4(&x[0], be, SSD_F32, batch, 3, 300, 300);
+    ssd_tensor_init4(&x[1], be, SSD_F32, batch, 3, 300, 300);
     ssd_loss_ws ws = {0};
     int64_t *labels = NULL;
     float *gt = NULL, *out = NULL;
-    float *h = host_input(batch);
+    float *h = host_input(be, batch);
     if (st == SSD_OK && !h) st = SSD_E_NOMEM;
-    if (st == SSD_OK) st = host_targets(batch, m->num_priors, m->num_classes, &labels, &gt);
+    if (st == SSD_OK) st = host_targets(be, batch, m->num_priors, m->num_classes, &labels, &gt);
     double t0 = ssd_now();
     for (int it = 0; it < warm + iters && st == SSD_OK; it++) {
         if (it == warm) t0 = ssd_now();
-        st = ssd_tensor_set(&x, h, SSD_F32); /* a new batch every step, as in training */
-        if (st == SSD_OK) st = ssd_model_forward(m, &x, train);
+        st = ssd_tensor_upload(&x[it & 1], h); /* a new batch every step, as in training */
+        if (st == SSD_OK) st = ssd_model_forward(m, &x[it & 1], train);
         if (st != SSD_OK) break;
         if (train) {
             double reg, cls; /* the loss waits for the forward pass; the next one for this step */
@@ -87,12 +90,13 @@ static ssd_status run(ssd_backend *be, bool train, int batch, int warm, int iter
         ssd_tensor_deinit(&t1);
     }
     *ms = (ssd_now() - t0) * 1000 / iters;
-    ssd_free(h);
+    ssd_backend_host_free(be, h);
     ssd_free(out);
-    ssd_free(labels);
-    ssd_free(gt);
+    ssd_backend_host_free(be, labels);
+    ssd_backend_host_free(be, gt);
     ssd_loss_ws_free(&ws);
-    ssd_tensor_deinit(&x);
+    ssd_tensor_deinit(&x[0]);
+    ssd_tensor_deinit(&x[1]);
     ssd_sgd_deinit(&opt);
     ssd_model_destroy(m);
     return st;

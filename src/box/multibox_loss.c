@@ -19,17 +19,6 @@
 #include <math.h>
 #include <string.h>
 
-/* Only ranks negatives: expf is ~3x cheaper than exp over the N*K*C logits and its error
- * (< 1 ulp of float) is far below the float32 rounding of the key itself. */
-static float background_loss(const float *x, int c) {
-    float m = x[0];
-    for (int j = 1; j < c; j++)
-        if (x[j] > m) m = x[j];
-    double s = 0;
-    for (int j = 0; j < c; j++) s += expf(x[j] - m);
-    return (float)((double)m + log(s) - (double)x[0]);
-}
-
 static double log_sum_exp(const float *x, int c) {
     double m = x[0];
     for (int j = 1; j < c; j++)
@@ -101,8 +90,10 @@ ssd_status ssd_multibox_loss(double *reg_loss, double *cls_loss, float *dconf, f
                 size_t o = ((size_t)b * k + i) * 4;
                 reg += smooth_l1(dloc ? dloc + o : NULL, loc + o, gt_loc + o, inv);
             } else {
-                /* Ranked in float32 like the reference's background loss. */
-                bg[i] = background_loss(x, c);
+                /* Ranked in float32 like the reference's background loss, rounded once from
+                 * double so that a device computing the same key gets the same float (an expf
+                 * an ulp off could reorder near-equal keys, and with them the kept set). */
+                bg[i] = (float)(log_sum_exp(x, c) - (double)x[0]);
                 neg[nneg++] = i;
             }
         }
@@ -173,8 +164,9 @@ ssd_status ssd_multibox_loss_on(ssd_loss_ws *ws, double *reg_loss, double *cls_l
         const int64_t shape[3] = {n, k, 4};
         ssd_tensor_ensure(&ws->labels, be, SSD_I64, 2, shape);
         ssd_tensor_ensure(&ws->gt_loc, be, SSD_F32, 3, shape);
-        SSD_TRY(ssd_tensor_set(&ws->labels, labels, SSD_I64));
-        SSD_TRY(ssd_tensor_set(&ws->gt_loc, gt_loc, SSD_F32));
+        /* The op waits for its result, so the caller may reuse the targets after it. */
+        SSD_TRY(ssd_tensor_upload(&ws->labels, labels));
+        SSD_TRY(ssd_tensor_upload(&ws->gt_loc, gt_loc));
         double out[2];
         SSD_TRY(be->ops->multibox_loss(be, dconf, dloc, out, conf, loc, &ws->labels, &ws->gt_loc,
                                        neg_pos_ratio));

@@ -94,6 +94,18 @@ struct ssd_loader {
     ssd_prior_target own_target; /* when cfg.priors is given instead of a callback */
 };
 
+static void *buf_alloc(const ssd_loader *l, size_t bytes) {
+    return l->cfg.buf_alloc ? l->cfg.buf_alloc(l->cfg.buf_ctx, bytes) : ssd_aligned_alloc(bytes);
+}
+
+static void buf_free(const ssd_loader *l, void *p) {
+    if (!p) return;
+    if (l->cfg.buf_free)
+        l->cfg.buf_free(l->cfg.buf_ctx, p);
+    else
+        ssd_free(p);
+}
+
 void ssd_loader_cfg_default(ssd_loader_cfg *cfg) {
     memset(cfg, 0, sizeof *cfg);
     cfg->batch_size = 32;
@@ -360,13 +372,13 @@ ssd_status ssd_loader_create(ssd_loader **out, const ssd_dataset *ds, const ssd_
     const size_t K = (size_t)l->cfg.num_priors;
     for (int i = 0; i < l->nslots; i++) {
         slot *s = &l->slots[i];
-        s->b.images = ssd_aligned_alloc((size_t)N * image_floats(l) * sizeof(float));
+        s->b.images = buf_alloc(l, (size_t)N * image_floats(l) * sizeof(float));
         s->b.sample_idx = ssd_malloc((size_t)N * sizeof(int64_t));
         s->ok = ssd_malloc((size_t)N);
         if (!s->b.images || !s->b.sample_idx || !s->ok) goto nomem;
         if (l->cfg.target) {
-            s->b.loc = ssd_aligned_alloc((size_t)N * K * 4 * sizeof(float));
-            s->b.labels = ssd_aligned_alloc((size_t)N * K * sizeof(int64_t));
+            s->b.loc = buf_alloc(l, (size_t)N * K * 4 * sizeof(float));
+            s->b.labels = buf_alloc(l, (size_t)N * K * sizeof(int64_t));
             if (!s->b.loc || !s->b.labels) goto nomem;
         }
     }
@@ -418,9 +430,9 @@ void ssd_loader_destroy(ssd_loader *l) {
     if (l->slots) {
         for (int i = 0; i < l->nslots; i++) {
             slot *s = &l->slots[i];
-            ssd_free(s->b.images);
-            ssd_free(s->b.loc);
-            ssd_free(s->b.labels);
+            buf_free(l, s->b.images);
+            buf_free(l, s->b.loc);
+            buf_free(l, s->b.labels);
             ssd_free(s->b.sample_idx);
             ssd_free(s->ok);
         }

@@ -60,6 +60,12 @@ typedef struct {
     const float *priors; /* (K,4) center form, borrowed: the loader matches with them itself */
     float iou_threshold, center_variance, size_variance; /* for priors: 0.5, 0.1, 0.2 */
     int num_priors; /* K, required with either; with neither, loc/labels stay NULL */
+    /* Where the batches' images, loc and labels live (NULL: ssd_aligned_alloc / ssd_free):
+     * training passes its backend's host memory, page-locked for cuda, so a batch's copy to the
+     * device is fast and runs while the previous step computes. Zeroed memory. */
+    void *(*buf_alloc)(void *ctx, size_t bytes);
+    void (*buf_free)(void *ctx, void *p);
+    void *buf_ctx;
 } ssd_loader_cfg;
 
 /* Defaults: batch 32, 0 workers, no shuffle, seed 0, test transform at 300, mean 0, std 1, no

@@ -25,6 +25,25 @@ void ssd_backend_destroy(ssd_backend *be) {
     if (be) be->ops->destroy(be);
 }
 
+void *ssd_backend_host_alloc(ssd_backend *be, size_t bytes) {
+    return be && be->ops->host_alloc ? be->ops->host_alloc(be, bytes) : ssd_aligned_alloc(bytes);
+}
+
+void ssd_backend_host_free(ssd_backend *be, void *p) {
+    if (!p) return;
+    if (be && be->ops->host_free)
+        be->ops->host_free(be, p);
+    else
+        ssd_free(p);
+}
+
+ssd_status ssd_tensor_upload(ssd_tensor *t, const void *host) {
+    if (!t->be->ops->upload) return ssd_tensor_set(t, host, t->dtype);
+    ssd_status st = t->be->ops->upload(t->be, t, host);
+    t->version++;
+    return st;
+}
+
 const char *ssd_backend_list(void) {
 #ifdef SSD_HAVE_CUDA
     return "ref,cpu,cuda";

@@ -245,6 +245,17 @@ typedef struct ssd_backend_ops {
                                 const ssd_tensor *conf, const ssd_tensor *loc,
                                 const ssd_tensor *labels, const ssd_tensor *gt_loc,
                                 int neg_pos_ratio);
+
+    /* Optional (NULL: ssd_aligned_alloc / ssd_free, see ssd_backend_host_alloc). Host memory
+     * the backend copies from fastest (cuda: page-locked, so a copy runs while the host goes
+     * on); zeroed. host_free takes only this backend's host_alloc memory. */
+    void *(*host_alloc)(ssd_backend *be, size_t bytes);
+    void (*host_free)(ssd_backend *be, void *p);
+    /* Optional (NULL: set). Queues a copy of plain host data of t's own dtype into t and
+     * returns: the copy may run while earlier ops still compute (cuda: on a copy stream), and
+     * ops queued after it see the data. So t must not be in use by queued ops, and `host`
+     * must stay unchanged until an op that waits for the backend (get, the loss) returns. */
+    ssd_status (*upload)(ssd_backend *be, ssd_tensor *t, const void *host);
 } ssd_backend_ops;
 
 struct ssd_backend {
@@ -276,6 +287,14 @@ int ssd_backend_cuda_devices(void);
 /* One line on the CUDA backend for `ssd info`: "not built ...", or the runtime, cuDNN and
  * device found. Returns buf. */
 const char *ssd_backend_cuda_describe(char *buf, size_t n);
+
+/* Host buffers for data on its way to `be` (batches): its host_alloc where it has one, else
+ * ssd_aligned_alloc (zeroed, 64-byte aligned). Free with ssd_backend_host_free (NULL-safe). */
+void *ssd_backend_host_alloc(ssd_backend *be, size_t bytes);
+void ssd_backend_host_free(ssd_backend *be, void *p);
+/* ssd_tensor_set from host data of t's dtype, through the backend's upload where it has one
+ * (see ssd_backend_ops.upload for when `host` may be reused). */
+ssd_status ssd_tensor_upload(ssd_tensor *t, const void *host);
 
 /* "fp32", "tf32", "bf16", "fp16" -> ssd_precision; SSD_E_INVAL (with a message) otherwise. */
 ssd_status ssd_precision_parse(const char *s, ssd_precision *out);

@@ -229,7 +229,8 @@ typedef struct {
     ssd_model *m;
     ssd_sgd *opt;
     const ssd_dataset *train_ds;
-    ssd_tensor x;
+    ssd_tensor x[2];
+    int xi; /* the x of the last step */
     ssd_loss_ws loss;
     FILE *csv;
     ssd_tb_writer tb;
@@ -243,9 +244,12 @@ static ssd_status step(trainer *t, const ssd_batch *b, const ssd_dataset *ds, bo
     ssd_model *m = t->m;
     int n = b->n, s = m->resolution;
     int64_t shape[4] = {n, 3, s, s};
-    ssd_tensor_ensure(&t->x, m->be, SSD_F32, 4, shape);
-    SSD_TRY(ssd_tensor_set(&t->x, b->images, SSD_F32));
-    ssd_status fst = ssd_model_forward(m, &t->x, training);
+    /* Two input tensors in turn: this batch's copy may run while the previous step's
+     * backward still reads the other one (ssd_tensor_upload). */
+    ssd_tensor *x = &t->x[t->xi ^= 1];
+    ssd_tensor_ensure(x, m->be, SSD_F32, 4, shape);
+    SSD_TRY(ssd_tensor_upload(x, b->images));
+    ssd_status fst = ssd_model_forward(m, x, training);
     if (fst != SSD_OK && training && n == 1)
         /* batch norm over a 1x1 map (mb3's squeeze-excite) cannot normalise one image;
          * PyTorch refuses the same batch */
@@ -515,6 +519,14 @@ static ssd_status open_datasets(const ssd_train_config *c, ssd_dataset **train, 
     return SSD_OK;
 }
 
+static void *backend_buf_alloc(void *be, size_t bytes) {
+    return ssd_backend_host_alloc(be, bytes);
+}
+
+static void backend_buf_free(void *be, void *p) {
+    ssd_backend_host_free(be, p);
+}
+
 static void loader_cfg(const ssd_train_config *c, const ssd_model *m, ssd_prior_target *pt,
                        bool train, ssd_loader_cfg *lc) {
     ssd_loader_cfg_default(lc);
@@ -530,6 +542,9 @@ static void loader_cfg(const ssd_train_config *c, const ssd_model *m, ssd_prior_
     lc->target = ssd_prior_target_fn;
     lc->target_ctx = pt;
     lc->num_priors = m->num_priors;
+    lc->buf_alloc = backend_buf_alloc;
+    lc->buf_free = backend_buf_free;
+    lc->buf_ctx = m->be;
 }
 
 /* --use-cuda (the default) trains on the GPU when the cuda backend is built and a device is
@@ -685,7 +700,8 @@ ssd_status ssd_train_run(const ssd_train_config *cfg) {
     ssd_loader_destroy(tl);
     ssd_loader_destroy(vl);
     ssd_prior_target_deinit(&pt);
-    ssd_tensor_deinit(&t.x);
+    ssd_tensor_deinit(&t.x[0]);
+    ssd_tensor_deinit(&t.x[1]);
     ssd_loss_ws_free(&t.loss);
     ssd_sgd_deinit(&opt);
     ssd_model_destroy(m);

@@ -640,6 +640,46 @@ static void t_loss(ctx *x, int n, int k, int c) {
     ssd_free(lab);
 }
 
+/* Batches through page-locked memory and the upload stream: the data arrive, ops queued after
+ * an upload see them, and a fresh tensor's zeroing on the compute stream (queued behind a
+ * long op) cannot land after the copy. */
+static void t_upload(ctx *x) {
+    const int64_t n = 1 << 20;
+    float *h = ssd_backend_host_alloc(x->cu, n * sizeof *h);
+    float *back = ssd_malloc(n * sizeof *back);
+    CHECK(h && back);
+    if (!h || !back) {
+        ssd_backend_host_free(x->cu, h);
+        ssd_free(back);
+        return;
+    }
+    for (int64_t i = 0; i < n; i++) CHECK(h[i] == 0.0f); /* zeroed, as ssd_aligned_alloc */
+    for (int64_t i = 0; i < n; i++) h[i] = (float)(i % 977) - 400.0f;
+    ssd_tensor big, t, y;
+    int64_t sb[4] = {8, 64, 64, 64}, st[1] = {n};
+    ssd_tensor_init(&big, x->cu, SSD_F32, 4, sb);
+    CHECK_OK(ssd_tensor_fill(&big, 1.0));
+    memset(&y, 0, sizeof y);
+    for (int rep = 0; rep < 3; rep++) {
+        /* keep the compute stream busy, then upload into storage allocated behind it */
+        ssd_act_params ap = {.kind = SSD_ACT_RELU};
+        for (int k = 0; k < 20; k++) CHECK_OK(x->cu->ops->act_fwd(x->cu, &y, &big, &ap));
+        ssd_tensor_init(&t, x->cu, SSD_F32, 1, st);
+        CHECK_OK(ssd_tensor_upload(&t, h));
+        CHECK_OK(x->cu->ops->act_fwd(x->cu, &t, &t, &ap)); /* queued after: sees the data */
+        CHECK_OK(ssd_tensor_get(&t, back, SSD_F32));
+        int bad = 0;
+        for (int64_t i = 0; i < n; i++) bad += back[i] != (h[i] > 0 ? h[i] : 0.0f);
+        if (bad) fprintf(stderr, "upload rep %d: %d wrong values\n", rep, bad);
+        CHECK(bad == 0);
+        ssd_tensor_deinit(&t);
+    }
+    ssd_tensor_deinit(&big);
+    ssd_tensor_deinit(&y);
+    ssd_backend_host_free(x->cu, h);
+    ssd_free(back);
+}
+
 /* Bad calls fail with a message instead of handing a host pointer to a kernel. */
 static void t_errors(ctx *x) {
     const ssd_backend_ops *C = x->cu->ops;
@@ -756,6 +796,7 @@ int main(void) {
     t_loss(&x, 3, 500, 5);
     t_loss(&x, 6, 3000, 21); /* mb1-ssd's priors, VOC's classes */
     t_loss(&x, 2, 8732, 2);  /* vgg16-ssd's priors, one class */
+    t_upload(&x);
     t_errors(&x);
 #ifdef SSD_HAVE_CUDA
     t_pool_steady(&x);

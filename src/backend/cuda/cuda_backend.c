@@ -198,6 +198,7 @@ static void cuda_destroy(ssd_backend *be) {
     if (!be) return;
     cuda_impl *ci = be->impl;
     if (ci) {
+        ssd_cuda_upload_release(ci);
         if (ci->stream) cudaStreamSynchronize(ci->stream);
         ssd_cuda_conv_cache_clear(ci);
         ssd_free(ci->convs);
@@ -247,6 +248,9 @@ const ssd_backend_ops ssd_cuda_ops = {
     .scale_fwd = ssd_cuda_scale_fwd,
     .scale_bwd = ssd_cuda_scale_bwd,
     .multibox_loss = ssd_cuda_multibox_loss,
+    .host_alloc = ssd_cuda_host_alloc,
+    .host_free = ssd_cuda_host_free,
+    .upload = ssd_cuda_upload,
 };
 
 ssd_status ssd_backend_cuda_create(ssd_backend **out) {

@@ -50,6 +50,11 @@ typedef struct {
     cuda_conv *convs;
     int nconvs, capconvs;
     ssd_precision prec;
+    /* uploads (created on the first): their own stream, so a batch's copy runs beside the
+     * previous step's kernels; `copied` orders the compute stream after each copy, `fresh`
+     * the copy after the zeroing of storage just allocated on the compute stream */
+    cudaStream_t copy;
+    cudaEvent_t copied, fresh;
 } cuda_impl;
 
 extern const ssd_backend_ops ssd_cuda_ops;
@@ -88,6 +93,11 @@ ssd_status ssd_cuda_set(ssd_backend *be, ssd_tensor *t, const void *host, ssd_dt
 ssd_status ssd_cuda_get(ssd_backend *be, const ssd_tensor *t, void *host, ssd_dtype dt);
 ssd_status ssd_cuda_fill(ssd_backend *be, ssd_tensor *t, double v);
 ssd_status ssd_cuda_to_plain(ssd_backend *be, ssd_tensor *t);
+void *ssd_cuda_host_alloc(ssd_backend *be, size_t bytes);
+void ssd_cuda_host_free(ssd_backend *be, void *p);
+ssd_status ssd_cuda_upload(ssd_backend *be, ssd_tensor *t, const void *host);
+/* Waits for and releases the upload stream and events (backend teardown). */
+void ssd_cuda_upload_release(cuda_impl *ci);
 
 /* Checks shared by the ops (cuda_check.c): `t` is a float32 tensor of this
  * backend with storage for its shape (ndim -1: any), or an exact shape. */

@@ -1,7 +1,8 @@
 /* The multibox loss of box/multibox_loss.c on the device, in three launches:
- * 1. per prior: the log-sum-exp of its logits (double, for the loss) and the
- *    background loss that ranks negatives (a float key, computed as the host
- *    computes it), and the positives counted per image;
+ * 1. per prior: the log-sum-exp of its logits (double) and the background
+ *    loss that ranks negatives (a float key rounded once from double, as the
+ *    host computes it: the same float unless exp/log differ at a rounding
+ *    midpoint), and the positives counted per image;
  * 2. per image, one block: hard negative mining, a radix selection of the
  *    num_pos * ratio largest keys among the negatives. Equal keys are kept in
  *    increasing prior order and NaN ranks first, as the host's stable partial
@@ -43,13 +44,10 @@ __global__ void k_mbl_prep(float *key, double *lse, int *npos, unsigned long lon
         float m = x[0];
         for (int j = 1; j < c; j++)
             if (x[j] > m) m = x[j];
-        double sf = 0, sd = 0;
-        for (int j = 0; j < c; j++) {
-            sf += expf(x[j] - m);
-            sd += exp((double)x[j] - (double)m);
-        }
+        double sd = 0;
+        for (int j = 0; j < c; j++) sd += exp((double)x[j] - (double)m);
         lse[i] = (double)m + log(sd);
-        key[i] = (float)((double)m + log(sf) - (double)x[0]);
+        key[i] = (float)(lse[i] - (double)x[0]);
         if (lab > 0) atomicAdd(npos + i / k, 1);
     }
 }

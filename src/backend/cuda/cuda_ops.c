@@ -508,7 +508,8 @@ ssd_status ssd_cuda_multibox_loss(ssd_backend *be, ssd_tensor *dconf, ssd_tensor
     cuda_impl *ci = cuda_of(be);
     SSD_TRY(ssd_cuda_check_in(conf, op, "conf", 3));
     const int64_t n = conf->shape[0], k = conf->shape[1], c = conf->shape[2];
-    if (n > INT32_MAX || k > INT32_MAX || c < 1 || c > INT32_MAX || neg_pos_ratio < 0)
+    /* k leaves room for the mining kernel's per-thread runs (k + 1024 fits an int) */
+    if (n > INT32_MAX || k > INT32_MAX - 1024 || c < 1 || c > INT32_MAX || neg_pos_ratio < 0)
         return ssd_error_set(SSD_E_INVAL,
                              "%s: bad sizes (batch %lld, %lld priors, %lld classes, "
                              "neg_pos_ratio %d)",

@@ -1,5 +1,6 @@
 /* Device storage: plain row-major tensors in pool blocks; host copies convert
- * dtypes on the host side of the transfer. */
+ * dtypes on the host side of the transfer. Batches come in through page-locked
+ * host memory and an upload stream of their own. */
 #include "backend/cuda/cuda_impl.h"
 
 #include "core/mem.h"
@@ -30,15 +31,17 @@ void ssd_cuda_free(ssd_backend *be, ssd_tensor *t) {
     t->layout = NULL;
 }
 
-static ssd_status ensure_storage(ssd_backend *be, ssd_tensor *t) {
-    if (t->be != be || t->layout || !t->data || t->cap < ssd_tensor_nbytes(t))
-        SSD_TRY(ssd_tensor_prepare_plain(t, be, t->dtype, t->ndim, t->shape));
+/* *fresh (may be NULL): whether the storage was (re)allocated. */
+static ssd_status ensure_storage(ssd_backend *be, ssd_tensor *t, bool *fresh) {
+    const bool need = t->be != be || t->layout || !t->data || t->cap < ssd_tensor_nbytes(t);
+    if (fresh) *fresh = need;
+    if (need) SSD_TRY(ssd_tensor_prepare_plain(t, be, t->dtype, t->ndim, t->shape));
     return SSD_OK;
 }
 
 ssd_status ssd_cuda_set(ssd_backend *be, ssd_tensor *t, const void *host, ssd_dtype dt) {
     cuda_impl *ci = cuda_of(be);
-    SSD_TRY(ensure_storage(be, t));
+    SSD_TRY(ensure_storage(be, t, NULL));
     const size_t n = (size_t)ssd_tensor_numel(t), bytes = ssd_tensor_nbytes(t);
     if (n == 0) return SSD_OK;
     if (dt == t->dtype) {
@@ -83,7 +86,7 @@ ssd_status ssd_cuda_get(ssd_backend *be, const ssd_tensor *t, void *host, ssd_dt
 
 ssd_status ssd_cuda_fill(ssd_backend *be, ssd_tensor *t, double v) {
     cuda_impl *ci = cuda_of(be);
-    SSD_TRY(ensure_storage(be, t));
+    SSD_TRY(ensure_storage(be, t, NULL));
     const size_t n = (size_t)ssd_tensor_numel(t);
     if (n == 0) return SSD_OK;
     if (v == 0.0) {
@@ -112,4 +115,62 @@ ssd_status ssd_cuda_to_plain(ssd_backend *be, ssd_tensor *t) {
     (void)be;
     if (!t->layout) return SSD_OK;
     return ssd_error_set(SSD_E_INVAL, "cuda: tensor has another backend's private layout");
+}
+
+/* Page-locked memory, so copies from it are DMA transfers that need not wait for the host.
+ * Where the driver refuses (limits, no device memory mapping), ordinary memory still works:
+ * the copies are then staged and slower. */
+void *ssd_cuda_host_alloc(ssd_backend *be, size_t bytes) {
+    (void)be;
+    void *p = NULL;
+    if (cudaHostAlloc(&p, bytes ? bytes : 1, cudaHostAllocPortable) == cudaSuccess) {
+        memset(p, 0, bytes);
+        return p;
+    }
+    (void)cudaGetLastError(); /* not sticky: clear it for the next call's check */
+    return ssd_aligned_alloc(bytes);
+}
+
+void ssd_cuda_host_free(ssd_backend *be, void *p) {
+    (void)be;
+    if (!p) return;
+    struct cudaPointerAttributes a;
+    if (cudaPointerGetAttributes(&a, p) == cudaSuccess && a.type == cudaMemoryTypeHost) {
+        cudaFreeHost(p);
+        return;
+    }
+    (void)cudaGetLastError();
+    ssd_free(p);
+}
+
+ssd_status ssd_cuda_upload(ssd_backend *be, ssd_tensor *t, const void *host) {
+    cuda_impl *ci = cuda_of(be);
+    bool fresh;
+    SSD_TRY(ensure_storage(be, t, &fresh));
+    const size_t bytes = ssd_tensor_nbytes(t);
+    if (bytes == 0) return SSD_OK;
+    if (!ci->copy) {
+        CU_TRY(cudaStreamCreateWithFlags(&ci->copy, cudaStreamNonBlocking));
+        CU_TRY(cudaEventCreateWithFlags(&ci->copied, cudaEventDisableTiming));
+        CU_TRY(cudaEventCreateWithFlags(&ci->fresh, cudaEventDisableTiming));
+    }
+    if (fresh) {
+        /* New storage: zeroed on the compute stream, and the pool may have handed out a block
+         * that queued kernels still use; the copy waits for all of that. */
+        CU_TRY(cudaEventRecord(ci->fresh, ci->stream));
+        CU_TRY(cudaStreamWaitEvent(ci->copy, ci->fresh, 0));
+    }
+    CU_TRY(cudaMemcpyAsync(t->data, host, bytes, cudaMemcpyHostToDevice, ci->copy));
+    CU_TRY(cudaEventRecord(ci->copied, ci->copy));
+    CU_TRY(cudaStreamWaitEvent(ci->stream, ci->copied, 0));
+    return SSD_OK;
+}
+
+void ssd_cuda_upload_release(cuda_impl *ci) {
+    if (!ci->copy) return;
+    cudaStreamSynchronize(ci->copy);
+    cudaEventDestroy(ci->copied);
+    cudaEventDestroy(ci->fresh);
+    cudaStreamDestroy(ci->copy);
+    ci->copy = NULL;
 }
