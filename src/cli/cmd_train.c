@@ -60,8 +60,9 @@ static const char usage[] =
     "beyond the reference:\n"
     "  --seed N                    random seed for init, shuffling and augmentation (default 0)\n"
     "  --threads N                 compute threads (default: all cores)\n"
-    "  --precision P               GPU arithmetic: fp32 (default) or tf32 (TensorFloat-32\n"
-    "                              convolutions); bf16 and fp16 are not implemented yet\n"
+    "  --precision P               GPU arithmetic: fp32 (default), tf32 (TensorFloat-32\n"
+    "                              convolutions), bf16 or fp16 (16-bit convolutions, float32\n"
+    "                              weights, batch norm and loss; fp16 scales the gradients)\n"
     "  --strict                    a corrupt sample is an error instead of a skipped warning\n"
     "  -h, --help                  this text\n";
 

@@ -88,8 +88,10 @@ const char *ssd_precision_name(ssd_precision p) {
 ssd_status ssd_backend_set_precision(ssd_backend *be, ssd_precision prec) {
     if (be->ops->set_precision) return be->ops->set_precision(be, prec);
     if (prec == SSD_PREC_FP32) return SSD_OK;
-    return ssd_error_set(SSD_E_UNSUPPORTED, "the %s backend computes in fp32 only (not %s)",
-                         be->ops->name, ssd_precision_name(prec));
+    return ssd_error_set(SSD_E_UNSUPPORTED,
+                         "precision %s: the %s backend computes in fp32 only (tf32, fp16 and bf16 "
+                         "training are the cuda backend's)",
+                         ssd_precision_name(prec), be->ops->name);
 }
 
 ssd_status ssd_backend_infer_precision(ssd_backend *be, ssd_precision prec) {

@@ -38,6 +38,12 @@ grep -q "nowhere" "$work/out" || { cat "$work/out"; fail "missing dataset not na
 head -n 40 "$work/voc/ImageSets/Main/train.txt" >"$work/voc/ImageSets/Main/trainval.txt"
 head -n 4 "$work/voc/ImageSets/Main/val.txt" >"$work/voc/ImageSets/Main/test.txt"
 $py "$src/tests/cli/train_ref.py" init "$work/init.pth"
+# 16-bit training is the GPU's: on the CPU a one-line refusal naming the precision
+expect_rc 1 "$ssd" train --dataset-type=voc --data="$work/voc" --model-dir="$work/mp" --epochs=1 \
+    --use-cuda=false --precision=bf16
+tail -1 "$work/out" | grep -q "precision bf16: the cpu backend computes in fp32 only" ||
+    { cat "$work/out"; fail "bf16 on the CPU not refused clearly"; }
+expect_rc 2 "$ssd" train --precision=fp8
 
 # --- 10 steps against PyTorch -----------------------------------------------------
 # 128x128 keeps PyTorch's float64 replay short; the learning rates keep the

@@ -1,9 +1,9 @@
 /* The whole mb1-ssd on the cuda backend against the cpu backend: the same
  * weights and input, a training-mode forward (conf, loc, BN running
  * statistics), a backward from the same output gradients (every parameter
- * gradient), and one SGD step (every weight), in float32 and in TF32; then
+ * gradient), and one SGD step (every weight), in float32, TF32, bf16 and fp16; then
  * the ONNX runtime on cuda (its host kernels on staged copies) against the
- * same file on the cpu, batch 1 and 3.
+ * same file on the cpu, batch 1 and 3, in float32 and with bf16 convs.
  * Skips (exit 77) when the cuda backend is not built or no GPU is present. */
 #include "test.h"
 
@@ -30,6 +30,10 @@ typedef struct {
 
 static const tols fp32_tol = {1e-3, 2e-3, 1e-5};
 static const tols tf32_tol = {3e-2, 6e-2, 1e-3};
+/* 16-bit convs: bfloat16 keeps 3 bits fewer than TF32 (8x the rounding), fp16 one more
+ * (its weight gradients are TF32's). */
+static const tols bf16_tol = {2e-1, 4e-1, 8e-3};
+static const tols fp16_tol = {3e-2, 6e-2, 1e-3};
 
 static uint64_t rng = 0x2545f4914f6cdd1dull;
 static float rnd(void) {
@@ -175,6 +179,16 @@ static void onnx_on_cuda(ssd_backend *cpu, ssd_backend *cu) {
             snprintf(what, sizeof what, "onnx runtime batch %d %s", n, ssd_onnx_output_name(oc, o));
             cmp_rel(what, ssd_onnx_output(og, o), ssd_onnx_output(oc, o), 1e-4);
         }
+        /* bf16 convs on cuDNN against the cpu's float32: softmax scores and decoded boxes
+         * within a few bfloat16 steps (the golden ONNX test bounds the cpu's bf16 alike) */
+        CHECK_OK(ssd_onnx_set_precision(og, SSD_PREC_BF16));
+        CHECK_OK(ssd_onnx_run(og, &xg));
+        for (int o = 0; o < 2; o++) {
+            char what[64];
+            snprintf(what, sizeof what, "onnx bf16 batch %d %s", n, ssd_onnx_output_name(oc, o));
+            cmp_rel(what, ssd_onnx_output(og, o), ssd_onnx_output(oc, o), 5e-2);
+        }
+        CHECK_OK(ssd_onnx_set_precision(og, SSD_PREC_FP32));
         ssd_free(h);
         ssd_tensor_deinit(&xc);
         ssd_tensor_deinit(&xg);
@@ -195,6 +209,10 @@ int main(void) {
     run(cpu, cu, &fp32_tol, "fp32");
     CHECK_OK(ssd_backend_set_precision(cu, SSD_PREC_TF32));
     run(cpu, cu, &tf32_tol, "tf32");
+    CHECK_OK(ssd_backend_set_precision(cu, SSD_PREC_BF16));
+    run(cpu, cu, &bf16_tol, "bf16");
+    CHECK_OK(ssd_backend_set_precision(cu, SSD_PREC_FP16));
+    run(cpu, cu, &fp16_tol, "fp16");
     CHECK_OK(ssd_backend_set_precision(cu, SSD_PREC_FP32));
     onnx_on_cuda(cpu, cu);
     ssd_backend_destroy(cu);

@@ -38,6 +38,9 @@
  * product, growing like sqrt(K) in a sum of K products of mixed signs. */
 #define TF32_ATOL 2e-2
 #define TF32_RTOL 2e-2
+/* bfloat16 operands (and y stored in bfloat16 by cuDNN): see main. */
+#define BF16_ATOL 4e-2
+#define BF16_RTOL 3e-2
 /* Hardswish / hardsigmoid: PyTorch's float steps against the reference's double
  * arithmetic, a rounding or two apart (|x| < 8, |dy| < 1). */
 #define HACT_ATOL 1e-6
@@ -187,6 +190,39 @@ static const conv_cfg convs[] = {
     {"extras 3x3 s2 p0 32->16", 2, 32, 5, 5, 16, 3, 2, 0, 1, 1, true, SSD_ACT_RELU},
     {"mb1 1x1 64->128 at 38x38", 2, 64, 38, 38, 128, 1, 1, 0, 1, 1, false, SSD_ACT_RELU},
 };
+
+/* A bf16 inference conv (ssd_conv2d_params.prec) on cuda against the reference's emulation
+ * (operands rounded to bfloat16, sums in double, y rounded): cuDNN sums in float32 and stores
+ * its sum in bfloat16 before the bias and activation, so y may be one rounding further off. */
+static void t_conv_bf16_infer(ctx *x, const conv_cfg *q) {
+    ssd_conv2d_params p = {.stride = {q->s, q->s},
+                           .pad = {q->p, q->p},
+                           .dilation = {q->d, q->d},
+                           .groups = q->g,
+                           .act = q->act,
+                           .prec = SSD_CONV_BF16_Y};
+    int64_t xs[4] = {q->n, q->c, q->h, q->w}, ws[4] = {q->o, q->c / q->g, q->k, q->k};
+    int64_t bs[1] = {q->o};
+    tp X, W, B, Y;
+    tp_rand(x, &X, 4, xs, 1, 0);
+    tp_rand(x, &W, 4, ws, 1.0f / sqrtf((float)(q->c / q->g * q->k * q->k)), 0);
+    tp_rand(x, &B, 1, bs, 1, 0);
+    tp_empty(x, &Y);
+    CHECK_OK(x->ref->ops->conv2d_infer(x->ref, &Y.r, &X.r, &W.r, q->bias ? &B.r : NULL, &p));
+    CHECK_OK(x->cu->ops->conv2d_fwd(x->cu, &Y.c, &X.c, &W.c, q->bias ? &B.c : NULL, &p));
+    char cfg[96];
+    snprintf(cfg, sizeof cfg, "%s (bf16 inference)", q->name);
+    cmp(cfg, "y", &Y, 1e-2, 1e-2);
+    int64_t n = ssd_tensor_numel(&Y.c);
+    uint32_t *h = ssd_malloc((size_t)n * sizeof *h);
+    CHECK_OK(ssd_tensor_get(&Y.c, h, SSD_F32));
+    int64_t not16 = 0;
+    for (int64_t i = 0; i < n; i++) not16 += (h[i] & 0xffffu) != 0;
+    CHECK(not16 == 0); /* BF16_Y: every output is a bfloat16 value */
+    ssd_free(h);
+    tp *all[] = {&X, &W, &B, &Y};
+    for (size_t i = 0; i < sizeof all / sizeof *all; i++) tp_free(all[i]);
+}
 
 /* ---- batch norm ---- */
 
@@ -805,7 +841,20 @@ int main(void) {
     CHECK_OK(ssd_backend_set_precision(x.cu, SSD_PREC_TF32));
     for (size_t i = 0; i < sizeof convs / sizeof *convs; i++)
         t_conv(&x, &convs[i], TF32_ATOL, TF32_RTOL, TF32_ATOL * 10, TF32_RTOL);
-    CHECK(ssd_backend_set_precision(x.cu, SSD_PREC_FP16) == SSD_E_UNSUPPORTED);
+    /* 16-bit convs (--precision bf16 / fp16): bfloat16 keeps 8 significant bits, so a
+     * product is off by ~0.4% and y, stored by cuDNN in 16 bits, by another 0.2%; weight
+     * gradients (sums of ~3000 products reaching ~20) by ~0.1 absolute. fp16 keeps 11 bits
+     * and computes the weight gradient on TF32: TF32's tolerances. */
+    CHECK_OK(ssd_backend_set_precision(x.cu, SSD_PREC_BF16));
+    for (size_t i = 0; i < sizeof convs / sizeof *convs; i++)
+        t_conv(&x, &convs[i], BF16_ATOL, BF16_RTOL, BF16_ATOL * 25, BF16_RTOL);
+    CHECK_OK(ssd_backend_set_precision(x.cu, SSD_PREC_FP16));
+    for (size_t i = 0; i < sizeof convs / sizeof *convs; i++)
+        t_conv(&x, &convs[i], TF32_ATOL, TF32_RTOL, TF32_ATOL * 10, TF32_RTOL);
+    CHECK_OK(ssd_backend_set_precision(x.cu, SSD_PREC_FP32));
+    CHECK(ssd_backend_has(x.cu, SSD_OP_CONV2D, SSD_BF16, NULL));
+    CHECK_OK(ssd_backend_infer_precision(x.cu, SSD_PREC_BF16));
+    for (size_t i = 0; i < sizeof convs / sizeof *convs; i++) t_conv_bf16_infer(&x, &convs[i]);
     ssd_backend_destroy(x.cu);
     ssd_backend_destroy(x.ref);
     return test_finish();

@@ -158,11 +158,11 @@ static bool act_ok(int a) {
 
 static bool cuda_supports(ssd_backend *be, ssd_op op, ssd_dtype dt, const void *params) {
     (void)be;
+    if (dt == SSD_BF16) return op == SSD_OP_CONV2D;
     if (dt != SSD_F32) return false;
     switch (op) {
-    case SSD_OP_CONV2D:
-        return !params || (act_ok((int)((const ssd_conv2d_params *)params)->act) &&
-                           ((const ssd_conv2d_params *)params)->prec == SSD_CONV_F32);
+    case SSD_OP_CONV2D: /* bf16 inference convs too (cuDNN's bfloat16 convolutions) */
+        return !params || act_ok((int)((const ssd_conv2d_params *)params)->act);
     case SSD_OP_BATCHNORM: /* no use_saved recompute yet */
         return !params || (act_ok((int)((const ssd_bn_params *)params)->act) &&
                            !((const ssd_bn_params *)params)->use_saved);
@@ -185,10 +185,8 @@ static bool cuda_supports(ssd_backend *be, ssd_op op, ssd_dtype dt, const void *
 
 static ssd_status cuda_set_precision(ssd_backend *be, ssd_precision prec) {
     cuda_impl *ci = cuda_of(be);
-    if (prec != SSD_PREC_FP32 && prec != SSD_PREC_TF32)
-        return ssd_error_set(SSD_E_UNSUPPORTED,
-                             "cuda: --precision %s is not implemented yet (fp32 and tf32 are)",
-                             ssd_precision_name(prec));
+    if ((unsigned)prec > SSD_PREC_FP16)
+        return ssd_error_set(SSD_E_INVAL, "cuda: unknown precision %d", (int)prec);
     if (prec != ci->prec) ssd_cuda_conv_cache_clear(ci); /* algorithms depend on the math mode */
     ci->prec = prec;
     return SSD_OK;

@@ -3,7 +3,16 @@
  * algorithms (cudnnFind*, which may allocate on that first call only) and
  * keeps the fastest one allowed by the precision; every later call reuses it
  * with the backend's shared workspace. Bias and the fused activation are one
- * own kernel after the convolution. */
+ * own kernel after the convolution.
+ *
+ * 16-bit convs, as PyTorch's autocast runs them (only convolutions in 16 bits,
+ * batch norm, losses and weights float32): --precision bf16 runs all three
+ * directions on bfloat16 operands; fp16 runs forward and backward-data on
+ * fp16 (the gradient scaled by a power of two, cuda_half.cu) and the weight
+ * gradient, a sum over the whole batch that could exceed fp16's range, on
+ * TF32. A bf16 inference conv (ssd_conv2d_params.prec) runs on bfloat16 under
+ * any backend precision. Operands are rounded into pool scratch per call;
+ * the results come back as float32 with the bias and activation added. */
 #include "backend/cuda/cuda_impl.h"
 
 #include "core/mem.h"
@@ -28,8 +37,8 @@ static ssd_status dims_of(conv_dims *d, const char *op, const ssd_tensor *x, con
                              op, p->groups, p->stride[0], p->stride[1], p->pad[0], p->pad[1],
                              p->dilation[0], p->dilation[1]);
     SSD_TRY(ssd_cuda_check_act((int)p->act, op));
-    if (p->prec != SSD_CONV_F32)
-        return ssd_error_set(SSD_E_UNSUPPORTED, "%s: bfloat16 convs are not on cuda yet", op);
+    if (p->prec != SSD_CONV_F32 && p->prec != SSD_CONV_BF16 && p->prec != SSD_CONV_BF16_Y)
+        return ssd_error_set(SSD_E_INVAL, "%s: unknown conv precision %d", op, (int)p->prec);
     *d = (conv_dims){.n = x->shape[0],
                      .c = x->shape[1],
                      .h = x->shape[2],
@@ -61,9 +70,9 @@ static ssd_status dims_of(conv_dims *d, const char *op, const ssd_tensor *x, con
 }
 
 static cudnnMathType_t base_math(ssd_precision prec) {
-    /* cuDNN's default math allows TF32 tensor cores for float32 on Ampere and later;
-     * FMA math keeps float32 exact as the CPU backends and PyTorch's defaults. */
-    return prec == SSD_PREC_TF32 ? CUDNN_DEFAULT_MATH : CUDNN_FMA_MATH;
+    /* cuDNN's default math allows tensor cores (TF32 for float32 operands) on Ampere and
+     * later; FMA math keeps float32 exact as the CPU backends and PyTorch's defaults. */
+    return prec == SSD_PREC_FP32 ? CUDNN_FMA_MATH : CUDNN_DEFAULT_MATH;
 }
 
 static bool math_ok(cudnnMathType_t m, ssd_precision prec) {
@@ -90,37 +99,43 @@ void ssd_cuda_conv_cache_clear(cuda_impl *ci) {
     ci->nconvs = 0;
 }
 
-static ssd_status conv_make(cuda_conv *cv, const conv_dims *d, const ssd_conv2d_params *p,
-                            ssd_precision prec) {
+static cudnnDataType_t dnn_type(int type) {
+    return type == CUK_BF16  ? CUDNN_DATA_BFLOAT16
+           : type == CUK_F16 ? CUDNN_DATA_HALF
+                             : CUDNN_DATA_FLOAT;
+}
+
+static ssd_status conv_make(cuda_conv *cv, const conv_dims *d, const ssd_conv2d_params *p) {
+    const cudnnDataType_t dt = dnn_type(cv->type);
     DNN_TRY(cudnnCreateTensorDescriptor(&cv->xd));
     DNN_TRY(cudnnCreateTensorDescriptor(&cv->yd));
     DNN_TRY(cudnnCreateFilterDescriptor(&cv->wd));
     DNN_TRY(cudnnCreateConvolutionDescriptor(&cv->cd));
-    DNN_TRY(cudnnSetTensor4dDescriptor(cv->xd, CUDNN_TENSOR_NCHW, CUDNN_DATA_FLOAT, (int)d->n,
-                                       (int)d->c, (int)d->h, (int)d->w));
-    DNN_TRY(cudnnSetFilter4dDescriptor(cv->wd, CUDNN_DATA_FLOAT, CUDNN_TENSOR_NCHW, (int)d->o,
+    DNN_TRY(cudnnSetTensor4dDescriptor(cv->xd, CUDNN_TENSOR_NCHW, dt, (int)d->n, (int)d->c,
+                                       (int)d->h, (int)d->w));
+    DNN_TRY(cudnnSetFilter4dDescriptor(cv->wd, dt, CUDNN_TENSOR_NCHW, (int)d->o,
                                        (int)(d->c / p->groups), d->kh, d->kw));
     DNN_TRY(cudnnSetConvolution2dDescriptor(cv->cd, p->pad[0], p->pad[1], p->stride[0],
                                             p->stride[1], p->dilation[0], p->dilation[1],
                                             CUDNN_CROSS_CORRELATION, CUDNN_DATA_FLOAT));
     DNN_TRY(cudnnSetConvolutionGroupCount(cv->cd, p->groups));
-    DNN_TRY(cudnnSetConvolutionMathType(cv->cd, base_math(prec)));
+    DNN_TRY(cudnnSetConvolutionMathType(cv->cd, base_math(cv->mp)));
     int on, oc, oh, ow;
     DNN_TRY(cudnnGetConvolution2dForwardOutputDim(cv->cd, cv->xd, cv->wd, &on, &oc, &oh, &ow));
     if (on != d->n || oc != d->o || oh != d->ho || ow != d->wo)
         return ssd_error_set(
             SSD_E_BACKEND, "cudnn: output %dx%dx%dx%d differs from PyTorch's %lldx%lldx%lldx%lld",
             on, oc, oh, ow, (long long)d->n, (long long)d->o, (long long)d->ho, (long long)d->wo);
-    DNN_TRY(
-        cudnnSetTensor4dDescriptor(cv->yd, CUDNN_TENSOR_NCHW, CUDNN_DATA_FLOAT, on, oc, oh, ow));
+    DNN_TRY(cudnnSetTensor4dDescriptor(cv->yd, CUDNN_TENSOR_NCHW, dt, on, oc, oh, ow));
     return SSD_OK;
 }
 
-static ssd_status conv_get(cuda_impl *ci, const conv_dims *d, const ssd_conv2d_params *p,
+static ssd_status conv_get(cuda_impl *ci, const conv_dims *d, const ssd_conv2d_params *p, int type,
                            cuda_conv **out) {
-    int key[15] = {(int)d->n, (int)d->c,      (int)d->h,      (int)d->w,    (int)d->o,
-                   d->kh,     d->kw,          p->stride[0],   p->stride[1], p->pad[0],
-                   p->pad[1], p->dilation[0], p->dilation[1], p->groups,    (int)ci->prec};
+    int key[16] = {(int)d->n,      (int)d->c, (int)d->h,     (int)d->w,
+                   (int)d->o,      d->kh,     d->kw,         p->stride[0],
+                   p->stride[1],   p->pad[0], p->pad[1],     p->dilation[0],
+                   p->dilation[1], p->groups, (int)ci->prec, type};
     for (int i = 0; i < ci->nconvs; i++)
         if (memcmp(ci->convs[i].key, key, sizeof key) == 0) {
             *out = &ci->convs[i];
@@ -136,7 +151,9 @@ static ssd_status conv_get(cuda_impl *ci, const conv_dims *d, const ssd_conv2d_p
     cuda_conv *cv = &ci->convs[ci->nconvs];
     memset(cv, 0, sizeof *cv);
     memcpy(cv->key, key, sizeof key);
-    ssd_status st = conv_make(cv, d, p, ci->prec);
+    cv->type = type;
+    cv->mp = type ? SSD_PREC_BF16 : ci->prec;
+    ssd_status st = conv_make(cv, d, p);
     if (st != SSD_OK) {
         conv_destroy(cv);
         return st;
@@ -164,19 +181,19 @@ static ssd_status conv_get(cuda_impl *ci, const conv_dims *d, const ssd_conv2d_p
 static ssd_status pick_fwd(cuda_impl *ci, cuda_conv *cv) {
     cudnnConvolutionFwdAlgoPerf_t perf[CUDNN_CONVOLUTION_FWD_ALGO_COUNT];
     int got = 0;
-    DNN_TRY(cudnnSetConvolutionMathType(cv->cd, base_math(ci->prec)));
+    DNN_TRY(cudnnSetConvolutionMathType(cv->cd, base_math(cv->mp)));
     cudnnStatus_t fs;
     SEARCH(ci, fs,
            cudnnFindConvolutionForwardAlgorithm(ci->dnn, cv->xd, cv->wd, cv->cd, cv->yd,
                                                 CUDNN_CONVOLUTION_FWD_ALGO_COUNT, &got, perf));
     DNN_TRY(fs);
     cv->fwd = CUDNN_CONVOLUTION_FWD_ALGO_IMPLICIT_GEMM; /* always supported */
-    cv->fwd_math = base_math(ci->prec);
+    cv->fwd_math = base_math(cv->mp);
     for (int i = 0; i < got; i++)
-        if (perf[i].status == CUDNN_STATUS_SUCCESS && math_ok(perf[i].mathType, ci->prec) &&
+        if (perf[i].status == CUDNN_STATUS_SUCCESS && math_ok(perf[i].mathType, cv->mp) &&
             perf[i].memory <= CUDA_WS_MAX) {
             cv->fwd = perf[i].algo;
-            cv->fwd_math = run_math(perf[i].mathType, ci->prec);
+            cv->fwd_math = run_math(perf[i].mathType, cv->mp);
             break;
         }
     DNN_TRY(cudnnSetConvolutionMathType(cv->cd, cv->fwd_math));
@@ -189,7 +206,7 @@ static ssd_status pick_fwd(cuda_impl *ci, cuda_conv *cv) {
 static ssd_status pick_bd(cuda_impl *ci, cuda_conv *cv) {
     cudnnConvolutionBwdDataAlgoPerf_t perf[CUDNN_CONVOLUTION_BWD_DATA_ALGO_COUNT];
     int got = 0;
-    DNN_TRY(cudnnSetConvolutionMathType(cv->cd, base_math(ci->prec)));
+    DNN_TRY(cudnnSetConvolutionMathType(cv->cd, base_math(cv->mp)));
     cudnnStatus_t fs;
     SEARCH(ci, fs,
            cudnnFindConvolutionBackwardDataAlgorithm(ci->dnn, cv->wd, cv->yd, cv->cd, cv->xd,
@@ -197,12 +214,12 @@ static ssd_status pick_bd(cuda_impl *ci, cuda_conv *cv) {
                                                      perf));
     DNN_TRY(fs);
     cv->bd = CUDNN_CONVOLUTION_BWD_DATA_ALGO_0;
-    cv->bd_math = base_math(ci->prec);
+    cv->bd_math = base_math(cv->mp);
     for (int i = 0; i < got; i++)
-        if (perf[i].status == CUDNN_STATUS_SUCCESS && math_ok(perf[i].mathType, ci->prec) &&
+        if (perf[i].status == CUDNN_STATUS_SUCCESS && math_ok(perf[i].mathType, cv->mp) &&
             perf[i].memory <= CUDA_WS_MAX) {
             cv->bd = perf[i].algo;
-            cv->bd_math = run_math(perf[i].mathType, ci->prec);
+            cv->bd_math = run_math(perf[i].mathType, cv->mp);
             break;
         }
     DNN_TRY(cudnnSetConvolutionMathType(cv->cd, cv->bd_math));
@@ -215,7 +232,7 @@ static ssd_status pick_bd(cuda_impl *ci, cuda_conv *cv) {
 static ssd_status pick_bf(cuda_impl *ci, cuda_conv *cv) {
     cudnnConvolutionBwdFilterAlgoPerf_t perf[CUDNN_CONVOLUTION_BWD_FILTER_ALGO_COUNT];
     int got = 0;
-    DNN_TRY(cudnnSetConvolutionMathType(cv->cd, base_math(ci->prec)));
+    DNN_TRY(cudnnSetConvolutionMathType(cv->cd, base_math(cv->mp)));
     cudnnStatus_t fs;
     SEARCH(ci, fs,
            cudnnFindConvolutionBackwardFilterAlgorithm(ci->dnn, cv->xd, cv->yd, cv->cd, cv->wd,
@@ -223,12 +240,12 @@ static ssd_status pick_bf(cuda_impl *ci, cuda_conv *cv) {
                                                        &got, perf));
     DNN_TRY(fs);
     cv->bf = CUDNN_CONVOLUTION_BWD_FILTER_ALGO_0;
-    cv->bf_math = base_math(ci->prec);
+    cv->bf_math = base_math(cv->mp);
     for (int i = 0; i < got; i++)
-        if (perf[i].status == CUDNN_STATUS_SUCCESS && math_ok(perf[i].mathType, ci->prec) &&
+        if (perf[i].status == CUDNN_STATUS_SUCCESS && math_ok(perf[i].mathType, cv->mp) &&
             perf[i].memory <= CUDA_WS_MAX) {
             cv->bf = perf[i].algo;
-            cv->bf_math = run_math(perf[i].mathType, ci->prec);
+            cv->bf_math = run_math(perf[i].mathType, cv->mp);
             break;
         }
     DNN_TRY(cudnnSetConvolutionMathType(cv->cd, cv->bf_math));
@@ -239,6 +256,98 @@ static ssd_status pick_bf(cuda_impl *ci, cuda_conv *cv) {
 }
 
 static const float one = 1.0f, zero = 0.0f;
+
+/* The operands' type per direction: a bf16 inference conv, else the backend's precision
+ * (fp16's weight gradient stays float32, on TF32). */
+static int fwd_type(const cuda_impl *ci, const ssd_conv2d_params *p) {
+    if (p->prec != SSD_CONV_F32) return CUK_BF16;
+    return ci->prec == SSD_PREC_BF16 ? CUK_BF16 : ci->prec == SSD_PREC_FP16 ? CUK_F16 : 0;
+}
+
+static int bf_type(const cuda_impl *ci) {
+    return ci->prec == SSD_PREC_BF16 ? CUK_BF16 : 0;
+}
+
+/* Runs expr only while st is still SSD_OK, and keeps its failure in st. */
+#define CU_ST(st, expr)                                                                            \
+    do {                                                                                           \
+        if ((st) == SSD_OK) {                                                                      \
+            cudaError_t cu_e_ = (expr);                                                            \
+            if (cu_e_ != cudaSuccess) (st) = ssd_cuda_err(cu_e_, #expr, __FILE__, __LINE__);       \
+        }                                                                                          \
+    } while (0)
+
+/* Pool scratch for one call's 16-bit operands; stream-ordered, so it may be put back as soon
+ * as the kernels that use it are queued. */
+typedef struct {
+    void *p;
+    size_t cap;
+} scratch;
+
+static ssd_status scratch_get(cuda_impl *ci, scratch *s, int64_t elems, size_t size) {
+    return ssd_cuda_pool_alloc(ci, elems > 0 ? (size_t)elems * size : size, &s->p, &s->cap);
+}
+
+static void scratch_put(cuda_impl *ci, scratch *s, int n) {
+    for (int i = 0; i < n; i++)
+        if (s[i].p) ssd_cuda_pool_free(ci, s[i].p, s[i].cap);
+}
+
+/* Each direction runs the searched algorithm; where cuDNN then refuses the math type it
+ * runs with, it falls back for good to the algorithm that is always supported. */
+static ssd_status fwd_call(cuda_impl *ci, cuda_conv *cv, const void *x, const void *w, void *y) {
+    SSD_TRY(ssd_cuda_workspace(ci, cv->fwd_ws));
+    DNN_TRY(cudnnSetConvolutionMathType(cv->cd, cv->fwd_math));
+    cudnnStatus_t ds = cudnnConvolutionForward(ci->dnn, &one, cv->xd, x, cv->wd, w, cv->cd, cv->fwd,
+                                               ci->ws, cv->fwd_ws, &zero, cv->yd, y);
+    if (CUDNN_STATUS_CATEGORY(ds) == CUDNN_STATUS_NOT_SUPPORTED &&
+        cv->fwd != CUDNN_CONVOLUTION_FWD_ALGO_IMPLICIT_GEMM) {
+        cv->fwd = CUDNN_CONVOLUTION_FWD_ALGO_IMPLICIT_GEMM;
+        DNN_TRY(cudnnGetConvolutionForwardWorkspaceSize(ci->dnn, cv->xd, cv->wd, cv->cd, cv->yd,
+                                                        cv->fwd, &cv->fwd_ws));
+        SSD_TRY(ssd_cuda_workspace(ci, cv->fwd_ws));
+        ds = cudnnConvolutionForward(ci->dnn, &one, cv->xd, x, cv->wd, w, cv->cd, cv->fwd, ci->ws,
+                                     cv->fwd_ws, &zero, cv->yd, y);
+    }
+    DNN_TRY(ds);
+    return SSD_OK;
+}
+
+static ssd_status bd_call(cuda_impl *ci, cuda_conv *cv, const void *w, const void *dy, void *dx) {
+    SSD_TRY(ssd_cuda_workspace(ci, cv->bd_ws));
+    DNN_TRY(cudnnSetConvolutionMathType(cv->cd, cv->bd_math));
+    cudnnStatus_t ds = cudnnConvolutionBackwardData(ci->dnn, &one, cv->wd, w, cv->yd, dy, cv->cd,
+                                                    cv->bd, ci->ws, cv->bd_ws, &zero, cv->xd, dx);
+    if (CUDNN_STATUS_CATEGORY(ds) == CUDNN_STATUS_NOT_SUPPORTED &&
+        cv->bd != CUDNN_CONVOLUTION_BWD_DATA_ALGO_0) {
+        cv->bd = CUDNN_CONVOLUTION_BWD_DATA_ALGO_0;
+        DNN_TRY(cudnnGetConvolutionBackwardDataWorkspaceSize(ci->dnn, cv->wd, cv->yd, cv->cd,
+                                                             cv->xd, cv->bd, &cv->bd_ws));
+        SSD_TRY(ssd_cuda_workspace(ci, cv->bd_ws));
+        ds = cudnnConvolutionBackwardData(ci->dnn, &one, cv->wd, w, cv->yd, dy, cv->cd, cv->bd,
+                                          ci->ws, cv->bd_ws, &zero, cv->xd, dx);
+    }
+    DNN_TRY(ds);
+    return SSD_OK;
+}
+
+static ssd_status bf_call(cuda_impl *ci, cuda_conv *cv, const void *x, const void *dy, void *dw) {
+    SSD_TRY(ssd_cuda_workspace(ci, cv->bf_ws));
+    DNN_TRY(cudnnSetConvolutionMathType(cv->cd, cv->bf_math));
+    cudnnStatus_t ds = cudnnConvolutionBackwardFilter(ci->dnn, &one, cv->xd, x, cv->yd, dy, cv->cd,
+                                                      cv->bf, ci->ws, cv->bf_ws, &zero, cv->wd, dw);
+    if (CUDNN_STATUS_CATEGORY(ds) == CUDNN_STATUS_NOT_SUPPORTED &&
+        cv->bf != CUDNN_CONVOLUTION_BWD_FILTER_ALGO_0) {
+        cv->bf = CUDNN_CONVOLUTION_BWD_FILTER_ALGO_0;
+        DNN_TRY(cudnnGetConvolutionBackwardFilterWorkspaceSize(ci->dnn, cv->xd, cv->yd, cv->cd,
+                                                               cv->wd, cv->bf, &cv->bf_ws));
+        SSD_TRY(ssd_cuda_workspace(ci, cv->bf_ws));
+        ds = cudnnConvolutionBackwardFilter(ci->dnn, &one, cv->xd, x, cv->yd, dy, cv->cd, cv->bf,
+                                            ci->ws, cv->bf_ws, &zero, cv->wd, dw);
+    }
+    DNN_TRY(ds);
+    return SSD_OK;
+}
 
 ssd_status ssd_cuda_conv2d_fwd(ssd_backend *be, ssd_tensor *y, const ssd_tensor *x,
                                const ssd_tensor *w, const ssd_tensor *b,
@@ -251,30 +360,32 @@ ssd_status ssd_cuda_conv2d_fwd(ssd_backend *be, ssd_tensor *y, const ssd_tensor 
     SSD_TRY(ssd_cuda_check_distinct(y, x, op, "y", "x"));
     SSD_TRY(ssd_cuda_check_distinct(y, w, op, "y", "w"));
     if (b) SSD_TRY(ssd_cuda_check_distinct(y, b, op, "y", "b"));
+    const int type = fwd_type(ci, p);
     cuda_conv *cv;
-    SSD_TRY(conv_get(ci, &d, p, &cv));
+    SSD_TRY(conv_get(ci, &d, p, type, &cv));
     if (!cv->have_fwd) SSD_TRY(pick_fwd(ci, cv));
-    SSD_TRY(ssd_cuda_workspace(ci, cv->fwd_ws));
     int64_t ys[4] = {d.n, d.o, d.ho, d.wo};
     SSD_TRY(ssd_cuda_prepare_out(y, be, SSD_F32, 4, ys));
-    DNN_TRY(cudnnSetConvolutionMathType(cv->cd, cv->fwd_math));
-    cudnnStatus_t ds =
-        cudnnConvolutionForward(ci->dnn, &one, cv->xd, x->data, cv->wd, w->data, cv->cd, cv->fwd,
-                                ci->ws, cv->fwd_ws, &zero, cv->yd, y->data);
-    if (CUDNN_STATUS_CATEGORY(ds) == CUDNN_STATUS_NOT_SUPPORTED &&
-        cv->fwd != CUDNN_CONVOLUTION_FWD_ALGO_IMPLICIT_GEMM) {
-        /* The search's pick refused the math type it runs with: fall back for good. */
-        cv->fwd = CUDNN_CONVOLUTION_FWD_ALGO_IMPLICIT_GEMM;
-        DNN_TRY(cudnnGetConvolutionForwardWorkspaceSize(ci->dnn, cv->xd, cv->wd, cv->cd, cv->yd,
-                                                        cv->fwd, &cv->fwd_ws));
-        SSD_TRY(ssd_cuda_workspace(ci, cv->fwd_ws));
-        ds = cudnnConvolutionForward(ci->dnn, &one, cv->xd, x->data, cv->wd, w->data, cv->cd,
-                                     cv->fwd, ci->ws, cv->fwd_ws, &zero, cv->yd, y->data);
+    const float *bias = b ? b->data : NULL;
+    if (!type) {
+        SSD_TRY(fwd_call(ci, cv, x->data, w->data, y->data));
+        CU_TRY(cuk_bias_act(ci->stream, y->data, bias, d.n, d.o, d.ho * d.wo, (int)p->act));
+        return SSD_OK;
     }
-    DNN_TRY(ds);
-    CU_TRY(
-        cuk_bias_act(ci->stream, y->data, b ? b->data : NULL, d.n, d.o, d.ho * d.wo, (int)p->act));
-    return SSD_OK;
+    scratch s[3] = {{0}};
+    const int64_t nx = ssd_tensor_numel(x), nw = ssd_tensor_numel(w), ny = ssd_tensor_numel(y);
+    ssd_status st = scratch_get(ci, &s[0], nx, 2);
+    if (st == SSD_OK) st = scratch_get(ci, &s[1], nw, 2);
+    if (st == SSD_OK) st = scratch_get(ci, &s[2], ny, 2);
+    if (st == SSD_OK) {
+        CU_ST(st, cuk_to16(ci->stream, s[0].p, x->data, nx, type, NULL));
+        CU_ST(st, cuk_to16(ci->stream, s[1].p, w->data, nw, type, NULL));
+    }
+    if (st == SSD_OK) st = fwd_call(ci, cv, s[0].p, s[1].p, s[2].p);
+    CU_ST(st, cuk_from16(ci->stream, y->data, s[2].p, bias, d.n, d.o, d.ho * d.wo, (int)p->act,
+                         type, p->prec == SSD_CONV_BF16_Y, NULL));
+    scratch_put(ci, s, 3);
+    return st;
 }
 
 ssd_status ssd_cuda_conv2d_bwd_data(ssd_backend *be, ssd_tensor *dx, const ssd_tensor *dy,
@@ -289,26 +400,31 @@ ssd_status ssd_cuda_conv2d_bwd_data(ssd_backend *be, ssd_tensor *dx, const ssd_t
     SSD_TRY(ssd_cuda_check_out(dx, op, "dx"));
     SSD_TRY(ssd_cuda_check_distinct(dx, dy, op, "dx", "dy"));
     SSD_TRY(ssd_cuda_check_distinct(dx, w, op, "dx", "w"));
+    const int type = fwd_type(ci, p);
     cuda_conv *cv;
-    SSD_TRY(conv_get(ci, &d, p, &cv));
+    SSD_TRY(conv_get(ci, &d, p, type, &cv));
     if (!cv->have_bd) SSD_TRY(pick_bd(ci, cv));
-    SSD_TRY(ssd_cuda_workspace(ci, cv->bd_ws));
     SSD_TRY(ssd_cuda_prepare_out(dx, be, SSD_F32, 4, x->shape));
-    DNN_TRY(cudnnSetConvolutionMathType(cv->cd, cv->bd_math));
-    cudnnStatus_t ds =
-        cudnnConvolutionBackwardData(ci->dnn, &one, cv->wd, w->data, cv->yd, dy->data, cv->cd,
-                                     cv->bd, ci->ws, cv->bd_ws, &zero, cv->xd, dx->data);
-    if (CUDNN_STATUS_CATEGORY(ds) == CUDNN_STATUS_NOT_SUPPORTED &&
-        cv->bd != CUDNN_CONVOLUTION_BWD_DATA_ALGO_0) {
-        cv->bd = CUDNN_CONVOLUTION_BWD_DATA_ALGO_0;
-        DNN_TRY(cudnnGetConvolutionBackwardDataWorkspaceSize(ci->dnn, cv->wd, cv->yd, cv->cd,
-                                                             cv->xd, cv->bd, &cv->bd_ws));
-        SSD_TRY(ssd_cuda_workspace(ci, cv->bd_ws));
-        ds = cudnnConvolutionBackwardData(ci->dnn, &one, cv->wd, w->data, cv->yd, dy->data, cv->cd,
-                                          cv->bd, ci->ws, cv->bd_ws, &zero, cv->xd, dx->data);
+    if (!type) return bd_call(ci, cv, w->data, dy->data, dx->data);
+    /* s[3]: fp16's gradient scale (a float) and 4 bytes of scratch for it */
+    scratch s[4] = {{0}};
+    const int64_t ndy = ssd_tensor_numel(dy), nw = ssd_tensor_numel(w), nx = ssd_tensor_numel(x);
+    const bool scaled = type == CUK_F16;
+    ssd_status st = scratch_get(ci, &s[0], ndy, 2);
+    if (st == SSD_OK) st = scratch_get(ci, &s[1], nw, 2);
+    if (st == SSD_OK) st = scratch_get(ci, &s[2], nx, 2);
+    if (st == SSD_OK && scaled) st = scratch_get(ci, &s[3], 2, sizeof(float));
+    float *scale = scaled && s[3].p ? s[3].p : NULL;
+    if (st == SSD_OK && scaled)
+        CU_ST(st, cuk_grad_scale(ci->stream, scale, (unsigned *)(scale + 1), dy->data, ndy));
+    if (st == SSD_OK) {
+        CU_ST(st, cuk_to16(ci->stream, s[0].p, dy->data, ndy, type, scale));
+        CU_ST(st, cuk_to16(ci->stream, s[1].p, w->data, nw, type, NULL));
     }
-    DNN_TRY(ds);
-    return SSD_OK;
+    if (st == SSD_OK) st = bd_call(ci, cv, s[1].p, s[0].p, s[2].p);
+    CU_ST(st, cuk_from16(ci->stream, dx->data, s[2].p, NULL, 1, 1, nx, 0, type, 0, scale));
+    scratch_put(ci, s, 4);
+    return st;
 }
 
 ssd_status ssd_cuda_conv2d_bwd_weights(ssd_backend *be, ssd_tensor *dw, ssd_tensor *db,
@@ -324,27 +440,31 @@ ssd_status ssd_cuda_conv2d_bwd_weights(ssd_backend *be, ssd_tensor *dw, ssd_tens
     SSD_TRY(ssd_cuda_check_distinct(dw, dy, op, "dw", "dy"));
     SSD_TRY(ssd_cuda_check_distinct(dw, x, op, "dw", "x"));
     SSD_TRY(ssd_cuda_check_distinct(dw, w, op, "dw", "w"));
+    const int type = p->prec != SSD_CONV_F32 ? CUK_BF16 : bf_type(ci);
     cuda_conv *cv;
-    SSD_TRY(conv_get(ci, &d, p, &cv));
+    SSD_TRY(conv_get(ci, &d, p, type, &cv));
     if (!cv->have_bf) SSD_TRY(pick_bf(ci, cv));
-    SSD_TRY(ssd_cuda_workspace(ci, cv->bf_ws));
     SSD_TRY(ssd_cuda_prepare_out(dw, be, SSD_F32, 4, w->shape));
     if (db) SSD_TRY(ssd_cuda_prepare_out(db, be, SSD_F32, 1, bs));
-    DNN_TRY(cudnnSetConvolutionMathType(cv->cd, cv->bf_math));
-    cudnnStatus_t ds =
-        cudnnConvolutionBackwardFilter(ci->dnn, &one, cv->xd, x->data, cv->yd, dy->data, cv->cd,
-                                       cv->bf, ci->ws, cv->bf_ws, &zero, cv->wd, dw->data);
-    if (CUDNN_STATUS_CATEGORY(ds) == CUDNN_STATUS_NOT_SUPPORTED &&
-        cv->bf != CUDNN_CONVOLUTION_BWD_FILTER_ALGO_0) {
-        cv->bf = CUDNN_CONVOLUTION_BWD_FILTER_ALGO_0;
-        DNN_TRY(cudnnGetConvolutionBackwardFilterWorkspaceSize(ci->dnn, cv->xd, cv->yd, cv->cd,
-                                                               cv->wd, cv->bf, &cv->bf_ws));
-        SSD_TRY(ssd_cuda_workspace(ci, cv->bf_ws));
-        ds =
-            cudnnConvolutionBackwardFilter(ci->dnn, &one, cv->xd, x->data, cv->yd, dy->data, cv->cd,
-                                           cv->bf, ci->ws, cv->bf_ws, &zero, cv->wd, dw->data);
+    ssd_status st = SSD_OK;
+    if (!type) {
+        st = bf_call(ci, cv, x->data, dy->data, dw->data);
+    } else {
+        scratch s[3] = {{0}};
+        const int64_t nx = ssd_tensor_numel(x), ndy = ssd_tensor_numel(dy);
+        const int64_t nw = ssd_tensor_numel(w);
+        st = scratch_get(ci, &s[0], nx, 2);
+        if (st == SSD_OK) st = scratch_get(ci, &s[1], ndy, 2);
+        if (st == SSD_OK) st = scratch_get(ci, &s[2], nw, 2);
+        if (st == SSD_OK) {
+            CU_ST(st, cuk_to16(ci->stream, s[0].p, x->data, nx, type, NULL));
+            CU_ST(st, cuk_to16(ci->stream, s[1].p, dy->data, ndy, type, NULL));
+        }
+        if (st == SSD_OK) st = bf_call(ci, cv, s[0].p, s[1].p, s[2].p);
+        CU_ST(st, cuk_from16(ci->stream, dw->data, s[2].p, NULL, 1, 1, nw, 0, type, 0, NULL));
+        scratch_put(ci, s, 3);
     }
-    DNN_TRY(ds);
-    if (db) CU_TRY(cuk_channel_sum(ci->stream, db->data, dy->data, d.n, d.o, d.ho * d.wo));
-    return SSD_OK;
+    if (st == SSD_OK && db)
+        CU_ST(st, cuk_channel_sum(ci->stream, db->data, dy->data, d.n, d.o, d.ho * d.wo));
+    return st;
 }

@@ -1,6 +1,7 @@
 /* Device-side helpers shared by the CUDA backend's kernel files: launch
  * geometry (256-thread blocks, grid capped, grid-stride loops over int64
- * indices), block and warp sums in double, and the launch check. */
+ * indices), the fused activations, block and warp sums in double, and the
+ * launch check. */
 #ifndef SSD_BACKEND_CUDA_DEVICE_CUH
 #define SSD_BACKEND_CUDA_DEVICE_CUH
 
@@ -26,6 +27,14 @@ __device__ inline int64_t gtid() {
 
 __device__ inline int64_t gstride() {
     return (int64_t)gridDim.x * blockDim.x;
+}
+
+/* ReLU keeps NaN (as PyTorch's clamp), ReLU6 also caps at 6. */
+__device__ inline float act_f(float v, int act) {
+    if (act == 0) return v;
+    if (!(v > 0.f)) v = isnan(v) ? v : 0.f;
+    if (act == 2 && v > 6.f) v = 6.f;
+    return v;
 }
 
 /* Sum of v over the block (blockDim.x a multiple of 32, at most 1024); every

@@ -26,9 +26,13 @@ typedef struct {
 } cuda_pool;
 
 /* One convolution configuration: descriptors and the algorithms cuDNN's search
- * chose for it, per direction, found on first use. */
+ * chose for it, per direction, found on first use. `type` is the operands'
+ * storage in cuDNN (0 float32, else CUK_BF16 / CUK_F16) and `mp` the
+ * precision its math type follows (a 16-bit conv: tensor ops). */
 typedef struct {
-    int key[15];
+    int key[16];
+    int type;
+    ssd_precision mp;
     cudnnTensorDescriptor_t xd, yd;
     cudnnFilterDescriptor_t wd;
     cudnnConvolutionDescriptor_t cd;

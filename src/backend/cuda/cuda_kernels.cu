@@ -17,14 +17,6 @@
 
 namespace {
 
-/* ReLU keeps NaN (as PyTorch's clamp), ReLU6 also caps at 6. */
-__device__ inline float act_f(float v, int act) {
-    if (act == 0) return v;
-    if (!(v > 0.f)) v = isnan(v) ? v : 0.f;
-    if (act == 2 && v > 6.f) v = 6.f;
-    return v;
-}
-
 /* Gradient mask read off the output (ReLU: y > 0; ReLU6: 0 < y < 6). */
 __device__ inline float act_mask(float dy, float y, int act) {
     if (act == 0) return dy;

@@ -86,6 +86,19 @@ cudaError_t cuk_l2norm_bwd(cudaStream_t s, float *dx, float *dscale, float *rs, 
 cudaError_t cuk_sgd(cudaStream_t s, float *w, const float *g, float *buf, int64_t n, float lr,
                     float momentum, float wd, int first);
 
+/* 16-bit operands of cuDNN convolutions (cuda_half.cu). type: CUK_BF16 or CUK_F16.
+ * cuk_to16: dst = round(src * *scale) (scale NULL: 1). cuk_from16: y (N, C, HW) =
+ * act(src / *scale + b[c]) (b, scale may be NULL), rounded to bfloat16 again when round_bf16.
+ * cuk_grad_scale: *scale = the power of two bringing max |x| to (16, 32] (1 when x is all
+ * zero or not finite); amax is 4 bytes of scratch. */
+enum { CUK_BF16 = 1, CUK_F16 = 2 };
+cudaError_t cuk_to16(cudaStream_t s, void *dst, const float *src, int64_t n, int type,
+                     const float *scale);
+cudaError_t cuk_from16(cudaStream_t s, float *y, const void *src, const float *b, int64_t n,
+                       int64_t c, int64_t hw, int act, int type, int round_bf16,
+                       const float *scale);
+cudaError_t cuk_grad_scale(cudaStream_t s, float *scale, unsigned *amax, const float *x, int64_t n);
+
 /* The multibox loss (cuda_loss.cu): conf (N,K,C), loc and gt (N,K,4), labels (N,K) in [0, C)
  * -> dconf, dloc (both may be NULL) and, in scratch (cuk_multibox_loss_scratch bytes, 8-byte
  * aligned), the regression and classification losses as two doubles at offset 0 and, at
