@@ -1,7 +1,8 @@
 /* mb1-ssd on the cuda backend: training images/s (forward, the multibox loss on the device,
  * backward and SGD, as ssd train's step) at
  * batch 32 and 128, and inference latency at batch 1 and throughput at
- * batch 64, each in fp32 and tf32. One line per row:
+ * batch 64, each in fp32, tf32 and bf16 (16-bit convolutions, as PyTorch's autocast).
+ * One line per row:
  *   ours <train|infer> batch=<N> prec=<P> ms=<ms per step> img_s=<images/s>
  * bench/gpu/run.sh puts PyTorch's rows (bench/gpu/torch_gpu.py) beside them.
  *   bench_gpu [--iters K] [--quick]      (exit 77 without a GPU) */
@@ -125,9 +126,9 @@ int main(int argc, char **argv) {
         bool train;
         int batch;
     } rows[] = {{true, 32}, {true, 128}, {false, 1}, {false, 64}};
-    static const ssd_precision precs[] = {SSD_PREC_FP32, SSD_PREC_TF32};
+    static const ssd_precision precs[] = {SSD_PREC_FP32, SSD_PREC_TF32, SSD_PREC_BF16};
     int rc = 0;
-    for (size_t p = 0; p < 2; p++) {
+    for (size_t p = 0; p < sizeof precs / sizeof *precs; p++) {
         ssd_backend *be;
         if (ssd_backend_create(&be, "cuda") != SSD_OK ||
             ssd_backend_set_precision(be, precs[p]) != SSD_OK) {
