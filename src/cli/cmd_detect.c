@@ -10,6 +10,7 @@
 
 #include "core/fileio.h"
 #include "core/json.h"
+#include "core/log.h"
 #include "core/mem.h"
 #include "core/progress.h"
 #include "core/threadpool.h"
@@ -597,13 +598,9 @@ static ssd_status run_detect(const detect_args *a, int *exit_code) {
         dc.num_classes = pth_labels.n;
     }
     ssd_threads_set(a->threads);
-    if (a->use_cuda && ssd_backend_cuda_devices() > 0) {
+    /* asked for explicitly (the default is the CPU), so the fallback is a warning */
+    if (strcmp(ssd_backend_choose(a->use_cuda, SSD_LOG_WARNING, "running"), "cuda") == 0)
         dc.backend = "cuda";
-    } else if (a->use_cuda) {
-        char why[256];
-        fprintf(stderr, "ssd detect: CUDA is not available (%s); running on the CPU\n",
-                ssd_backend_cuda_describe(why, sizeof why));
-    }
     SSD_CHECK_GOTO(st, ssd_detector_open(&r.det, &dc), done);
     int c = ssd_detector_num_classes(r.det), k = ssd_detector_num_priors(r.det);
     const ssd_transform_cfg *tf = ssd_detector_transform(r.det);

@@ -163,11 +163,7 @@ static ssd_status check_labels(const ssd_dataset *ds, const char *label_file) {
 static ssd_status run(const eval_opts *o) {
     ssd_log_set_level((ssd_log_level)ssd_log_level_parse(o->log_level));
     ssd_threads_set(o->threads);
-    const bool gpu = o->use_cuda && ssd_backend_cuda_devices() > 0;
-    char cuda_line[256];
-    if (o->use_cuda && !gpu)
-        ssd_info("CUDA is not available (%s); evaluating on the CPU.",
-                 ssd_backend_cuda_describe(cuda_line, sizeof cuda_line));
+    const char *backend = ssd_backend_choose(o->use_cuda, SSD_LOG_INFO, "evaluating");
     if (!ssd_net_supported(o->net))
         return ssd_error_set(SSD_E_INVAL,
                              "--net %s is not a known net (mb1-ssd, mb1-ssd-lite, mb2-ssd-lite, "
@@ -189,7 +185,7 @@ static ssd_status run(const eval_opts *o) {
     }
     if (st == SSD_OK && ssd_dataset_size(ds) == 0)
         st = ssd_error_set(SSD_E_INVAL, "%s: the test split has no image", o->dataset);
-    if (st == SSD_OK) st = ssd_backend_create(&be, gpu ? "cuda" : "cpu");
+    if (st == SSD_OK) st = ssd_backend_create(&be, backend);
     if (st == SSD_OK)
         st = ssd_model_create_wm(&m, be, o->net, ds->num_classes, o->resolution,
                                  (float)o->mb2_width_mult);

@@ -1,5 +1,6 @@
 #include "tensor/backend.h"
 
+#include "core/log.h"
 #include "core/mem.h"
 
 #include <stdio.h>
@@ -42,6 +43,15 @@ ssd_status ssd_tensor_upload(ssd_tensor *t, const void *host) {
     ssd_status st = t->be->ops->upload(t->be, t, host);
     t->version++;
     return st;
+}
+
+const char *ssd_backend_choose(bool use_cuda, int level, const char *what) {
+    if (!use_cuda) return "cpu";
+    if (ssd_backend_cuda_devices() > 0) return "cuda";
+    char why[256];
+    ssd_log((ssd_log_level)level, "CUDA is not available (%s); %s on the CPU.",
+            ssd_backend_cuda_describe(why, sizeof why), what);
+    return "cpu";
 }
 
 const char *ssd_backend_list(void) {

@@ -282,6 +282,11 @@ ssd_status ssd_backend_cpu_create(ssd_backend **out);
 ssd_status ssd_backend_cuda_create(ssd_backend **out);
 #endif
 
+/* The backend a command runs on: "cuda" when use_cuda and a device is present, else "cpu";
+ * when CUDA was asked for but is absent, logs at `level` (an ssd_log_level) why, and that
+ * `what` ("training", ...) runs on the CPU instead. */
+const char *ssd_backend_choose(bool use_cuda, int level, const char *what);
+
 /* Number of usable CUDA devices: 0 when the CUDA backend is not built, no driver or no GPU. */
 int ssd_backend_cuda_devices(void);
 /* One line on the CUDA backend for `ssd info`: "not built ...", or the runtime, cuDNN and

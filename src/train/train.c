@@ -552,11 +552,8 @@ static void loader_cfg(const ssd_train_config *c, const ssd_model *m, ssd_prior_
 static ssd_status open_backend(const ssd_train_config *c, ssd_backend **be) {
     ssd_precision prec;
     SSD_TRY(ssd_precision_parse(c->precision ? c->precision : "fp32", &prec));
-    const bool gpu = c->use_cuda && ssd_backend_cuda_devices() > 0;
+    const bool gpu = strcmp(ssd_backend_choose(c->use_cuda, SSD_LOG_INFO, "training"), "cuda") == 0;
     char d[256];
-    if (c->use_cuda && !gpu)
-        ssd_info("CUDA is not available (%s); training on the CPU.",
-                 ssd_backend_cuda_describe(d, sizeof d));
     SSD_TRY(ssd_backend_create(be, gpu ? "cuda" : "cpu"));
     if (gpu)
         ssd_info("Training on the GPU: cuda %s, precision %s.",
