@@ -435,12 +435,13 @@ static ssd_status parse_attrs(ssd_onnx_model *m, rt_node *n, const Onnx__NodePro
         /* axes as an attribute (opset < 18, all torch 1.13 writes) or, from 18, as a
          * constant second input (rt_reduce_axes_input); none: all axes */
         SSD_TRY(attr_ints(&c, "axes", n->ints, &cnt));
-        n->has_ints = cnt >= 0;
         n->nints = cnt < 0 ? 0 : cnt;
         SSD_TRY(attr_int(&c, "keepdims", 1, &v));
         n->keepdims = v != 0;
         SSD_TRY(attr_int(&c, "noop_with_empty_axes", 0, &v));
         n->noop_empty = v != 0;
+        /* no axes at all: every axis, or (18's flag) none, the identity */
+        n->has_ints = cnt >= 0 || n->noop_empty;
         break;
     case RT_OP_CAST: /* the runtime's element types: float32 and int64 (shapes, indices) */
         SSD_TRY(attr_int(&c, "to", 0, &v));

@@ -16,7 +16,7 @@ import onnx
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
-from onnx import numpy_helper
+from onnx import helper, numpy_helper
 
 here = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(here, "..", "common"))
@@ -143,6 +143,25 @@ def newer_opset(src, dst, opset):
     onnx.save(m, dst)  # onnx 1.12's checker knows opsets <= 17: not checked here
 
 
+def reducemean18(out):
+    """ReduceMean-18 with its axes input empty or absent: noop_with_empty_axes=1 makes it the
+    identity, 0 (the default) the mean over every axis. Written by hand: exporters keep axes."""
+    x = np.random.default_rng(5).standard_normal((2, 3, 4, 5)).astype(np.float32)
+    for name, noop, axes_input in (("rm_noop_empty", 1, True), ("rm_all_empty", 0, True),
+                                   ("rm_noop_none", 1, False), ("rm_all_none", 0, False)):
+        inits = [numpy_helper.from_array(np.zeros(0, dtype=np.int64), "axes")] if axes_input else []
+        node = helper.make_node("ReduceMean", ["x", "axes"] if axes_input else ["x"], ["y"],
+                                noop_with_empty_axes=noop)
+        y = x if noop else x.mean(dtype=np.float64).astype(np.float32).reshape(1, 1, 1, 1)
+        g = helper.make_graph([node], name, [helper.make_tensor_value_info("x", 1, x.shape)],
+                              [helper.make_tensor_value_info("y", 1, y.shape)], inits)
+        m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 18)])
+        m.ir_version = 8
+        onnx.save(m, os.path.join(out, name + "_op18.onnx"))
+        fixture.save(os.path.join(out, name + ".ssdt"),
+                     {"x": torch.from_numpy(x), "y": torch.from_numpy(np.ascontiguousarray(y))})
+
+
 def main():
     if len(sys.argv) != 2:
         sys.exit("usage: gen_onnx_ops.py OUTDIR")
@@ -163,6 +182,7 @@ def main():
         for opset in (18, 21):
             newer_opset(os.path.join(out, "%s_op17.onnx" % name),
                         os.path.join(out, "%s_op%d.onnx" % (name, opset)), opset)
+    reducemean18(out)
 
 
 if __name__ == "__main__":

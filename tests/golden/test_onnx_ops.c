@@ -3,7 +3,8 @@
  * (HardSigmoid, Mul, HardSwish, and pytorch-ssd's Add/Clip/Mul/Div spelling), squeeze-excite
  * (GlobalAveragePool, ReduceMean over H and W, broadcast Mul), fire modules
  * (Concat, ceil-mode MaxPool), VGG's dilated fc6 and pool5, the inverted
- * residual (Clip as ReLU6, Add) and 5x5 depthwise convs. Each file runs on the
+ * residual (Clip as ReLU6, Add) and 5x5 depthwise convs; and ReduceMean-18's
+ * noop_with_empty_axes, by hand. Each file runs on the
  * ref and cpu backends and must match PyTorch's output to 1e-4. */
 #include "fixture.h"
 #include "test.h"
@@ -16,6 +17,9 @@
 
 static const char *NETS[] = {"se", "hardops", "fire", "vgg", "invres"};
 static const int OPSETS[] = {11, 13, 17, 18, 21}; /* 18, 21: rewritten from 17 */
+/* ReduceMean-18 with an empty or absent axes input, noop_with_empty_axes 1 (identity) and 0
+ * (mean over everything); opset 18 only */
+static const char *RM18[] = {"rm_noop_empty", "rm_all_empty", "rm_noop_none", "rm_all_none"};
 
 static void run_one(ssd_backend *be, const char *dir, const char *net, int opset,
                     const fixture_file *f) {
@@ -72,6 +76,16 @@ int main(int argc, char **argv) {
             if (st != SSD_OK) continue;
             for (size_t k = 0; k < sizeof OPSETS / sizeof OPSETS[0]; k++)
                 run_one(be, argv[1], NETS[i], OPSETS[k], &f);
+            fixture_free(&f);
+        }
+        for (size_t i = 0; i < sizeof RM18 / sizeof RM18[0]; i++) {
+            char path[4096];
+            snprintf(path, sizeof path, "%s/%s.ssdt", argv[1], RM18[i]);
+            fixture_file f;
+            ssd_status st = fixture_load(&f, path);
+            CHECK_OK(st);
+            if (st != SSD_OK) continue;
+            run_one(be, argv[1], RM18[i], 18, &f);
             fixture_free(&f);
         }
         ssd_backend_destroy(be);
