@@ -48,6 +48,7 @@ for t in "$build"/test_cuda_*; do
     *) verdict="FAIL (exit $rc)"; status=1 ;;
     esac
     printf '  %-18s %-14s %4ss  %s\n' "$name" "$verdict" "$(($(date +%s) - s))" "$(tail -1 "$log/$name")"
+    grep '^measured' "$log/$name" | sed 's/^/    /' # errors of the reduced precisions
     [ $rc = 0 ] || [ $rc = 77 ] || grep -E 'FAIL|CHECK failed|->|max abs' "$log/$name" | head -30 | sed 's/^/    /'
     if [ $rc != 0 ] && [ $rc != 77 ] && [ $rc != 124 ]; then
         # again with every launch waited for, so a kernel fault names its own op

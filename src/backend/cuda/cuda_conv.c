@@ -75,6 +75,12 @@ static cudnnMathType_t base_math(ssd_precision prec) {
     return prec == SSD_PREC_FP32 ? CUDNN_FMA_MATH : CUDNN_DEFAULT_MATH;
 }
 
+/* The math type a configuration searches with: 16-bit operands need TENSOR_OP_MATH for
+ * cuDNN's legacy API to consider its tensor-core kernels at all. */
+static cudnnMathType_t conv_math(const cuda_conv *cv) {
+    return cv->type ? CUDNN_TENSOR_OP_MATH : base_math(cv->mp);
+}
+
 static bool math_ok(cudnnMathType_t m, ssd_precision prec) {
     if (m == CUDNN_TENSOR_OP_MATH_ALLOW_CONVERSION) return false; /* would round to fp16 */
     if (prec == SSD_PREC_FP32) return m == CUDNN_FMA_MATH || m == CUDNN_DEFAULT_MATH;
@@ -119,7 +125,7 @@ static ssd_status conv_make(cuda_conv *cv, const conv_dims *d, const ssd_conv2d_
                                             p->stride[1], p->dilation[0], p->dilation[1],
                                             CUDNN_CROSS_CORRELATION, CUDNN_DATA_FLOAT));
     DNN_TRY(cudnnSetConvolutionGroupCount(cv->cd, p->groups));
-    DNN_TRY(cudnnSetConvolutionMathType(cv->cd, base_math(cv->mp)));
+    DNN_TRY(cudnnSetConvolutionMathType(cv->cd, conv_math(cv)));
     int on, oc, oh, ow;
     DNN_TRY(cudnnGetConvolution2dForwardOutputDim(cv->cd, cv->xd, cv->wd, &on, &oc, &oh, &ow));
     if (on != d->n || oc != d->o || oh != d->ho || ow != d->wo)
@@ -131,11 +137,10 @@ static ssd_status conv_make(cuda_conv *cv, const conv_dims *d, const ssd_conv2d_
 }
 
 static ssd_status conv_get(cuda_impl *ci, const conv_dims *d, const ssd_conv2d_params *p, int type,
-                           cuda_conv **out) {
-    int key[16] = {(int)d->n,      (int)d->c, (int)d->h,     (int)d->w,
-                   (int)d->o,      d->kh,     d->kw,         p->stride[0],
-                   p->stride[1],   p->pad[0], p->pad[1],     p->dilation[0],
-                   p->dilation[1], p->groups, (int)ci->prec, type};
+                           ssd_precision mp, cuda_conv **out) {
+    int key[16] = {(int)d->n,      (int)d->c,    (int)d->h,    (int)d->w, (int)d->o, d->kh,
+                   d->kw,          p->stride[0], p->stride[1], p->pad[0], p->pad[1], p->dilation[0],
+                   p->dilation[1], p->groups,    (int)mp,      type};
     for (int i = 0; i < ci->nconvs; i++)
         if (memcmp(ci->convs[i].key, key, sizeof key) == 0) {
             *out = &ci->convs[i];
@@ -152,7 +157,7 @@ static ssd_status conv_get(cuda_impl *ci, const conv_dims *d, const ssd_conv2d_p
     memset(cv, 0, sizeof *cv);
     memcpy(cv->key, key, sizeof key);
     cv->type = type;
-    cv->mp = type ? SSD_PREC_BF16 : ci->prec;
+    cv->mp = mp;
     ssd_status st = conv_make(cv, d, p);
     if (st != SSD_OK) {
         conv_destroy(cv);
@@ -181,14 +186,14 @@ static ssd_status conv_get(cuda_impl *ci, const conv_dims *d, const ssd_conv2d_p
 static ssd_status pick_fwd(cuda_impl *ci, cuda_conv *cv) {
     cudnnConvolutionFwdAlgoPerf_t perf[CUDNN_CONVOLUTION_FWD_ALGO_COUNT];
     int got = 0;
-    DNN_TRY(cudnnSetConvolutionMathType(cv->cd, base_math(cv->mp)));
+    DNN_TRY(cudnnSetConvolutionMathType(cv->cd, conv_math(cv)));
     cudnnStatus_t fs;
     SEARCH(ci, fs,
            cudnnFindConvolutionForwardAlgorithm(ci->dnn, cv->xd, cv->wd, cv->cd, cv->yd,
                                                 CUDNN_CONVOLUTION_FWD_ALGO_COUNT, &got, perf));
     DNN_TRY(fs);
     cv->fwd = CUDNN_CONVOLUTION_FWD_ALGO_IMPLICIT_GEMM; /* always supported */
-    cv->fwd_math = base_math(cv->mp);
+    cv->fwd_math = conv_math(cv);
     for (int i = 0; i < got; i++)
         if (perf[i].status == CUDNN_STATUS_SUCCESS && math_ok(perf[i].mathType, cv->mp) &&
             perf[i].memory <= CUDA_WS_MAX) {
@@ -206,7 +211,7 @@ static ssd_status pick_fwd(cuda_impl *ci, cuda_conv *cv) {
 static ssd_status pick_bd(cuda_impl *ci, cuda_conv *cv) {
     cudnnConvolutionBwdDataAlgoPerf_t perf[CUDNN_CONVOLUTION_BWD_DATA_ALGO_COUNT];
     int got = 0;
-    DNN_TRY(cudnnSetConvolutionMathType(cv->cd, base_math(cv->mp)));
+    DNN_TRY(cudnnSetConvolutionMathType(cv->cd, conv_math(cv)));
     cudnnStatus_t fs;
     SEARCH(ci, fs,
            cudnnFindConvolutionBackwardDataAlgorithm(ci->dnn, cv->wd, cv->yd, cv->cd, cv->xd,
@@ -214,7 +219,7 @@ static ssd_status pick_bd(cuda_impl *ci, cuda_conv *cv) {
                                                      perf));
     DNN_TRY(fs);
     cv->bd = CUDNN_CONVOLUTION_BWD_DATA_ALGO_0;
-    cv->bd_math = base_math(cv->mp);
+    cv->bd_math = conv_math(cv);
     for (int i = 0; i < got; i++)
         if (perf[i].status == CUDNN_STATUS_SUCCESS && math_ok(perf[i].mathType, cv->mp) &&
             perf[i].memory <= CUDA_WS_MAX) {
@@ -232,7 +237,7 @@ static ssd_status pick_bd(cuda_impl *ci, cuda_conv *cv) {
 static ssd_status pick_bf(cuda_impl *ci, cuda_conv *cv) {
     cudnnConvolutionBwdFilterAlgoPerf_t perf[CUDNN_CONVOLUTION_BWD_FILTER_ALGO_COUNT];
     int got = 0;
-    DNN_TRY(cudnnSetConvolutionMathType(cv->cd, base_math(cv->mp)));
+    DNN_TRY(cudnnSetConvolutionMathType(cv->cd, conv_math(cv)));
     cudnnStatus_t fs;
     SEARCH(ci, fs,
            cudnnFindConvolutionBackwardFilterAlgorithm(ci->dnn, cv->xd, cv->yd, cv->cd, cv->wd,
@@ -240,7 +245,7 @@ static ssd_status pick_bf(cuda_impl *ci, cuda_conv *cv) {
                                                        &got, perf));
     DNN_TRY(fs);
     cv->bf = CUDNN_CONVOLUTION_BWD_FILTER_ALGO_0;
-    cv->bf_math = base_math(cv->mp);
+    cv->bf_math = conv_math(cv);
     for (int i = 0; i < got; i++)
         if (perf[i].status == CUDNN_STATUS_SUCCESS && math_ok(perf[i].mathType, cv->mp) &&
             perf[i].memory <= CUDA_WS_MAX) {
@@ -257,11 +262,21 @@ static ssd_status pick_bf(cuda_impl *ci, cuda_conv *cv) {
 
 static const float one = 1.0f, zero = 0.0f;
 
-/* The operands' type per direction: a bf16 inference conv, else the backend's precision
- * (fp16's weight gradient stays float32, on TF32). */
+/* The operands' type per direction: the backend's precision (fp16's weight gradient stays
+ * float32, on TF32), or a bf16 inference conv's. cuDNN stores y in the operands' type, so a
+ * BF16 conv (y float32, read by other ops than convs: the heads) runs on TF32 instead, which
+ * its contract permits: operands rounded to 11 bits rather than 8, y not rounded. */
 static int fwd_type(const cuda_impl *ci, const ssd_conv2d_params *p) {
-    if (p->prec != SSD_CONV_F32) return CUK_BF16;
+    if (p->prec == SSD_CONV_BF16_Y) return CUK_BF16;
+    if (p->prec == SSD_CONV_BF16) return 0;
     return ci->prec == SSD_PREC_BF16 ? CUK_BF16 : ci->prec == SSD_PREC_FP16 ? CUK_F16 : 0;
+}
+
+/* The precision a configuration's math follows: 16-bit operands, else the backend's (TF32 for
+ * a BF16 inference conv). */
+static ssd_precision math_prec(const cuda_impl *ci, const ssd_conv2d_params *p, int type) {
+    if (type) return SSD_PREC_BF16;
+    return p->prec == SSD_CONV_BF16 && ci->prec == SSD_PREC_FP32 ? SSD_PREC_TF32 : ci->prec;
 }
 
 static int bf_type(const cuda_impl *ci) {
@@ -362,7 +377,7 @@ ssd_status ssd_cuda_conv2d_fwd(ssd_backend *be, ssd_tensor *y, const ssd_tensor 
     if (b) SSD_TRY(ssd_cuda_check_distinct(y, b, op, "y", "b"));
     const int type = fwd_type(ci, p);
     cuda_conv *cv;
-    SSD_TRY(conv_get(ci, &d, p, type, &cv));
+    SSD_TRY(conv_get(ci, &d, p, type, math_prec(ci, p, type), &cv));
     if (!cv->have_fwd) SSD_TRY(pick_fwd(ci, cv));
     int64_t ys[4] = {d.n, d.o, d.ho, d.wo};
     SSD_TRY(ssd_cuda_prepare_out(y, be, SSD_F32, 4, ys));
@@ -402,7 +417,7 @@ ssd_status ssd_cuda_conv2d_bwd_data(ssd_backend *be, ssd_tensor *dx, const ssd_t
     SSD_TRY(ssd_cuda_check_distinct(dx, w, op, "dx", "w"));
     const int type = fwd_type(ci, p);
     cuda_conv *cv;
-    SSD_TRY(conv_get(ci, &d, p, type, &cv));
+    SSD_TRY(conv_get(ci, &d, p, type, math_prec(ci, p, type), &cv));
     if (!cv->have_bd) SSD_TRY(pick_bd(ci, cv));
     SSD_TRY(ssd_cuda_prepare_out(dx, be, SSD_F32, 4, x->shape));
     if (!type) return bd_call(ci, cv, w->data, dy->data, dx->data);
@@ -442,7 +457,7 @@ ssd_status ssd_cuda_conv2d_bwd_weights(ssd_backend *be, ssd_tensor *dw, ssd_tens
     SSD_TRY(ssd_cuda_check_distinct(dw, w, op, "dw", "w"));
     const int type = p->prec != SSD_CONV_F32 ? CUK_BF16 : bf_type(ci);
     cuda_conv *cv;
-    SSD_TRY(conv_get(ci, &d, p, type, &cv));
+    SSD_TRY(conv_get(ci, &d, p, type, math_prec(ci, p, type), &cv));
     if (!cv->have_bf) SSD_TRY(pick_bf(ci, cv));
     SSD_TRY(ssd_cuda_prepare_out(dw, be, SSD_F32, 4, w->shape));
     if (db) SSD_TRY(ssd_cuda_prepare_out(db, be, SSD_F32, 1, bs));

@@ -46,8 +46,15 @@ ssd_status ssd_cuda_set(ssd_backend *be, ssd_tensor *t, const void *host, ssd_dt
     if (n == 0) return SSD_OK;
     if (dt == t->dtype) {
         /* From pageable memory the call returns once `host` has been staged, so the
-         * caller may reuse it at once; the kernels after it on the stream see the data. */
+         * caller may reuse it at once; the kernels after it on the stream see the data.
+         * From page-locked memory (host_alloc's) the copy is asynchronous: wait for it, as
+         * set promises (upload is the call that does not wait). */
         CU_TRY(cudaMemcpyAsync(t->data, host, bytes, cudaMemcpyHostToDevice, ci->stream));
+        struct cudaPointerAttributes a;
+        if (cudaPointerGetAttributes(&a, host) == cudaSuccess && a.type == cudaMemoryTypeHost)
+            CU_TRY(cudaStreamSynchronize(ci->stream));
+        else
+            (void)cudaGetLastError();
         return SSD_OK;
     }
     void *tmp = ssd_malloc(bytes);
@@ -149,10 +156,21 @@ ssd_status ssd_cuda_upload(ssd_backend *be, ssd_tensor *t, const void *host) {
     SSD_TRY(ensure_storage(be, t, &fresh));
     const size_t bytes = ssd_tensor_nbytes(t);
     if (bytes == 0) return SSD_OK;
-    if (!ci->copy) {
-        CU_TRY(cudaStreamCreateWithFlags(&ci->copy, cudaStreamNonBlocking));
-        CU_TRY(cudaEventCreateWithFlags(&ci->copied, cudaEventDisableTiming));
-        CU_TRY(cudaEventCreateWithFlags(&ci->fresh, cudaEventDisableTiming));
+    if (!ci->copy) { /* all three or none, so a failure is retried by the next upload */
+        cudaStream_t cs = NULL;
+        cudaEvent_t a = NULL, b = NULL;
+        cudaError_t e = cudaStreamCreateWithFlags(&cs, cudaStreamNonBlocking);
+        if (e == cudaSuccess) e = cudaEventCreateWithFlags(&a, cudaEventDisableTiming);
+        if (e == cudaSuccess) e = cudaEventCreateWithFlags(&b, cudaEventDisableTiming);
+        if (e != cudaSuccess) {
+            if (b) cudaEventDestroy(b);
+            if (a) cudaEventDestroy(a);
+            if (cs) cudaStreamDestroy(cs);
+            return ssd_cuda_err(e, "creating the upload stream", __FILE__, __LINE__);
+        }
+        ci->copy = cs;
+        ci->copied = a;
+        ci->fresh = b;
     }
     if (fresh) {
         /* New storage: zeroed on the compute stream, and the pool may have handed out a block
