@@ -120,6 +120,9 @@ ssd_status ssd_eval_run(ssd_model *m, const ssd_dataset *ds, const ssd_eval_para
     lc.std = m->image_std;
     lc.keep_difficult = true;
     lc.target = NULL;
+    lc.buf_alloc = ssd_backend_host_alloc_cb; /* page-locked on cuda: fast uploads */
+    lc.buf_free = ssd_backend_host_free_cb;
+    lc.buf_ctx = m->be;
     SSD_CHECK_GOTO(st, ssd_loader_create(&ld, ds, &lc), done);
     int64_t total = ssd_dataset_size(ds);
     if (p->progress) {
@@ -134,7 +137,8 @@ ssd_status ssd_eval_run(ssd_model *m, const ssd_dataset *ds, const ssd_eval_para
         if (b->n > 0) {
             int64_t shape[4] = {b->n, 3, s, s};
             ssd_tensor_ensure(&x, m->be, SSD_F32, 4, shape);
-            st = ssd_tensor_set(&x, b->images, SSD_F32);
+            /* the outputs' get below waits for the upload before the batch goes back */
+            st = ssd_tensor_upload(&x, b->images);
             if (st == SSD_OK) st = ssd_model_forward(m, &x, false);
             if (st == SSD_OK) st = ssd_tensor_get(&m->conf, r.conf, SSD_F32);
             if (st == SSD_OK) st = ssd_tensor_get(&m->loc, r.loc, SSD_F32);

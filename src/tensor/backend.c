@@ -38,6 +38,14 @@ void ssd_backend_host_free(ssd_backend *be, void *p) {
         ssd_free(p);
 }
 
+void *ssd_backend_host_alloc_cb(void *be, size_t bytes) {
+    return ssd_backend_host_alloc(be, bytes);
+}
+
+void ssd_backend_host_free_cb(void *be, void *p) {
+    ssd_backend_host_free(be, p);
+}
+
 ssd_status ssd_tensor_upload(ssd_tensor *t, const void *host) {
     if (!t->be->ops->upload) return ssd_tensor_set(t, host, t->dtype);
     ssd_status st = t->be->ops->upload(t->be, t, host);

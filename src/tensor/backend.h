@@ -297,6 +297,9 @@ const char *ssd_backend_cuda_describe(char *buf, size_t n);
  * ssd_aligned_alloc (zeroed, 64-byte aligned). Free with ssd_backend_host_free (NULL-safe). */
 void *ssd_backend_host_alloc(ssd_backend *be, size_t bytes);
 void ssd_backend_host_free(ssd_backend *be, void *p);
+/* The same with a callback's signature (ctx: the backend), for the loader's buf_alloc. */
+void *ssd_backend_host_alloc_cb(void *be, size_t bytes);
+void ssd_backend_host_free_cb(void *be, void *p);
 /* ssd_tensor_set from host data of t's dtype, through the backend's upload where it has one
  * (see ssd_backend_ops.upload for when `host` may be reused). */
 ssd_status ssd_tensor_upload(ssd_tensor *t, const void *host);

@@ -519,14 +519,6 @@ static ssd_status open_datasets(const ssd_train_config *c, ssd_dataset **train, 
     return SSD_OK;
 }
 
-static void *backend_buf_alloc(void *be, size_t bytes) {
-    return ssd_backend_host_alloc(be, bytes);
-}
-
-static void backend_buf_free(void *be, void *p) {
-    ssd_backend_host_free(be, p);
-}
-
 static void loader_cfg(const ssd_train_config *c, const ssd_model *m, ssd_prior_target *pt,
                        bool train, ssd_loader_cfg *lc) {
     ssd_loader_cfg_default(lc);
@@ -542,8 +534,8 @@ static void loader_cfg(const ssd_train_config *c, const ssd_model *m, ssd_prior_
     lc->target = ssd_prior_target_fn;
     lc->target_ctx = pt;
     lc->num_priors = m->num_priors;
-    lc->buf_alloc = backend_buf_alloc;
-    lc->buf_free = backend_buf_free;
+    lc->buf_alloc = ssd_backend_host_alloc_cb;
+    lc->buf_free = ssd_backend_host_free_cb;
     lc->buf_ctx = m->be;
 }
 
