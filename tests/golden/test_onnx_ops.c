@@ -54,6 +54,19 @@ static void run_one(ssd_backend *be, const char *dir, const char *net, int opset
     ssd_onnx_destroy(m);
 }
 
+/* One net's fixture (x, y) against its file at each opset. */
+static void run_net(ssd_backend *be, const char *dir, const char *net, const int *opsets,
+                    size_t n) {
+    char path[4096];
+    snprintf(path, sizeof path, "%s/%s.ssdt", dir, net);
+    fixture_file f;
+    ssd_status st = fixture_load(&f, path);
+    CHECK_OK(st);
+    if (st != SSD_OK) return;
+    for (size_t k = 0; k < n; k++) run_one(be, dir, net, opsets[k], &f);
+    fixture_free(&f);
+}
+
 int main(int argc, char **argv) {
     if (argc < 2) {
         fprintf(stderr, "usage: test_onnx_ops FIXTURE_DIR\n");
@@ -67,27 +80,11 @@ int main(int argc, char **argv) {
             printf("note: %s backend not available\n", backends[b]);
             continue;
         }
-        for (size_t i = 0; i < sizeof NETS / sizeof NETS[0]; i++) {
-            char path[4096];
-            snprintf(path, sizeof path, "%s/%s.ssdt", argv[1], NETS[i]);
-            fixture_file f;
-            ssd_status st = fixture_load(&f, path);
-            CHECK_OK(st);
-            if (st != SSD_OK) continue;
-            for (size_t k = 0; k < sizeof OPSETS / sizeof OPSETS[0]; k++)
-                run_one(be, argv[1], NETS[i], OPSETS[k], &f);
-            fixture_free(&f);
-        }
-        for (size_t i = 0; i < sizeof RM18 / sizeof RM18[0]; i++) {
-            char path[4096];
-            snprintf(path, sizeof path, "%s/%s.ssdt", argv[1], RM18[i]);
-            fixture_file f;
-            ssd_status st = fixture_load(&f, path);
-            CHECK_OK(st);
-            if (st != SSD_OK) continue;
-            run_one(be, argv[1], RM18[i], 18, &f);
-            fixture_free(&f);
-        }
+        static const int op18[] = {18};
+        for (size_t i = 0; i < sizeof NETS / sizeof NETS[0]; i++)
+            run_net(be, argv[1], NETS[i], OPSETS, sizeof OPSETS / sizeof OPSETS[0]);
+        for (size_t i = 0; i < sizeof RM18 / sizeof RM18[0]; i++)
+            run_net(be, argv[1], RM18[i], op18, 1);
         ssd_backend_destroy(be);
     }
     return test_finish();
