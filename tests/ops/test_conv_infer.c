@@ -1,5 +1,6 @@
 /* The cpu backend's inference conv (conv2d_infer: Winograd for the 3x3
- * stride-1 convs with many channels, the training kernels otherwise) against
+ * stride-1 convs with many channels, oneDNN's or on AVX2 our own, the
+ * training kernels otherwise) against
  * the reference backend's conv2d_fwd, on the SSD head, extra and backbone
  * geometries, plain and blocked inputs, each fused activation; weights
  * changed in place (version bump) and two layers of one geometry with
@@ -181,6 +182,45 @@ static void two_layers(ssd_backend *cpu) {
     ssd_free(w2);
 }
 
+/* Our AVX2 Winograd (cpu_wino.c), made to run wherever the CPU can: both
+ * tile sizes, edge tiles, channel counts off the blocks of 8 and 16, several
+ * chunks, batch 2, each activation it fuses, plain and blocked inputs. */
+static void own_winograd(ssd_backend *ref, ssd_backend *cpu) {
+    if (!__builtin_cpu_supports("avx2") || !__builtin_cpu_supports("fma")) {
+        printf("own winograd: no AVX2 and FMA on this CPU, not tested here\n");
+        return;
+    }
+    ssd_backend_cpu_set_wino(cpu, 1);
+    static const geo gs[] = {
+        {1, 512, 126, 19, 3, 1, 1},  /* class head: 4x4 tiles */
+        {2, 1024, 126, 10, 3, 1, 1}, /* 2x2 tiles (fewer weight bytes) */
+        {1, 70, 70, 11, 3, 1, 1},    /* 70 channels: padded to 72, a last 8-wide block */
+        {2, 96, 40, 13, 3, 1, 1},    {1, 64, 64, 64, 3, 1, 1}, /* several chunks */
+        {1, 256, 150, 3, 3, 1, 1},   {1, 256, 24, 2, 3, 1, 1}, /* maps smaller than a tile */
+    };
+    int sizes[2] = {0, 0};
+    for (size_t i = 0; i < sizeof gs / sizeof gs[0]; i++) {
+        cpu_wino w = {.n = gs[i].n,
+                      .c = gs[i].c,
+                      .h = gs[i].h,
+                      .w = gs[i].h,
+                      .o = gs[i].o,
+                      .oh = gs[i].h,
+                      .ow = gs[i].h,
+                      .pad = 1};
+        CHECK(cpu_wino_plan(&w, true));
+        sizes[w.m == 4]++;
+        if (i == 4) CHECK(w.tiles > w.chunk);
+        long before = cpu_of(cpu)->n_wino_runs;
+        check(ref, cpu, &gs[i], (ssd_act)(i % 3), (int)(i % 3) * 8); /* plain, 8, 16 */
+        CHECK(cpu_of(cpu)->n_wino_runs == before + 2);
+    }
+    CHECK(sizes[0] > 0 && sizes[1] > 0);
+    two_layers(cpu);
+    ssd_backend_cpu_set_wino(cpu, 0);
+    printf("own winograd: %d geometries on 2x2 tiles, %d on 4x4\n", sizes[0], sizes[1]);
+}
+
 /* ---- bfloat16 ---- */
 
 /* Whether every value is a bfloat16 (low 16 bits zero). */
@@ -283,6 +323,7 @@ int main(void) {
     check(ref, cpu, &gs[0], SSD_ACT_RELU6, 8);
     two_layers(cpu);
     errors(cpu);
+    own_winograd(ref, cpu);
 
     CHECK(ssd_backend_has(ref, SSD_OP_CONV2D, SSD_BF16, NULL));
     bool native = ssd_backend_has(cpu, SSD_OP_CONV2D, SSD_BF16, NULL);

@@ -92,8 +92,9 @@ typedef struct {
     cpu_buf tmp[4];  /* staging for ops without a cache entry of their own (add, l2norm, ...) */
     cpu_buf bn[2];   /* batch norm per-channel tables and partial sums */
     bool bn_onednn;  /* batch norm on oneDNN's primitive instead of our kernels */
+    int wino_own;    /* our AVX2 Winograd: 0 where oneDNN has none, 1 always, -1 never */
     /* statistics, for tests and the bench */
-    long n_prims, n_reorders, n_weight_reorders;
+    long n_prims, n_reorders, n_weight_reorders, n_wino_runs;
 } cpu_impl;
 
 static inline cpu_impl *cpu_of(ssd_backend *be) {
@@ -175,6 +176,13 @@ ssd_status cpu_input(cpu_impl *c, const ssd_tensor *t, const dnnl_memory_desc_t 
  * table: reordered only when w's data pointer or version changed. */
 ssd_status cpu_weights(cpu_impl *c, const ssd_tensor *w, const dnnl_memory_desc_t *w_md,
                        const dnnl_memory_desc_t *want, void **out);
+/* The general form: a copy of w identified by (w's data pointer, `key`) and
+ * made by `fill` into `bytes` of storage, again whenever w's version moves
+ * (the Winograd-transformed weights: key is a descriptor no reorder target
+ * can equal). */
+typedef ssd_status (*cpu_weights_fill)(cpu_impl *c, const ssd_tensor *w, void *dst, void *ctx);
+ssd_status cpu_weights_made(cpu_impl *c, const ssd_tensor *w, const dnnl_memory_desc_t *key,
+                            size_t bytes, cpu_weights_fill fill, void *ctx, void **out);
 /* Drops weight copies made from `data` (its storage is being freed). */
 void cpu_weights_forget(cpu_impl *c, const void *data);
 void cpu_weights_clear(cpu_impl *c);
@@ -203,6 +211,36 @@ ssd_status cpu_out(ssd_backend *be, ssd_tensor *t, int ndim, const int64_t *shap
 ssd_status cpu_out_plain(ssd_backend *be, ssd_tensor *t, int ndim, const int64_t *shape);
 /* Checks dtype f32, rank and storage of an input. */
 ssd_status cpu_check_in(const ssd_tensor *t, int ndim, const char *op, const char *name);
+
+/* ---- Winograd F(2x2, 3x3) and F(4x4, 3x3) on AVX2 (cpu_wino.c) ---- */
+
+/* One conv's geometry (set n..act, then cpu_wino_plan) and its scratch. */
+typedef struct {
+    int n, c, h, w, o, oh, ow, pad;
+    ssd_act act;
+    int m, alpha, ne; /* output tile side (2 or 4), input tile side, transform points */
+    int cp, op;       /* channels rounded up to the block of 8 */
+    int vs;           /* row stride of V, in floats */
+    int th, tw;       /* tiles per image, down and across */
+    int chunk;        /* tiles per pass */
+    int64_t tiles;    /* in all */
+    cpu_buf v, mm, bias;
+} cpu_wino;
+
+/* Picks the tile size for g and fills in the derived fields; false when the
+ * kernels cannot run it (CPU without AVX2 and FMA, padding other than 1, an
+ * activation other than none, ReLU or ReLU6; 3x3, stride 1 and groups 1 are
+ * the caller's to check) or, unless `force`, when oneDNN's direct kernel is
+ * expected to be as fast. */
+bool cpu_wino_plan(cpu_wino *g, bool force);
+void cpu_wino_free(cpu_wino *g);
+size_t cpu_wino_weight_bytes(const cpu_wino *g);
+/* Transforms plain (O, C, 3, 3) weights into u (cpu_wino_weight_bytes). */
+void cpu_wino_weights(const cpu_wino *g, const float *w, float *u);
+/* y (nChw8c, channel padding written as zeros) from x (nChw8c), the
+ * transformed weights u and bias (o floats or NULL); par: both threads. */
+ssd_status cpu_wino_run(cpu_wino *g, const float *x, const float *u, const float *bias, float *y,
+                        bool par);
 
 /* ---- ops ---- */
 
@@ -272,6 +310,11 @@ void ssd_backend_cpu_stats(ssd_backend *be, long *prims, long *reorders, long *w
 /* Test and bench support: batch norm on oneDNN's primitive (true) or on our
  * fused kernels (false, the default). */
 void ssd_backend_cpu_set_bn_onednn(ssd_backend *be, bool on);
+/* Test and bench support: where 3x3 inference convs run on our AVX2
+ * Winograd (cpu_wino.c): 0 (the default) where oneDNN has no Winograd of
+ * its own, 1 wherever the CPU has AVX2 and FMA, -1 never. Clears the
+ * primitive cache. */
+void ssd_backend_cpu_set_wino(ssd_backend *be, int mode);
 /* Test support: runs our batch norm kernels built for "base", "avx2" or
  * "avx512" (if the CPU has it), or NULL for the best the CPU has. Global. */
 void ssd_backend_cpu_force_isa(const char *isa);

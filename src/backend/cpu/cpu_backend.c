@@ -328,6 +328,12 @@ void ssd_backend_cpu_set_bn_onednn(ssd_backend *be, bool on) {
     if (be && be->ops == &cpu_ops) cpu_of(be)->bn_onednn = on;
 }
 
+void ssd_backend_cpu_set_wino(ssd_backend *be, int mode) {
+    if (!be || be->ops != &cpu_ops) return;
+    cpu_of(be)->wino_own = mode;
+    cpu_cache_clear(cpu_of(be));
+}
+
 ssd_status ssd_backend_cpu_block(ssd_backend *be, ssd_tensor *t, int blk) {
     if (!be || be->ops != &cpu_ops || t->be != be || t->ndim != 4 || t->dtype != SSD_F32 ||
         (blk != 8 && blk != 16))

@@ -213,15 +213,30 @@ ssd_status cpu_input(cpu_impl *c, const ssd_tensor *t, const dnnl_memory_desc_t 
 
 /* ---- weight copies ---- */
 
+typedef struct {
+    const dnnl_memory_desc_t *from, *to;
+} reorder_fill_ctx;
+
+static ssd_status reorder_fill(cpu_impl *c, const ssd_tensor *w, void *dst, void *ctx) {
+    const reorder_fill_ctx *r = ctx;
+    return cpu_reorder(c, r->from, w->data, r->to, dst);
+}
+
 ssd_status cpu_weights(cpu_impl *c, const ssd_tensor *w, const dnnl_memory_desc_t *w_md,
                        const dnnl_memory_desc_t *want, void **out) {
     if (cpu_md_equal(w_md, want)) {
         *out = w->data;
         return SSD_OK;
     }
+    reorder_fill_ctx r = {w_md, want};
+    return cpu_weights_made(c, w, want, cpu_md_size(want), reorder_fill, &r, out);
+}
+
+ssd_status cpu_weights_made(cpu_impl *c, const ssd_tensor *w, const dnnl_memory_desc_t *key,
+                            size_t bytes, cpu_weights_fill fill, void *ctx, void **out) {
     cpu_wcopy *e = NULL;
     for (int i = 0; i < c->nwc; i++) {
-        if (c->wc[i].src == w->data && cpu_md_equal(&c->wc[i].md, want)) {
+        if (c->wc[i].src == w->data && cpu_md_equal(&c->wc[i].md, key)) {
             e = &c->wc[i];
             break;
         }
@@ -236,14 +251,14 @@ ssd_status cpu_weights(cpu_impl *c, const ssd_tensor *w, const dnnl_memory_desc_
         }
         e = &c->wc[c->nwc];
         memset(e, 0, sizeof *e);
-        SSD_TRY(cpu_buf_reserve(&e->buf, cpu_md_size(want)));
+        SSD_TRY(cpu_buf_reserve(&e->buf, bytes));
         e->src = w->data;
-        e->md = *want;
-        e->version = w->version + 1; /* forces the first reorder */
+        e->md = *key;
+        e->version = w->version + 1; /* forces the first fill */
         c->nwc++;
     }
     if (e->version != w->version) {
-        SSD_TRY(cpu_reorder(c, w_md, w->data, want, e->buf.p));
+        SSD_TRY(fill(c, w, e->buf.p, ctx));
         e->version = w->version;
         c->n_weight_reorders++;
     }

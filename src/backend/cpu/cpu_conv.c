@@ -161,6 +161,8 @@ typedef struct {
     cpu_prim p;
     dnnl_memory_desc_t src, w, dst;
     cpu_buf src_buf;
+    bool own; /* our Winograd (cpu_wino.c) instead of p */
+    cpu_wino wino;
 } fwd_entry;
 
 static void fwd_destroy(void *o) {
@@ -168,6 +170,7 @@ static void fwd_destroy(void *o) {
     if (!e) return;
     cpu_prim_destroy(&e->p);
     cpu_buf_free(&e->src_buf);
+    cpu_wino_free(&e->wino);
     ssd_free(e);
 }
 
@@ -226,6 +229,73 @@ static bool wino_ok(const geom *g) {
            g->dil[0] == 0 && g->dil[1] == 0 && g->c >= 64 && g->o >= 64 && g->oh >= 3 && g->ow >= 3;
 }
 
+/* ---- our Winograd, where oneDNN has none (AVX2) ---- */
+
+static void own_geom(const geom *g, ssd_act act, cpu_wino *o) {
+    *o = (cpu_wino){.n = (int)g->n,
+                    .c = (int)g->c,
+                    .h = (int)g->h,
+                    .w = (int)g->w,
+                    .o = (int)g->o,
+                    .oh = (int)g->oh,
+                    .ow = (int)g->ow,
+                    .pad = (int)g->pad_l[0],
+                    .act = act};
+}
+
+/* force: whenever the kernels can (tests), else where they pay. */
+static bool own_ok(const geom *g, ssd_act act, bool force) {
+    if (g->prec != SSD_CONV_F32 || g->groups != 1 || g->kh != 3 || g->kw != 3 ||
+        g->strides[0] != 1 || g->strides[1] != 1 || g->dil[0] || g->dil[1] ||
+        g->pad_l[0] != g->pad_l[1])
+        return false;
+    cpu_wino o;
+    own_geom(g, act, &o);
+    return cpu_wino_plan(&o, force);
+}
+
+static fwd_entry *own_make(const geom *g, ssd_act act, bool force) {
+    fwd_entry *e = ssd_calloc(1, sizeof *e);
+    if (!e) return NULL;
+    e->own = true;
+    own_geom(g, act, &e->wino);
+    cpu_wino_plan(&e->wino, force);
+    dnnl_dims_t s = {g->n, g->c, g->h, g->w}, d = {g->n, g->o, g->oh, g->ow};
+    dnnl_memory_desc_init_by_tag(&e->src, 4, s, dnnl_f32, dnnl_nChw8c);
+    dnnl_memory_desc_init_by_tag(&e->dst, 4, d, dnnl_f32, dnnl_nChw8c);
+    return e;
+}
+
+static ssd_status own_fill(cpu_impl *c, const ssd_tensor *w, void *dst, void *ctx) {
+    const float *plain = w->data;
+    if (w->layout) { /* weights an op left blocked: plain first */
+        dnnl_memory_desc_t md;
+        cpu_md_plain(&md, w->ndim, w->shape);
+        SSD_TRY(cpu_buf_reserve(&c->tmp[3], cpu_md_size(&md)));
+        SSD_TRY(cpu_reorder(c, w->layout, w->data, &md, c->tmp[3].p));
+        plain = c->tmp[3].p;
+    }
+    cpu_wino_weights(ctx, plain, dst);
+    return SSD_OK;
+}
+
+static ssd_status own_run(ssd_backend *be, fwd_entry *e, const geom *g, ssd_tensor *y,
+                          const ssd_tensor *x, const ssd_tensor *w, const ssd_tensor *b) {
+    cpu_impl *c = cpu_of(be);
+    void *xin, *u;
+    SSD_TRY(cpu_input(c, x, NULL, &e->src, &e->src_buf, &xin));
+    /* The table key: the transformed weights as a 3-D descriptor, which no
+     * conv weight layout (4-D or 5-D) can equal. */
+    dnnl_memory_desc_t key;
+    dnnl_dims_t kd = {e->wino.ne, e->wino.cp, e->wino.op};
+    dnnl_memory_desc_init_by_tag(&key, 3, kd, dnnl_f32, dnnl_abc);
+    SSD_TRY(cpu_weights_made(c, w, &key, cpu_wino_weight_bytes(&e->wino), own_fill, &e->wino, &u));
+    int64_t shape[4] = {g->n, g->o, g->oh, g->ow};
+    SSD_TRY(cpu_out(be, y, 4, shape, &e->dst));
+    c->n_wino_runs++;
+    return cpu_wino_run(&e->wino, xin, u, b ? b->data : NULL, y->data, conv_nthr(g) == 0);
+}
+
 static fwd_mode infer_mode(const geom *g) {
     if (g->prec != SSD_CONV_F32) return FWD_INFER; /* oneDNN has no bfloat16 Winograd */
     return wino_ok(g) ? FWD_WINO : FWD_TRAIN;
@@ -257,21 +327,26 @@ static ssd_status fwd_run(ssd_backend *be, ssd_tensor *y, const ssd_tensor *x, c
     cpu_key k;
     key_geom(&k, CPU_K_CONV_FWD, &g, p->act);
     cpu_key_add(&k, infer);
+    if (y == x) return ssd_error_set(SSD_E_INVAL, "conv2d_fwd: y must not be x");
     fwd_entry *e = cpu_cache_find(c, &k);
     if (!e) {
-        ssd_status st = fwd_make(c, &g, p->act, mode, &e);
-        if (st == SSD_E_UNSUPPORTED && mode == FWD_WINO) {
+        /* Ours where oneDNN has no Winograd (it reports unimplemented), or always if told. */
+        bool force = c->wino_own > 0, own = infer && c->wino_own >= 0 && own_ok(&g, p->act, force);
+        ssd_status st = SSD_E_UNSUPPORTED;
+        if (!(own && force)) st = fwd_make(c, &g, p->act, mode, &e);
+        if (st == SSD_E_UNSUPPORTED && (mode == FWD_WINO || force)) {
             ssd_error_clear();
-            st = fwd_make(c, &g, p->act, FWD_TRAIN, &e);
+            e = own ? own_make(&g, p->act, force) : NULL;
+            st = own ? (e ? SSD_OK : SSD_E_NOMEM) : fwd_make(c, &g, p->act, FWD_TRAIN, &e);
         }
         SSD_TRY(st);
         SSD_TRY(cpu_cache_insert(c, &k, e, fwd_destroy));
     }
+    if (e->own) return own_run(be, e, &g, y, x, w, b);
     void *h[4];
     int n = 0;
     dnnl_memory_desc_t wmd;
     SSD_TRY(md_w_of(&g, w, &wmd, "conv2d_fwd"));
-    if (y == x) return ssd_error_set(SSD_E_INVAL, "conv2d_fwd: y must not be x");
     SSD_TRY(cpu_input(c, x, NULL, &e->src, &e->src_buf, &h[n++]));
     SSD_TRY(cpu_weights(c, w, &wmd, &e->w, &h[n++]));
     if (b) h[n++] = b->data; /* 1-D tensors are always plain */
