@@ -1,6 +1,8 @@
 /* `ssd info`: the tutorial's "verify your framework" step. */
 #include "cli/cli.h"
 
+#include "backend/cpu/cpu.h"
+
 #include "core/threads.h"
 #include "tensor/backend.h"
 
@@ -78,6 +80,7 @@ int cmd_info(int argc, char **argv) {
         printf("bf16:      %s\n", ssd_backend_has(cpu, SSD_OP_CONV2D, SSD_BF16, NULL)
                                       ? "native bfloat16 convs (--precision bf16)"
                                       : "no (--precision bf16 needs AVX512_BF16 or AMX)");
+    if (cpu) printf("winograd:  %s\n", ssd_backend_cpu_winograd(cpu));
     ssd_backend_destroy(cpu);
     printf("threads:   %d (of %d cores)\n", ssd_threads_get(), ssd_cpu_count());
     const char *wp = getenv("OMP_WAIT_POLICY"), *sc = getenv("GOMP_SPINCOUNT");

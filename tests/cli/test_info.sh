@@ -29,4 +29,6 @@ grep -q "usage: ssd info" "$out/last.out" || fail "--help: $(cat "$out/last.out"
 # --precision bf16's requirement, as oneDNN sees the CPU
 expect_rc 0 env DNNL_MAX_CPU_ISA=AVX2 "$ssd" info
 grep -q "^bf16:      no " "$out/last.out" || fail "bf16 under AVX2: $(grep bf16 "$out/last.out")"
+# oneDNN has Winograd only from AVX-512 on: under AVX2 the 3x3 convs get ours
+grep -q "^winograd:  ours, AVX2" "$out/last.out" || fail "winograd under AVX2: $(grep winograd "$out/last.out")"
 echo "ok"

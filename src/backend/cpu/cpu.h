@@ -315,6 +315,9 @@ void ssd_backend_cpu_set_bn_onednn(ssd_backend *be, bool on);
  * its own, 1 wherever the CPU has AVX2 and FMA, -1 never. Clears the
  * primitive cache. */
 void ssd_backend_cpu_set_wino(ssd_backend *be, int mode);
+/* Which Winograd the cpu backend's inference convs get on this CPU, in words
+ * (ssd info). */
+const char *ssd_backend_cpu_winograd(ssd_backend *be);
 /* Test support: runs our batch norm kernels built for "base", "avx2" or
  * "avx512" (if the CPU has it), or NULL for the best the CPU has. Global. */
 void ssd_backend_cpu_force_isa(const char *isa);

@@ -356,6 +356,33 @@ static ssd_status fwd_run(ssd_backend *be, ssd_tensor *y, const ssd_tensor *x, c
     return cpu_prim_exec(c, &e->p, h);
 }
 
+const char *ssd_backend_cpu_winograd(ssd_backend *be) {
+    if (!be || strcmp(be->ops->name, "cpu") != 0) return "none (not the cpu backend)";
+    geom g = {.n = 1,
+              .c = 64,
+              .h = 19,
+              .w = 19,
+              .o = 64,
+              .kh = 3,
+              .kw = 3,
+              .oh = 19,
+              .ow = 19,
+              .groups = 1,
+              .strides = {1, 1},
+              .pad_l = {1, 1},
+              .pad_r = {1, 1}};
+    dnnl_convolution_desc_t d;
+    dnnl_primitive_desc_t pd = NULL;
+    if (fwd_desc_mode(&g, &d, false, FWD_WINO) == SSD_OK &&
+        dnnl_primitive_desc_create(&pd, &d, NULL, cpu_of(be)->eng, NULL) == dnnl_success) {
+        dnnl_primitive_desc_destroy(pd);
+        return "oneDNN's (3x3 stride-1 convs with many channels)";
+    }
+    ssd_error_clear();
+    return own_ok(&g, SSD_ACT_NONE, true) ? "ours, AVX2 F(2x2,3x3) and F(4x4,3x3) (oneDNN has none)"
+                                          : "none (3x3 convs run direct)";
+}
+
 ssd_status cpu_conv2d_fwd(ssd_backend *be, ssd_tensor *y, const ssd_tensor *x, const ssd_tensor *w,
                           const ssd_tensor *b, const ssd_conv2d_params *p) {
     return fwd_run(be, y, x, w, b, p, false);
