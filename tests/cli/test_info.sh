@@ -30,5 +30,10 @@ grep -q "usage: ssd info" "$out/last.out" || fail "--help: $(cat "$out/last.out"
 expect_rc 0 env DNNL_MAX_CPU_ISA=AVX2 "$ssd" info
 grep -q "^bf16:      no " "$out/last.out" || fail "bf16 under AVX2: $(grep bf16 "$out/last.out")"
 # oneDNN has Winograd only from AVX-512 on: under AVX2 the 3x3 convs get ours
-grep -q "^winograd:  ours, AVX2" "$out/last.out" || fail "winograd under AVX2: $(grep winograd "$out/last.out")"
+if grep -qw avx2 /proc/cpuinfo && grep -qw fma /proc/cpuinfo; then
+    grep -q "^winograd:  ours, AVX2" "$out/last.out" ||
+        fail "winograd under AVX2: $(grep winograd "$out/last.out")"
+else
+    grep -q "^winograd:  none" "$out/last.out" || fail "winograd, no AVX2: $(grep winograd "$out/last.out")"
+fi
 echo "ok"
