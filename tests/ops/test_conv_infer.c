@@ -216,6 +216,9 @@ static void own_winograd(ssd_backend *ref, ssd_backend *cpu) {
         CHECK(cpu_of(cpu)->n_wino_runs == before + 2);
     }
     CHECK(sizes[0] > 0 && sizes[1] > 0);
+    /* transformed weights past 256 MB: oneDNN's direct kernel, even when forced */
+    cpu_wino big = {.n = 1, .c = 4096, .h = 19, .w = 19, .o = 4096, .oh = 19, .ow = 19, .pad = 1};
+    CHECK(!cpu_wino_plan(&big, true));
     two_layers(cpu);
     ssd_backend_cpu_set_wino(cpu, 0);
     printf("own winograd: %d geometries on 2x2 tiles, %d on 4x4\n", sizes[0], sizes[1]);

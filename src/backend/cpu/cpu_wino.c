@@ -71,6 +71,9 @@ bool cpu_wino_plan(cpu_wino *g, bool force) {
     derive(g, 2);
     double c2 = wino_cost(g);
     if (c4 < c2) derive(g, 4);
+    /* the transformed weights are 1.8-4x the plain ones: past a size no SSD
+     * net comes near, stay on oneDNN's direct kernel rather than fail for memory */
+    if (cpu_wino_weight_bytes(g) > ((size_t)256 << 20)) return false;
     if (g->pad != 1 || g->oh < 1 || g->ow < 1 || g->act > SSD_ACT_RELU6 ||
         !__builtin_cpu_supports("avx2") || !__builtin_cpu_supports("fma"))
         return false;
