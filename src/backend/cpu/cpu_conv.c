@@ -287,7 +287,7 @@ static ssd_status own_run(ssd_backend *be, fwd_entry *e, const geom *g, ssd_tens
     /* The table key: the transformed weights as a 3-D descriptor, which no
      * conv weight layout (4-D or 5-D) can equal. */
     dnnl_memory_desc_t key;
-    dnnl_dims_t kd = {e->wino.ne, e->wino.cp, e->wino.op};
+    dnnl_dims_t kd = {e->wino.ne, e->wino.c, e->wino.o};
     dnnl_memory_desc_init_by_tag(&key, 3, kd, dnnl_f32, dnnl_abc);
     SSD_TRY(cpu_weights_made(c, w, &key, cpu_wino_weight_bytes(&e->wino), own_fill, &e->wino, &u));
     int64_t shape[4] = {g->n, g->o, g->oh, g->ow};
