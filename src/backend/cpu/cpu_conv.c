@@ -224,9 +224,13 @@ done:
  * (box heads) its input transform is not amortised and it gains nothing.
  * Everything else stays on the training kernels: oneDNN's inference-only
  * ones (brgconv, brdgmm) are no faster here and want NHWC. */
-static bool wino_ok(const geom *g) {
+static bool dense_3x3_s1(const geom *g) {
     return g->groups == 1 && g->kh == 3 && g->kw == 3 && g->strides[0] == 1 && g->strides[1] == 1 &&
-           g->dil[0] == 0 && g->dil[1] == 0 && g->c >= 64 && g->o >= 64 && g->oh >= 3 && g->ow >= 3;
+           g->dil[0] == 0 && g->dil[1] == 0;
+}
+
+static bool wino_ok(const geom *g) {
+    return dense_3x3_s1(g) && g->c >= 64 && g->o >= 64 && g->oh >= 3 && g->ow >= 3;
 }
 
 /* ---- our Winograd, where oneDNN has none (AVX2) ---- */
@@ -243,23 +247,19 @@ static void own_geom(const geom *g, ssd_act act, cpu_wino *o) {
                     .act = act};
 }
 
-/* force: whenever the kernels can (tests), else where they pay. */
-static bool own_ok(const geom *g, ssd_act act, bool force) {
-    if (g->prec != SSD_CONV_F32 || g->groups != 1 || g->kh != 3 || g->kw != 3 ||
-        g->strides[0] != 1 || g->strides[1] != 1 || g->dil[0] || g->dil[1] ||
-        g->pad_l[0] != g->pad_l[1])
-        return false;
-    cpu_wino o;
-    own_geom(g, act, &o);
-    return cpu_wino_plan(&o, force);
+/* Whether our Winograd takes g, planned into *o; force: whenever the
+ * kernels can (tests), else where they pay. */
+static bool own_ok(const geom *g, ssd_act act, bool force, cpu_wino *o) {
+    if (g->prec != SSD_CONV_F32 || !dense_3x3_s1(g) || g->pad_l[0] != g->pad_l[1]) return false;
+    own_geom(g, act, o);
+    return cpu_wino_plan(o, force);
 }
 
-static fwd_entry *own_make(const geom *g, ssd_act act, bool force) {
+static fwd_entry *own_make(const geom *g, const cpu_wino *plan) {
     fwd_entry *e = ssd_calloc(1, sizeof *e);
     if (!e) return NULL;
     e->own = true;
-    own_geom(g, act, &e->wino);
-    cpu_wino_plan(&e->wino, force);
+    e->wino = *plan;
     dnnl_dims_t s = {g->n, g->c, g->h, g->w}, d = {g->n, g->o, g->oh, g->ow};
     dnnl_memory_desc_init_by_tag(&e->src, 4, s, dnnl_f32, dnnl_nChw8c);
     dnnl_memory_desc_init_by_tag(&e->dst, 4, d, dnnl_f32, dnnl_nChw8c);
@@ -331,13 +331,16 @@ static ssd_status fwd_run(ssd_backend *be, ssd_tensor *y, const ssd_tensor *x, c
     fwd_entry *e = cpu_cache_find(c, &k);
     if (!e) {
         /* Ours where oneDNN has no Winograd (it reports unimplemented), or always if told. */
-        bool force = c->wino_own > 0, own = infer && c->wino_own >= 0 && own_ok(&g, p->act, force);
-        ssd_status st = SSD_E_UNSUPPORTED;
-        if (!(own && force)) st = fwd_make(c, &g, p->act, mode, &e);
-        if (st == SSD_E_UNSUPPORTED && (mode == FWD_WINO || force)) {
+        cpu_wino plan;
+        bool force = c->wino_own > 0;
+        bool own = infer && c->wino_own >= 0 && own_ok(&g, p->act, force, &plan);
+        ssd_status st = own && force ? SSD_E_UNSUPPORTED : fwd_make(c, &g, p->act, mode, &e);
+        if (st == SSD_E_UNSUPPORTED && (mode == FWD_WINO || (own && force))) {
             ssd_error_clear();
-            e = own ? own_make(&g, p->act, force) : NULL;
-            st = own ? (e ? SSD_OK : SSD_E_NOMEM) : fwd_make(c, &g, p->act, FWD_TRAIN, &e);
+            if (own)
+                st = (e = own_make(&g, &plan)) ? SSD_OK : SSD_E_NOMEM;
+            else
+                st = fwd_make(c, &g, p->act, FWD_TRAIN, &e);
         }
         SSD_TRY(st);
         SSD_TRY(cpu_cache_insert(c, &k, e, fwd_destroy));
@@ -379,8 +382,10 @@ const char *ssd_backend_cpu_winograd(ssd_backend *be) {
         return "oneDNN's (3x3 stride-1 convs with many channels)";
     }
     ssd_error_clear();
-    return own_ok(&g, SSD_ACT_NONE, true) ? "ours, AVX2 F(2x2,3x3) and F(4x4,3x3) (oneDNN has none)"
-                                          : "none (3x3 convs run direct)";
+    cpu_wino plan;
+    return own_ok(&g, SSD_ACT_NONE, true, &plan)
+               ? "ours, AVX2 F(2x2,3x3) and F(4x4,3x3) (oneDNN has none)"
+               : "none (3x3 convs run direct)";
 }
 
 ssd_status cpu_conv2d_fwd(ssd_backend *be, ssd_tensor *y, const ssd_tensor *x, const ssd_tensor *w,

@@ -66,11 +66,11 @@ static double wino_cost(const cpu_wino *g) {
 }
 
 bool cpu_wino_plan(cpu_wino *g, bool force) {
-    derive(g, 4);
-    double c4 = wino_cost(g);
+    cpu_wino g4 = *g;
+    derive(&g4, 4);
     derive(g, 2);
-    double c2 = wino_cost(g);
-    if (c4 < c2) derive(g, 4);
+    double c4 = wino_cost(&g4), c2 = wino_cost(g);
+    if (c4 < c2) *g = g4;
     /* the transformed weights are 1.8-4x the plain ones: past a size no SSD
      * net comes near, stay on oneDNN's direct kernel rather than fail for memory */
     if (cpu_wino_weight_bytes(g) > ((size_t)256 << 20)) return false;
@@ -170,13 +170,23 @@ AVX2_INLINE void at(int m, const __m256 *v, __m256 *r) {
     r[3] = _mm256_add_ps(_mm256_fmadd_ps(eight, d, b), v[5]);
 }
 
+/* Image n and top-left output (y0, x0) of tile tg. */
+static void tile_origin(const cpu_wino *g, int64_t tg, int64_t *n, int *y0, int *x0) {
+    int64_t per_img = (int64_t)g->th * g->tw, r = tg % per_img;
+    *n = tg / per_img;
+    *y0 = (int)(r / g->tw) * g->m;
+    *x0 = (int)(r % g->tw) * g->m;
+}
+
 /* Tile tg (the chunk's t-th), channel block cb: alpha^2 vectors into V. */
 AVX2_INLINE void in_tile(int m, const cpu_wino *g, const float *x, float *v, int64_t tg, int t,
                          int cb) {
     const int a = m + 2;
-    int64_t per_img = (int64_t)g->th * g->tw;
-    int64_t n = tg / per_img, r = tg % per_img;
-    int iy0 = (int)(r / g->tw) * m - g->pad, ix0 = (int)(r % g->tw) * m - g->pad;
+    int64_t n;
+    int iy0, ix0;
+    tile_origin(g, tg, &n, &iy0, &ix0);
+    iy0 -= g->pad;
+    ix0 -= g->pad;
     const float *xc = x + ((n * (g->cp / 8) + cb) * g->h) * g->w * 8;
     __m256 d[6][6], s[6][6];
     bool inside = iy0 >= 0 && ix0 >= 0 && iy0 + a <= g->h && ix0 + a <= g->w;
@@ -205,9 +215,9 @@ AVX2_INLINE void in_tile(int m, const cpu_wino *g, const float *x, float *v, int
 AVX2_INLINE void out_tile(int m, const cpu_wino *g, const float *mm, const float *bias, float *y,
                           int64_t tg, int t, int ob) {
     const int a = m + 2;
-    int64_t per_img = (int64_t)g->th * g->tw;
-    int64_t n = tg / per_img, r = tg % per_img;
-    int oy0 = (int)(r / g->tw) * m, ox0 = (int)(r % g->tw) * m;
+    int64_t n;
+    int oy0, ox0;
+    tile_origin(g, tg, &n, &oy0, &ox0);
     int64_t stride_e = (int64_t)g->chunk * g->op;
     const float *mt = mm + (int64_t)t * g->op + ob * 8;
     __m256 s[4][6];
@@ -233,19 +243,19 @@ AVX2_INLINE void out_tile(int m, const cpu_wino *g, const float *mm, const float
     }
 }
 
-AVX2 static void in_tile2(const cpu_wino *g, const float *x, float *v, int64_t tg, int t, int cb) {
-    in_tile(2, g, x, v, tg, t, cb);
+/* The transforms with the tile size a constant, so their loops unroll. */
+AVX2 static void in_tiles(const cpu_wino *g, const float *x, float *v, int64_t tg, int t, int cb) {
+    if (g->m == 4)
+        in_tile(4, g, x, v, tg, t, cb);
+    else
+        in_tile(2, g, x, v, tg, t, cb);
 }
-AVX2 static void in_tile4(const cpu_wino *g, const float *x, float *v, int64_t tg, int t, int cb) {
-    in_tile(4, g, x, v, tg, t, cb);
-}
-AVX2 static void out_tile2(const cpu_wino *g, const float *mm, const float *bias, float *y,
+AVX2 static void out_tiles(const cpu_wino *g, const float *mm, const float *bias, float *y,
                            int64_t tg, int t, int ob) {
-    out_tile(2, g, mm, bias, y, tg, t, ob);
-}
-AVX2 static void out_tile4(const cpu_wino *g, const float *mm, const float *bias, float *y,
-                           int64_t tg, int t, int ob) {
-    out_tile(4, g, mm, bias, y, tg, t, ob);
+    if (g->m == 4)
+        out_tile(4, g, mm, bias, y, tg, t, ob);
+    else
+        out_tile(2, g, mm, bias, y, tg, t, ob);
 }
 
 /* ---- GEMM: M[e][t][o] = sum_c V[e][t][c] U[e][c][o] ---- */
@@ -310,12 +320,7 @@ static void run_chunk(const cpu_wino *g, const float *x, const float *u, const f
     {
 #pragma omp for collapse(2) schedule(static)
         for (int t = 0; t < nt; t++)
-            for (int cb = 0; cb < cb_n; cb++) {
-                if (g->m == 4)
-                    in_tile4(g, x, v, t0 + t, t, cb);
-                else
-                    in_tile2(g, x, v, t0 + t, t, cb);
-            }
+            for (int cb = 0; cb < cb_n; cb++) in_tiles(g, x, v, t0 + t, t, cb);
 #pragma omp for collapse(2) schedule(static)
         for (int e = 0; e < ne; e++)
             for (int o16 = 0; o16 < o16_n; o16++) {
@@ -335,12 +340,7 @@ static void run_chunk(const cpu_wino *g, const float *x, const float *u, const f
             }
 #pragma omp for collapse(2) schedule(static)
         for (int t = 0; t < nt; t++)
-            for (int ob = 0; ob < ob_n; ob++) {
-                if (g->m == 4)
-                    out_tile4(g, mm, bias, y, t0 + t, t, ob);
-                else
-                    out_tile2(g, mm, bias, y, t0 + t, t, ob);
-            }
+            for (int ob = 0; ob < ob_n; ob++) out_tiles(g, mm, bias, y, t0 + t, t, ob);
     }
 }
 
