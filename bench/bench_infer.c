@@ -2,7 +2,7 @@
  * Runtime (onnxruntime-node, through bench/ort_bench.js), same file, same
  * thread count, same run. Batch 1 latency and batch 8 throughput.
  *   bench_infer [--model FILE.onnx] [--threads T] [--iters K] [--rounds R]
- *               [--backend NAME] [--npm DIR] [--ort both|nospin|spin]
+ *               [--backend NAME] [--npm DIR] [--ort both|nospin|spin|none]
  *               [--precision fp32|bf16|both] [--profile]
  * The machine may be shared, so the runtimes alternate R times (ours, then
  * ONNX Runtime) and the figures are medians over the rounds; ssd/ort is the
@@ -340,8 +340,10 @@ int main(int argc, char **argv) {
     }
     bool ort_nospin = !strcmp(ort_mode, "both") || !strcmp(ort_mode, "nospin");
     bool ort_spin = !strcmp(ort_mode, "both") || !strcmp(ort_mode, "spin");
+    bool ort_none = !strcmp(ort_mode, "none"); /* ours alone: an A/B of two builds */
     bool want32 = strcmp(precision, "bf16") != 0, want16 = strcmp(precision, "fp32") != 0;
-    if (iters < 1 || threads < 1 || rounds < 1 || rounds > 16 || !(ort_spin || ort_nospin) ||
+    if (iters < 1 || threads < 1 || rounds < 1 || rounds > 16 ||
+        !(ort_spin || ort_nospin || ort_none) ||
         (strcmp(precision, "both") && strcmp(precision, "fp32") && strcmp(precision, "bf16")))
         return 2;
     ssd_threads_set(threads);
@@ -388,7 +390,7 @@ int main(int argc, char **argv) {
         int b = batches[k];
         int it = b == 1 ? iters : (iters + 3) / 4;
         timing t[16], h[16], o[16], os[16];
-        bool have_ort = true;
+        bool have_ort = !ort_none;
         for (int r = 0; r < rounds; r++) {
             for (int p = 0; p < 2; p++) {
                 if (!(p ? want16 : want32)) continue;
@@ -410,6 +412,7 @@ int main(int argc, char **argv) {
             snprintf(what, sizeof what, "ssd (%s, bf16):", bname);
             report(what, b, h, h, rounds);
         }
+        if (ort_none) continue;
         if (!have_ort) {
             printf("batch %d  onnxruntime: not available (install onnxruntime-node into %s)\n", b,
                    npm);
