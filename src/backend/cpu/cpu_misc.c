@@ -395,9 +395,14 @@ CPU_CLONES static void head_copy(float *x, float *y, int64_t N, int64_t XC, int6
 #pragma omp parallel for schedule(static) if (par)
         for (int64_t r = 0; r < rows; r++) {
             int64_t n = r / HW, hw = r % HW;
-            for (int64_t ch = 0; ch < C; ch++) {
-                int64_t xc = c0 + ch;
-                y[r * C + ch] = x[((n * XCB + xc / blk) * HW + hw) * blk + xc % blk];
+            /* runs within a block: one division a run, not two an element
+             * (the merged class and box heads of mb1-ssd took 0.1 ms) */
+            for (int64_t ch = 0, xc = c0; ch < C;) {
+                int64_t off = xc % blk, len = blk - off < C - ch ? blk - off : C - ch;
+                const float *xp = x + ((n * XCB + xc / blk) * HW + hw) * blk + off;
+                for (int64_t j = 0; j < len; j++) y[r * C + ch + j] = xp[j];
+                ch += len;
+                xc += len;
             }
         }
         return;
