@@ -284,23 +284,24 @@ static void report(const char *what, int batch, const timing *t, const timing *o
     printf("\n");
 }
 
+static const char usage[] =
+    "usage: bench_infer [--model FILE.onnx] [--net NET] [--threads T] [--iters K] [--rounds R]\n"
+    "                   [--backend NAME] [--npm DIR] [--ort both|nospin|spin|none]\n"
+    "                   [--precision fp32|bf16|both] [--profile]\n";
+
 int main(int argc, char **argv) {
     const char *model = NULL, *bname = "cpu", *npm = "build/npm", *ort_mode = "both",
                *net = "mb1-ssd";
     const char *precision = "both";
     int threads = 2, iters = 20, rounds = 5, prof = 0;
     ssd_threads_wait_policy(argv); /* ssd's policy, as the CLI runs it */
-    static const struct option opts[] = {{"model", required_argument, 0, 'm'},
-                                         {"threads", required_argument, 0, 't'},
-                                         {"iters", required_argument, 0, 'i'},
-                                         {"backend", required_argument, 0, 'b'},
-                                         {"npm", required_argument, 0, 'n'},
-                                         {"rounds", required_argument, 0, 'r'},
-                                         {"profile", no_argument, 0, 'p'},
-                                         {"ort", required_argument, 0, 'o'},
-                                         {"net", required_argument, 0, 'N'},
-                                         {"precision", required_argument, 0, 'P'},
-                                         {0, 0, 0, 0}};
+    static const struct option opts[] = {
+        {"model", required_argument, 0, 'm'}, {"threads", required_argument, 0, 't'},
+        {"iters", required_argument, 0, 'i'}, {"backend", required_argument, 0, 'b'},
+        {"npm", required_argument, 0, 'n'},   {"rounds", required_argument, 0, 'r'},
+        {"profile", no_argument, 0, 'p'},     {"ort", required_argument, 0, 'o'},
+        {"net", required_argument, 0, 'N'},   {"precision", required_argument, 0, 'P'},
+        {"help", no_argument, 0, 'h'},        {0, 0, 0, 0}};
     int c;
     while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
         switch (c) {
@@ -334,7 +335,11 @@ int main(int argc, char **argv) {
         case 'P':
             precision = optarg;
             break;
+        case 'h':
+            fputs(usage, stdout);
+            return 0;
         default:
+            fputs(usage, stderr);
             return 2;
         }
     }
@@ -344,8 +349,10 @@ int main(int argc, char **argv) {
     bool want32 = strcmp(precision, "bf16") != 0, want16 = strcmp(precision, "fp32") != 0;
     if (iters < 1 || threads < 1 || rounds < 1 || rounds > 16 ||
         !(ort_spin || ort_nospin || ort_none) ||
-        (strcmp(precision, "both") && strcmp(precision, "fp32") && strcmp(precision, "bf16")))
+        (strcmp(precision, "both") && strcmp(precision, "fp32") && strcmp(precision, "bf16"))) {
+        fputs(usage, stderr);
         return 2;
+    }
     ssd_threads_set(threads);
     ssd_backend *be = NULL;
     if (ssd_backend_create(&be, bname) != SSD_OK) {
