@@ -214,7 +214,7 @@ ssd_status cpu_check_in(const ssd_tensor *t, int ndim, const char *op, const cha
 
 /* ---- Winograd F(2x2, 3x3) and F(4x4, 3x3) on AVX2 (cpu_wino.c) ---- */
 
-/* One conv's geometry (set n..act, then cpu_wino_plan) and its scratch. */
+/* One conv's geometry (set n..act, then cpu_wino_plan). */
 typedef struct {
     int n, c, h, w, o, oh, ow, pad;
     ssd_act act;
@@ -224,7 +224,6 @@ typedef struct {
     int th, tw;       /* tiles per image, down and across */
     int chunk;        /* tiles per pass */
     int64_t tiles;    /* in all */
-    cpu_buf v, mm, bias;
 } cpu_wino;
 
 /* Picks the tile size for g and fills in the derived fields; false when the
@@ -233,14 +232,14 @@ typedef struct {
  * the caller's to check) or, unless `force`, when oneDNN's direct kernel is
  * expected to be as fast. */
 bool cpu_wino_plan(cpu_wino *g, bool force);
-void cpu_wino_free(cpu_wino *g);
 size_t cpu_wino_weight_bytes(const cpu_wino *g);
 /* Transforms plain (O, C, 3, 3) weights into u (cpu_wino_weight_bytes). */
 void cpu_wino_weights(const cpu_wino *g, const float *w, float *u);
 /* y (nChw8c, channel padding written as zeros) from x (nChw8c), the
- * transformed weights u and bias (o floats or NULL); par: both threads. */
-ssd_status cpu_wino_run(cpu_wino *g, const float *x, const float *u, const float *bias, float *y,
-                        bool par);
+ * transformed weights u and bias (o floats or NULL), with the backend's
+ * shared scratch; par: both threads. */
+ssd_status cpu_wino_run(cpu_wino *g, cpu_buf *scratch, const float *x, const float *u,
+                        const float *bias, float *y, bool par);
 
 /* ---- ops ---- */
 

@@ -170,7 +170,6 @@ static void fwd_destroy(void *o) {
     if (!e) return;
     cpu_prim_destroy(&e->p);
     cpu_buf_free(&e->src_buf);
-    cpu_wino_free(&e->wino);
     ssd_free(e);
 }
 
@@ -293,7 +292,8 @@ static ssd_status own_run(ssd_backend *be, fwd_entry *e, const geom *g, ssd_tens
     int64_t shape[4] = {g->n, g->o, g->oh, g->ow};
     SSD_TRY(cpu_out(be, y, 4, shape, &e->dst));
     c->n_wino_runs++;
-    return cpu_wino_run(&e->wino, xin, u, b ? b->data : NULL, y->data, conv_nthr(g) == 0);
+    return cpu_wino_run(&e->wino, &c->scratch, xin, u, b ? b->data : NULL, y->data,
+                        conv_nthr(g) == 0);
 }
 
 static fwd_mode infer_mode(const geom *g) {

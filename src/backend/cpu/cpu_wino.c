@@ -82,12 +82,6 @@ bool cpu_wino_plan(cpu_wino *g, bool force) {
     return force || (c4 < c2 ? c4 : c2) < 0.8 * direct;
 }
 
-void cpu_wino_free(cpu_wino *g) {
-    cpu_buf_free(&g->v);
-    cpu_buf_free(&g->mm);
-    cpu_buf_free(&g->bias);
-}
-
 size_t cpu_wino_weight_bytes(const cpu_wino *g) {
     return (size_t)g->ne * (size_t)g->cp * (size_t)g->op * sizeof(float);
 }
@@ -359,18 +353,23 @@ static void run_chunk(const cpu_wino *g, const float *x, const float *u, const f
     }
 }
 
-ssd_status cpu_wino_run(cpu_wino *g, const float *x, const float *u, const float *bias, float *y,
-                        bool par) {
-    size_t ve = (size_t)g->ne * (size_t)g->chunk;
-    SSD_TRY(cpu_buf_reserve(&g->v, ve * (size_t)g->vs * sizeof(float)));
-    SSD_TRY(cpu_buf_reserve(&g->mm, ve * (size_t)g->op * sizeof(float)));
-    SSD_TRY(cpu_buf_reserve(&g->bias, (size_t)g->op * sizeof(float)));
-    float *bp = g->bias.p;
-    memset(bp, 0, (size_t)g->op * sizeof *bp); /* padding channels stay zero */
+ssd_status cpu_wino_run(cpu_wino *g, cpu_buf *scratch, const float *x, const float *u,
+                        const float *bias, float *y, bool par) {
+    /* V, M and the padded bias in one buffer the backend shares: the SSD
+     * heads run one after another, so the second finds V and M in cache
+     * instead of reading them from memory before writing them */
+    size_t ve = (size_t)g->ne * (size_t)g->chunk, vb = ve * (size_t)g->vs * sizeof(float),
+           mb = ve * (size_t)g->op * sizeof(float), bb = (size_t)g->op * sizeof(float);
+    vb = (vb + 63) / 64 * 64;
+    mb = (mb + 63) / 64 * 64;
+    SSD_TRY(cpu_buf_reserve(scratch, vb + mb + bb));
+    float *v = scratch->p, *mm = (float *)((char *)scratch->p + vb),
+          *bp = (float *)((char *)scratch->p + vb + mb);
+    memset(bp, 0, bb); /* padding channels stay zero */
     if (bias) memcpy(bp, bias, (size_t)g->o * sizeof *bp);
     for (int64_t t0 = 0; t0 < g->tiles; t0 += g->chunk) {
         int nt = (int)(g->tiles - t0 < g->chunk ? g->tiles - t0 : g->chunk);
-        run_chunk(g, x, u, bp, y, g->v.p, g->mm.p, t0, nt, par);
+        run_chunk(g, x, u, bp, y, v, mm, t0, nt, par);
     }
     return SSD_OK;
 }
