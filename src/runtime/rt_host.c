@@ -606,7 +606,7 @@ ssd_status rt_host_eval(const ssd_onnx_model *m, const rt_node *n, const rt_host
         for (int d = 0; d < nd; d++) off += start[d] * xs[d];
         /* a contiguous last axis is copied a run at a time (the box decode
          * of an SSD export slices [..., :2] and [..., 2:] of 3000 x 4) */
-        int64_t run = nd > 0 && step[nd - 1] == 1 && shape[nd - 1] > 0 ? shape[nd - 1] : 1;
+        int64_t run = nd > 0 && step[nd - 1] == 1 ? shape[nd - 1] : 1;
         int odo = run > 1 ? nd - 1 : nd; /* the axes the odometer walks */
         for (int64_t i = 0; i < total; i += run) {
             memcpy((char *)y->data + (size_t)i * es, (const char *)x->data + (size_t)off * es,
