@@ -7,7 +7,7 @@
  * different weights; then its errors. Then bfloat16 (ssd_conv_prec): the
  * reference backend's emulation against float32, and the cpu backend's
  * native kernels against that emulation where the CPU has them (else their
- * refusal). */
+ * refusal). Our AVX2 depthwise kernel against the reference too. */
 #include "test.h"
 
 #include "backend/cpu/cpu.h"
@@ -224,6 +224,36 @@ static void own_winograd(ssd_backend *ref, ssd_backend *cpu) {
     printf("own winograd: %d geometries on 2x2 tiles, %d on 4x4\n", sizes[0], sizes[1]);
 }
 
+/* Our AVX2 depthwise kernel (cpu_dw.c), made to run wherever the CPU can:
+ * maps narrower than its four-column step and wider, one and two columns,
+ * batch 2, each activation it fuses, plain and blocked inputs; channels off
+ * the block of 8 and stride 2 stay on oneDNN. */
+static void own_depthwise(ssd_backend *ref, ssd_backend *cpu) {
+    if (!__builtin_cpu_supports("avx2") || !__builtin_cpu_supports("fma")) {
+        printf("own depthwise: no AVX2 and FMA on this CPU, not tested here\n");
+        return;
+    }
+    ssd_backend_cpu_set_wino(cpu, 1);
+    static const geo gs[] = {
+        {1, 32, 32, 19, 3, 1, 32}, {2, 16, 16, 1, 3, 1, 16}, {1, 8, 8, 2, 3, 1, 8},
+        {1, 24, 24, 5, 3, 1, 24},  {2, 64, 64, 6, 3, 1, 64}, {1, 40, 40, 9, 3, 1, 40},
+        {1, 8, 8, 38, 3, 1, 8},
+    };
+    for (size_t i = 0; i < sizeof gs / sizeof gs[0]; i++) {
+        long before = cpu_of(cpu)->n_dw_runs;
+        check(ref, cpu, &gs[i], (ssd_act)(i % 3), (int)(i % 3) * 8); /* plain, 8, 16 */
+        CHECK(cpu_of(cpu)->n_dw_runs == before + 2);
+    }
+    static const geo not_ours[] = {{1, 12, 12, 7, 3, 1, 12}, {1, 32, 32, 19, 3, 2, 32}};
+    for (size_t i = 0; i < sizeof not_ours / sizeof not_ours[0]; i++) {
+        long before = cpu_of(cpu)->n_dw_runs;
+        check(ref, cpu, &not_ours[i], SSD_ACT_RELU, 0);
+        CHECK(cpu_of(cpu)->n_dw_runs == before);
+    }
+    ssd_backend_cpu_set_wino(cpu, 0);
+    printf("own depthwise: %zu geometries\n", sizeof gs / sizeof gs[0]);
+}
+
 /* ---- bfloat16 ---- */
 
 /* Whether every value is a bfloat16 (low 16 bits zero). */
@@ -327,6 +357,7 @@ int main(void) {
     two_layers(cpu);
     errors(cpu);
     own_winograd(ref, cpu);
+    own_depthwise(ref, cpu);
 
     CHECK(ssd_backend_has(ref, SSD_OP_CONV2D, SSD_BF16, NULL));
     bool native = ssd_backend_has(cpu, SSD_OP_CONV2D, SSD_BF16, NULL);

@@ -92,9 +92,10 @@ typedef struct {
     cpu_buf tmp[4];  /* staging for ops without a cache entry of their own (add, l2norm, ...) */
     cpu_buf bn[2];   /* batch norm per-channel tables and partial sums */
     bool bn_onednn;  /* batch norm on oneDNN's primitive instead of our kernels */
-    int wino_own;    /* our AVX2 Winograd: 0 where oneDNN has none, 1 always, -1 never */
+    int wino_own;    /* our AVX2 Winograd and depthwise kernels: 0 where oneDNN has no
+                        better, 1 always, -1 never */
     /* statistics, for tests and the bench */
-    long n_prims, n_reorders, n_weight_reorders, n_wino_runs;
+    long n_prims, n_reorders, n_weight_reorders, n_wino_runs, n_dw_runs;
 } cpu_impl;
 
 static inline cpu_impl *cpu_of(ssd_backend *be) {
@@ -240,6 +241,24 @@ void cpu_wino_weights(const cpu_wino *g, const float *w, float *u);
  * shared scratch; par: both threads. */
 ssd_status cpu_wino_run(cpu_wino *g, cpu_buf *scratch, const float *x, const float *u,
                         const float *bias, float *y, bool par);
+
+/* ---- depthwise 3x3, stride 1, padding 1 on AVX2 (cpu_dw.c) ---- */
+
+typedef struct {
+    int n, c, h, w; /* the output is n x c x h x w too */
+    ssd_act act;
+} cpu_dw;
+
+/* Whether the kernel can run g: AVX2 and FMA, channels a multiple of 8, an
+ * activation of none, ReLU or ReLU6. */
+bool cpu_dw_ok(const cpu_dw *g);
+size_t cpu_dw_weight_bytes(const cpu_dw *g);
+/* Packs plain (C, 1, 3, 3) weights (cpu_dw_weight_bytes). */
+void cpu_dw_weights(const cpu_dw *g, const float *w, float *packed);
+/* y (nChw8c) from x (nChw8c), the packed weights and bias (c floats or
+ * NULL), with the backend's shared scratch; par: all threads. */
+ssd_status cpu_dw_run(const cpu_dw *g, cpu_buf *scratch, const float *x, const float *w,
+                      const float *bias, float *y, bool par);
 
 /* ---- ops ---- */
 

@@ -161,8 +161,9 @@ typedef struct {
     cpu_prim p;
     dnnl_memory_desc_t src, w, dst;
     cpu_buf src_buf;
-    bool own; /* our Winograd (cpu_wino.c) instead of p */
+    enum { BY_ONEDNN, BY_WINO, BY_DW } by; /* p, or cpu_wino.c, or cpu_dw.c */
     cpu_wino wino;
+    cpu_dw dw;
 } fwd_entry;
 
 static void fwd_destroy(void *o) {
@@ -254,26 +255,32 @@ static bool own_ok(const geom *g, ssd_act act, bool force, cpu_wino *o) {
     return cpu_wino_plan(o, force);
 }
 
-static fwd_entry *own_make(const geom *g, const cpu_wino *plan) {
+/* An entry for one of our kernels: nChw8c in and out. */
+static fwd_entry *own_make(const geom *g, int by) {
     fwd_entry *e = ssd_calloc(1, sizeof *e);
     if (!e) return NULL;
-    e->own = true;
-    e->wino = *plan;
+    e->by = by;
     dnnl_dims_t s = {g->n, g->c, g->h, g->w}, d = {g->n, g->o, g->oh, g->ow};
     dnnl_memory_desc_init_by_tag(&e->src, 4, s, dnnl_f32, dnnl_nChw8c);
     dnnl_memory_desc_init_by_tag(&e->dst, 4, d, dnnl_f32, dnnl_nChw8c);
     return e;
 }
 
+/* w's values in plain order: weights an op left blocked are reordered. */
+static ssd_status plain_of(cpu_impl *c, const ssd_tensor *w, const float **plain) {
+    *plain = w->data;
+    if (!w->layout) return SSD_OK;
+    dnnl_memory_desc_t md;
+    cpu_md_plain(&md, w->ndim, w->shape);
+    SSD_TRY(cpu_buf_reserve(&c->tmp[3], cpu_md_size(&md)));
+    SSD_TRY(cpu_reorder(c, w->layout, w->data, &md, c->tmp[3].p));
+    *plain = c->tmp[3].p;
+    return SSD_OK;
+}
+
 static ssd_status own_fill(cpu_impl *c, const ssd_tensor *w, void *dst, void *ctx) {
-    const float *plain = w->data;
-    if (w->layout) { /* weights an op left blocked: plain first */
-        dnnl_memory_desc_t md;
-        cpu_md_plain(&md, w->ndim, w->shape);
-        SSD_TRY(cpu_buf_reserve(&c->tmp[3], cpu_md_size(&md)));
-        SSD_TRY(cpu_reorder(c, w->layout, w->data, &md, c->tmp[3].p));
-        plain = c->tmp[3].p;
-    }
+    const float *plain;
+    SSD_TRY(plain_of(c, w, &plain));
     cpu_wino_weights(ctx, plain, dst);
     return SSD_OK;
 }
@@ -296,6 +303,44 @@ static ssd_status own_run(ssd_backend *be, fwd_entry *e, const geom *g, ssd_tens
                         conv_nthr(g) == 0);
 }
 
+/* ---- our depthwise 3x3 stride-1 kernel, where oneDNN has only AVX2 ---- */
+
+/* Whether our depthwise kernel takes g, planned into *o; force: whenever it
+ * can (tests), else on CPUs without AVX-512 (there oneDNN's kernel is
+ * AVX-512 and we have not measured ours against it). */
+static bool dw_ok(const geom *g, ssd_act act, bool force, cpu_dw *o) {
+    if (g->prec != SSD_CONV_F32 || g->groups != g->c || g->o != g->c || g->kh != 3 || g->kw != 3 ||
+        g->strides[0] != 1 || g->strides[1] != 1 || g->dil[0] || g->dil[1] || g->pad_l[0] != 1 ||
+        g->pad_l[1] != 1)
+        return false;
+    *o = (cpu_dw){.n = (int)g->n, .c = (int)g->c, .h = (int)g->h, .w = (int)g->w, .act = act};
+    return cpu_dw_ok(o) && (force || !__builtin_cpu_supports("avx512f"));
+}
+
+static ssd_status dw_fill(cpu_impl *c, const ssd_tensor *w, void *dst, void *ctx) {
+    const float *plain;
+    SSD_TRY(plain_of(c, w, &plain));
+    cpu_dw_weights(ctx, plain, dst);
+    return SSD_OK;
+}
+
+static ssd_status dw_run(ssd_backend *be, fwd_entry *e, const geom *g, ssd_tensor *y,
+                         const ssd_tensor *x, const ssd_tensor *w, const ssd_tensor *b) {
+    cpu_impl *c = cpu_of(be);
+    void *xin, *k;
+    SSD_TRY(cpu_input(c, x, NULL, &e->src, &e->src_buf, &xin));
+    /* The table key: the packed taps as a 2-D descriptor, which no conv
+     * weight layout (4-D or 5-D) nor Winograd's (3-D) can equal. */
+    dnnl_memory_desc_t key;
+    dnnl_dims_t kd = {e->dw.c, 9};
+    dnnl_memory_desc_init_by_tag(&key, 2, kd, dnnl_f32, dnnl_ab);
+    SSD_TRY(cpu_weights_made(c, w, &key, cpu_dw_weight_bytes(&e->dw), dw_fill, &e->dw, &k));
+    int64_t shape[4] = {g->n, g->o, g->oh, g->ow};
+    SSD_TRY(cpu_out(be, y, 4, shape, &e->dst));
+    c->n_dw_runs++;
+    return cpu_dw_run(&e->dw, &c->scratch, xin, k, b ? b->data : NULL, y->data, conv_nthr(g) == 0);
+}
+
 static fwd_mode infer_mode(const geom *g) {
     if (g->prec != SSD_CONV_F32) return FWD_INFER; /* oneDNN has no bfloat16 Winograd */
     return wino_ok(g) ? FWD_WINO : FWD_TRAIN;
@@ -307,6 +352,29 @@ static fwd_mode infer_mode(const geom *g) {
  * from 38x38 up (vgg16-ssd), and about the same at 19x19. */
 static void prefer_f32(geom *g) {
     if (g->prec != SSD_CONV_F32 && wino_ok(g) && g->oh * g->ow >= 38 * 38) g->prec = SSD_CONV_F32;
+}
+
+/* The entry for a forward conv: our depthwise kernel where it applies; our
+ * Winograd where oneDNN has none (it reports unimplemented); else oneDNN.
+ * Ours always if told (c->wino_own > 0), never if told (< 0). */
+static ssd_status fwd_new(cpu_impl *c, const geom *g, ssd_act act, bool infer, fwd_mode mode,
+                          fwd_entry **e) {
+    cpu_wino plan;
+    cpu_dw dw;
+    bool force = c->wino_own > 0, mine = infer && c->wino_own >= 0;
+    if (mine && dw_ok(g, act, force, &dw)) {
+        if (!(*e = own_make(g, BY_DW))) return SSD_E_NOMEM;
+        (*e)->dw = dw;
+        return SSD_OK;
+    }
+    bool own = mine && own_ok(g, act, force, &plan);
+    ssd_status st = own && force ? SSD_E_UNSUPPORTED : fwd_make(c, g, act, mode, e);
+    if (st != SSD_E_UNSUPPORTED || !(mode == FWD_WINO || (own && force))) return st;
+    ssd_error_clear();
+    if (!own) return fwd_make(c, g, act, FWD_TRAIN, e);
+    if (!(*e = own_make(g, BY_WINO))) return SSD_E_NOMEM;
+    (*e)->wino = plan;
+    return SSD_OK;
 }
 
 static ssd_status fwd_run(ssd_backend *be, ssd_tensor *y, const ssd_tensor *x, const ssd_tensor *w,
@@ -330,22 +398,11 @@ static ssd_status fwd_run(ssd_backend *be, ssd_tensor *y, const ssd_tensor *x, c
     if (y == x) return ssd_error_set(SSD_E_INVAL, "conv2d_fwd: y must not be x");
     fwd_entry *e = cpu_cache_find(c, &k);
     if (!e) {
-        /* Ours where oneDNN has no Winograd (it reports unimplemented), or always if told. */
-        cpu_wino plan;
-        bool force = c->wino_own > 0;
-        bool own = infer && c->wino_own >= 0 && own_ok(&g, p->act, force, &plan);
-        ssd_status st = own && force ? SSD_E_UNSUPPORTED : fwd_make(c, &g, p->act, mode, &e);
-        if (st == SSD_E_UNSUPPORTED && (mode == FWD_WINO || (own && force))) {
-            ssd_error_clear();
-            if (own)
-                st = (e = own_make(&g, &plan)) ? SSD_OK : SSD_E_NOMEM;
-            else
-                st = fwd_make(c, &g, p->act, FWD_TRAIN, &e);
-        }
-        SSD_TRY(st);
+        SSD_TRY(fwd_new(c, &g, p->act, infer, mode, &e));
         SSD_TRY(cpu_cache_insert(c, &k, e, fwd_destroy));
     }
-    if (e->own) return own_run(be, e, &g, y, x, w, b);
+    if (e->by == BY_WINO) return own_run(be, e, &g, y, x, w, b);
+    if (e->by == BY_DW) return dw_run(be, e, &g, y, x, w, b);
     void *h[4];
     int n = 0;
     dnnl_memory_desc_t wmd;
