@@ -328,10 +328,10 @@ void ssd_backend_cpu_stats(ssd_backend *be, long *prims, long *reorders, long *w
 /* Test and bench support: batch norm on oneDNN's primitive (true) or on our
  * fused kernels (false, the default). */
 void ssd_backend_cpu_set_bn_onednn(ssd_backend *be, bool on);
-/* Test and bench support: where 3x3 inference convs run on our AVX2
- * Winograd (cpu_wino.c): 0 (the default) where oneDNN has no Winograd of
- * its own, 1 wherever the CPU has AVX2 and FMA, -1 never. Clears the
- * primitive cache. */
+/* Test and bench support: where inference convs run on our AVX2 kernels,
+ * the 3x3 Winograd (cpu_wino.c) and the stride-1 depthwise conv (cpu_dw.c):
+ * 0 (the default) where oneDNN has no Winograd of its own and no AVX-512,
+ * 1 wherever the CPU has AVX2 and FMA, -1 never. Clears the primitive cache. */
 void ssd_backend_cpu_set_wino(ssd_backend *be, int mode);
 /* Which Winograd the cpu backend's inference convs get on this CPU, in words
  * (ssd info). */
