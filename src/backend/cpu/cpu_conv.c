@@ -266,41 +266,54 @@ static fwd_entry *own_make(const geom *g, int by) {
     return e;
 }
 
-/* w's values in plain order: weights an op left blocked are reordered. */
-static ssd_status plain_of(cpu_impl *c, const ssd_tensor *w, const float **plain) {
-    *plain = w->data;
-    if (!w->layout) return SSD_OK;
-    dnnl_memory_desc_t md;
-    cpu_md_plain(&md, w->ndim, w->shape);
-    SSD_TRY(cpu_buf_reserve(&c->tmp[3], cpu_md_size(&md)));
-    SSD_TRY(cpu_reorder(c, w->layout, w->data, &md, c->tmp[3].p));
-    *plain = c->tmp[3].p;
-    return SSD_OK;
-}
-
+/* Our kernels' weights from w (ctx: the entry): plain first where an op left
+ * them blocked, then transformed (Winograd) or packed (depthwise). */
 static ssd_status own_fill(cpu_impl *c, const ssd_tensor *w, void *dst, void *ctx) {
-    const float *plain;
-    SSD_TRY(plain_of(c, w, &plain));
-    cpu_wino_weights(ctx, plain, dst);
+    const fwd_entry *e = ctx;
+    const float *plain = w->data;
+    if (w->layout) {
+        dnnl_memory_desc_t md;
+        cpu_md_plain(&md, w->ndim, w->shape);
+        SSD_TRY(cpu_buf_reserve(&c->tmp[3], cpu_md_size(&md)));
+        SSD_TRY(cpu_reorder(c, w->layout, w->data, &md, c->tmp[3].p));
+        plain = c->tmp[3].p;
+    }
+    if (e->by == BY_WINO)
+        cpu_wino_weights(&e->wino, plain, dst);
+    else
+        cpu_dw_weights(&e->dw, plain, dst);
     return SSD_OK;
 }
 
+/* One of our kernels on x. The weight-table key is the prepared weights'
+ * shape as a descriptor no conv weight layout (4-D or 5-D) can equal:
+ * Winograd's 3-D (ne, c, o), the depthwise taps' 2-D (c, 9). */
 static ssd_status own_run(ssd_backend *be, fwd_entry *e, const geom *g, ssd_tensor *y,
                           const ssd_tensor *x, const ssd_tensor *w, const ssd_tensor *b) {
     cpu_impl *c = cpu_of(be);
-    void *xin, *u;
+    bool wino = e->by == BY_WINO;
+    void *xin, *k;
     SSD_TRY(cpu_input(c, x, NULL, &e->src, &e->src_buf, &xin));
-    /* The table key: the transformed weights as a 3-D descriptor, which no
-     * conv weight layout (4-D or 5-D) can equal. */
     dnnl_memory_desc_t key;
-    dnnl_dims_t kd = {e->wino.ne, e->wino.c, e->wino.o};
-    dnnl_memory_desc_init_by_tag(&key, 3, kd, dnnl_f32, dnnl_abc);
-    SSD_TRY(cpu_weights_made(c, w, &key, cpu_wino_weight_bytes(&e->wino), own_fill, &e->wino, &u));
+    if (wino) {
+        dnnl_dims_t kd = {e->wino.ne, e->wino.c, e->wino.o};
+        dnnl_memory_desc_init_by_tag(&key, 3, kd, dnnl_f32, dnnl_abc);
+    } else {
+        dnnl_dims_t kd = {e->dw.c, 9};
+        dnnl_memory_desc_init_by_tag(&key, 2, kd, dnnl_f32, dnnl_ab);
+    }
+    size_t bytes = wino ? cpu_wino_weight_bytes(&e->wino) : cpu_dw_weight_bytes(&e->dw);
+    SSD_TRY(cpu_weights_made(c, w, &key, bytes, own_fill, e, &k));
     int64_t shape[4] = {g->n, g->o, g->oh, g->ow};
     SSD_TRY(cpu_out(be, y, 4, shape, &e->dst));
+    const float *bias = b ? b->data : NULL;
+    bool par = conv_nthr(g) == 0;
+    if (!wino) {
+        c->n_dw_runs++;
+        return cpu_dw_run(&e->dw, &c->scratch, xin, k, bias, y->data, par);
+    }
     c->n_wino_runs++;
-    return cpu_wino_run(&e->wino, &c->scratch, xin, u, b ? b->data : NULL, y->data,
-                        conv_nthr(g) == 0);
+    return cpu_wino_run(&e->wino, &c->scratch, xin, k, bias, y->data, par);
 }
 
 /* ---- our depthwise 3x3 stride-1 kernel, where oneDNN has only AVX2 ---- */
@@ -315,30 +328,6 @@ static bool dw_ok(const geom *g, ssd_act act, bool force, cpu_dw *o) {
         return false;
     *o = (cpu_dw){.n = (int)g->n, .c = (int)g->c, .h = (int)g->h, .w = (int)g->w, .act = act};
     return cpu_dw_ok(o) && (force || !__builtin_cpu_supports("avx512f"));
-}
-
-static ssd_status dw_fill(cpu_impl *c, const ssd_tensor *w, void *dst, void *ctx) {
-    const float *plain;
-    SSD_TRY(plain_of(c, w, &plain));
-    cpu_dw_weights(ctx, plain, dst);
-    return SSD_OK;
-}
-
-static ssd_status dw_run(ssd_backend *be, fwd_entry *e, const geom *g, ssd_tensor *y,
-                         const ssd_tensor *x, const ssd_tensor *w, const ssd_tensor *b) {
-    cpu_impl *c = cpu_of(be);
-    void *xin, *k;
-    SSD_TRY(cpu_input(c, x, NULL, &e->src, &e->src_buf, &xin));
-    /* The table key: the packed taps as a 2-D descriptor, which no conv
-     * weight layout (4-D or 5-D) nor Winograd's (3-D) can equal. */
-    dnnl_memory_desc_t key;
-    dnnl_dims_t kd = {e->dw.c, 9};
-    dnnl_memory_desc_init_by_tag(&key, 2, kd, dnnl_f32, dnnl_ab);
-    SSD_TRY(cpu_weights_made(c, w, &key, cpu_dw_weight_bytes(&e->dw), dw_fill, &e->dw, &k));
-    int64_t shape[4] = {g->n, g->o, g->oh, g->ow};
-    SSD_TRY(cpu_out(be, y, 4, shape, &e->dst));
-    c->n_dw_runs++;
-    return cpu_dw_run(&e->dw, &c->scratch, xin, k, b ? b->data : NULL, y->data, conv_nthr(g) == 0);
 }
 
 static fwd_mode infer_mode(const geom *g) {
@@ -401,8 +390,7 @@ static ssd_status fwd_run(ssd_backend *be, ssd_tensor *y, const ssd_tensor *x, c
         SSD_TRY(fwd_new(c, &g, p->act, infer, mode, &e));
         SSD_TRY(cpu_cache_insert(c, &k, e, fwd_destroy));
     }
-    if (e->by == BY_WINO) return own_run(be, e, &g, y, x, w, b);
-    if (e->by == BY_DW) return dw_run(be, e, &g, y, x, w, b);
+    if (e->by != BY_ONEDNN) return own_run(be, e, &g, y, x, w, b);
     void *h[4];
     int n = 0;
     dnnl_memory_desc_t wmd;
