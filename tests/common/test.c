@@ -1,9 +1,13 @@
 #include "test.h"
 
+#include "core/fileio.h"
 #include "core/mem.h"
 
 #include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 int test_passed, test_failed;
 
@@ -70,4 +74,22 @@ bool test_close_tensor(const char *what, const ssd_tensor *t, const float *ref, 
     }
     ssd_free(got);
     return ok;
+}
+
+void test_put(const char *root, const char *rel, const char *fmt, ...) {
+    char path[4096], dir[4096];
+    snprintf(path, sizeof path, "%s/%s", root, rel);
+    snprintf(dir, sizeof dir, "%s", path);
+    *strrchr(dir, '/') = 0;
+    ssd_mkdir_p(dir);
+    FILE *fp = fopen(path, "wb");
+    if (!fp) {
+        fprintf(stderr, "cannot write %s\n", path);
+        exit(1);
+    }
+    va_list ap;
+    va_start(ap, fmt);
+    vfprintf(fp, fmt, ap);
+    va_end(ap);
+    fclose(fp);
 }

@@ -60,4 +60,9 @@ bool test_close_f64(const char *what, const double *a, const double *b, long n, 
 bool test_close_tensor(const char *what, const ssd_tensor *t, const float *ref, double atol,
                        double rtol);
 
+/* Writes root/rel (its folders made as needed) with printf-formatted text;
+ * exits the test on failure, since nothing after it could mean anything. */
+void test_put(const char *root, const char *rel, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
 #endif

@@ -11,31 +11,11 @@
 #include "data/open_images.h"
 
 #include <math.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 static char base[1024];
-
-static void put(const char *root, const char *rel, const char *fmt, ...) {
-    char path[2200];
-    snprintf(path, sizeof path, "%s/%s", root, rel);
-    char dir[2200];
-    snprintf(dir, sizeof dir, "%s", path);
-    *strrchr(dir, '/') = 0;
-    ssd_mkdir_p(dir);
-    FILE *fp = fopen(path, "wb");
-    if (!fp) {
-        fprintf(stderr, "cannot write %s\n", path);
-        exit(1);
-    }
-    va_list ap;
-    va_start(ap, fmt);
-    vfprintf(fp, fmt, ap);
-    va_end(ap);
-    fclose(fp);
-}
 
 static void image(const char *root, const char *split, const char *id, int w, int h) {
     char path[2200];
@@ -56,15 +36,16 @@ static char root_a[1100];
 /* train: Apple, Orange; validation: Pear too; test: Orange only. */
 static void make_tree_a(void) {
     snprintf(root_a, sizeof root_a, "%s/a", base);
-    put(root_a, "sub-train-annotations-bbox.csv",
-        HDR "b2,x,/m/o,1,0.5,1.0,0.0,0.5,0,/m/o,Orange\n"
-            "a1,\"x, y\",/m/a,1,0.25,0.75,0.1,0.6,0,/m/a,Apple\n"
-            "c3_missing,x,/m/a,1,0.1,0.2,0.1,0.2,0,/m/a,Apple\n"
-            "a1,x,/m/o,1,-0.5,0.5,0.5,1.5,0,/m/o,Orange\n"
-            "b2,x,/m/a,1,0.6,0.4,0.1,0.2,0,/m/a,Apple\n");
-    put(root_a, "sub-validation-annotations-bbox.csv",
-        HDR "v1,x,/m/p,1,0.1,0.9,0.1,0.9,0,/m/p,Pear\n");
-    put(root_a, "sub-test-annotations-bbox.csv", HDR "t1,x,/m/o,1,0.1,0.9,0.1,0.9,0,/m/o,Orange\n");
+    test_put(root_a, "sub-train-annotations-bbox.csv",
+             HDR "b2,x,/m/o,1,0.5,1.0,0.0,0.5,0,/m/o,Orange\n"
+                 "a1,\"x, y\",/m/a,1,0.25,0.75,0.1,0.6,0,/m/a,Apple\n"
+                 "c3_missing,x,/m/a,1,0.1,0.2,0.1,0.2,0,/m/a,Apple\n"
+                 "a1,x,/m/o,1,-0.5,0.5,0.5,1.5,0,/m/o,Orange\n"
+                 "b2,x,/m/a,1,0.6,0.4,0.1,0.2,0,/m/a,Apple\n");
+    test_put(root_a, "sub-validation-annotations-bbox.csv",
+             HDR "v1,x,/m/p,1,0.1,0.9,0.1,0.9,0,/m/p,Pear\n");
+    test_put(root_a, "sub-test-annotations-bbox.csv",
+             HDR "t1,x,/m/o,1,0.1,0.9,0.1,0.9,0,/m/o,Orange\n");
     image(root_a, "train", "a1", 40, 20);
     image(root_a, "train", "b2", 16, 16);
     image(root_a, "validation", "v1", 8, 8);
@@ -150,15 +131,16 @@ static void test_tree_a(void) {
 static void test_balance(void) {
     char root[1100];
     snprintf(root, sizeof root, "%s/bal", base);
-    put(root, "sub-train-annotations-bbox.csv",
-        HDR "i1,x,/m/a,1,0.1,0.9,0.1,0.9,0,/m/a,Apple\n"
-            "i2,x,/m/a,1,0.1,0.9,0.1,0.9,0,/m/a,Apple\n"
-            "i3,x,/m/a,1,0.1,0.9,0.1,0.9,0,/m/a,Apple\n"
-            "i4,x,/m/a,1,0.1,0.9,0.1,0.9,0,/m/a,Apple\n"
-            "i5,x,/m/a,1,0.1,0.9,0.1,0.9,0,/m/a,Apple\n"
-            "o1,x,/m/o,1,0.1,0.9,0.1,0.9,0,/m/o,Orange\n"
-            "o2,x,/m/o,1,0.1,0.9,0.1,0.9,0,/m/o,Orange\n");
-    put(root, "sub-test-annotations-bbox.csv", HDR "p1,x,/m/p,1,0.1,0.9,0.1,0.9,0,/m/p,Pear\n");
+    test_put(root, "sub-train-annotations-bbox.csv",
+             HDR "i1,x,/m/a,1,0.1,0.9,0.1,0.9,0,/m/a,Apple\n"
+                 "i2,x,/m/a,1,0.1,0.9,0.1,0.9,0,/m/a,Apple\n"
+                 "i3,x,/m/a,1,0.1,0.9,0.1,0.9,0,/m/a,Apple\n"
+                 "i4,x,/m/a,1,0.1,0.9,0.1,0.9,0,/m/a,Apple\n"
+                 "i5,x,/m/a,1,0.1,0.9,0.1,0.9,0,/m/a,Apple\n"
+                 "o1,x,/m/o,1,0.1,0.9,0.1,0.9,0,/m/o,Orange\n"
+                 "o2,x,/m/o,1,0.1,0.9,0.1,0.9,0,/m/o,Orange\n");
+    test_put(root, "sub-test-annotations-bbox.csv",
+             HDR "p1,x,/m/p,1,0.1,0.9,0.1,0.9,0,/m/p,Pear\n");
     const char *ids[] = {"i1", "i2", "i3", "i4", "i5", "o1", "o2"};
     for (int k = 0; k < 7; k++) image(root, "train", ids[k], 8, 8);
     for (uint64_t seed = 0; seed < 4; seed++) {
@@ -192,27 +174,27 @@ static void test_errors(void) {
     char root[1100];
     snprintf(root, sizeof root, "%s/err", base);
     expect_error(root, "train", SSD_E_IO, "sub-train-annotations-bbox.csv: not found");
-    put(root, "sub-train-annotations-bbox.csv", "ImageID,XMin,XMax,YMin,YMax\nx,0,1,0,1\n");
+    test_put(root, "sub-train-annotations-bbox.csv", "ImageID,XMin,XMax,YMin,YMax\nx,0,1,0,1\n");
     expect_error(root, "train", SSD_E_FORMAT,
                  "sub-train-annotations-bbox.csv:1: the header has "
                  "no column 'ClassName'");
-    put(root, "sub-train-annotations-bbox.csv", HDR "x,s,l,1,0,1,0,1,0,l,A\ny,s,l,1,0,1\n");
+    test_put(root, "sub-train-annotations-bbox.csv", HDR "x,s,l,1,0,1,0,1,0,l,A\ny,s,l,1,0,1\n");
     expect_error(root, "train", SSD_E_FORMAT,
                  "sub-train-annotations-bbox.csv:3: 6 fields, expected 11");
-    put(root, "sub-train-annotations-bbox.csv",
-        HDR "x,s,l,1,0,1,0,1,0,l,A\ny,s,l,1,0,abc,0,1,0,l,A\n");
+    test_put(root, "sub-train-annotations-bbox.csv",
+             HDR "x,s,l,1,0,1,0,1,0,l,A\ny,s,l,1,0,abc,0,1,0,l,A\n");
     expect_error(root, "train", SSD_E_FORMAT,
                  "sub-train-annotations-bbox.csv:3: XMax is not a number: 'abc'");
-    put(root, "sub-train-annotations-bbox.csv", HDR "x,\"s,l,1,0,1,0,1,0,l,A\n");
+    test_put(root, "sub-train-annotations-bbox.csv", HDR "x,\"s,l,1,0,1,0,1,0,l,A\n");
     expect_error(root, "train", SSD_E_FORMAT, "sub-train-annotations-bbox.csv:2: quoted field");
-    put(root, "sub-train-annotations-bbox.csv", HDR "../x,s,l,1,0,1,0,1,0,l,A\n");
+    test_put(root, "sub-train-annotations-bbox.csv", HDR "../x,s,l,1,0,1,0,1,0,l,A\n");
     expect_error(root, "train", SSD_E_FORMAT, "ImageID with a '/'");
     /* a bad row in another split's file is reported too: the classes come from all */
-    put(root, "sub-train-annotations-bbox.csv", HDR "x,s,l,1,0,1,0,1,0,l,A\n");
-    put(root, "sub-test-annotations-bbox.csv", HDR "x,s,l,1,0,1,0,1,0,l\n");
+    test_put(root, "sub-train-annotations-bbox.csv", HDR "x,s,l,1,0,1,0,1,0,l,A\n");
+    test_put(root, "sub-test-annotations-bbox.csv", HDR "x,s,l,1,0,1,0,1,0,l\n");
     expect_error(root, "train", SSD_E_FORMAT, "sub-test-annotations-bbox.csv:2: 10 fields");
     /* no image at all: an empty dataset, not an error (training reports it) */
-    put(root, "sub-test-annotations-bbox.csv", HDR "x,s,l,1,0,1,0,1,0,l,A\n");
+    test_put(root, "sub-test-annotations-bbox.csv", HDR "x,s,l,1,0,1,0,1,0,l,A\n");
     ssd_dataset *ds = NULL;
     CHECK_OK(ssd_oi_open(&ds, root, "train", false, 0));
     CHECK(ds && ssd_dataset_size(ds) == 0);

@@ -10,32 +10,12 @@
 #include "data/voc.h"
 
 #include <math.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 static char base[1024];
-
-static void put(const char *root, const char *rel, const char *fmt, ...) {
-    char path[4096];
-    snprintf(path, sizeof path, "%s/%s", root, rel);
-    char dir[4096];
-    snprintf(dir, sizeof dir, "%s", path);
-    *strrchr(dir, '/') = 0;
-    ssd_mkdir_p(dir);
-    FILE *fp = fopen(path, "wb");
-    if (!fp) {
-        fprintf(stderr, "cannot write %s\n", path);
-        exit(1);
-    }
-    va_list ap;
-    va_start(ap, fmt);
-    vfprintf(fp, fmt, ap);
-    va_end(ap);
-    fclose(fp);
-}
 
 static void image(const char *root, const char *name, int w, int h) {
     char path[4096];
@@ -99,29 +79,29 @@ static char root_a[2200];
 static void make_tree_a(void) {
     snprintf(root_a, sizeof root_a, "%s/a", base);
     const char *r = root_a;
-    put(r, "labels.txt", "\ncar\n\n  person  \n\n");
-    put(r, "ImageSets/Main/trainval.txt", "img1\n\nimg2\nimg3\nimg4\nnoimg\nimg5\n");
-    put(r, "ImageSets/Main/test.txt", "img1\r\nimg4\r\n");
+    test_put(r, "labels.txt", "\ncar\n\n  person  \n\n");
+    test_put(r, "ImageSets/Main/trainval.txt", "img1\n\nimg2\nimg3\nimg4\nnoimg\nimg5\n");
+    test_put(r, "ImageSets/Main/test.txt", "img1\r\nimg4\r\n");
     image(r, "img1.jpg", 40, 30);
     image(r, "img2.png", 16, 16);
     image(r, "img3.JPG", 50, 20); /* .JPG comes before .png in the reference's order */
     image(r, "img3.png", 8, 8);
     image(r, "img4.bmp", 33, 17);
     image(r, "img5.jpg", 20, 20);
-    put(r, "Annotations/img1.xml", "<annotation>\n" SIZE(40, 30) "%s%s%s%s%s</annotation>\n",
-        obj(" car \n", bb("5", "6", "20", "25"), "<difficult></difficult>"),
-        obj("person", bb("2", "2", "10", "10"), "<difficult> 1 </difficult>"),
-        obj("dog", bb("1", "1", "5", "5"), ""),
-        obj("car", bb("20", "5", "10", "9"), "<difficult>0</difficult>"),
-        obj("car", bb("0", "0", "45", "35"), ""));
-    put(r, "Annotations/img2.xml", "<annotation>" SIZE(16, 16) "</annotation>");
-    put(r, "Annotations/img3.xml", "<annotation>%s</annotation>",
-        obj("person", bb("30", "2", "60", "18"), ""));
-    put(r, "Annotations/img4.xml", "<annotation>" SIZE(33, 17) "%s</annotation>",
-        obj("person", bb("10.5", "2", "12.25", "3"), "<difficult>0</difficult>"));
-    put(r, "Annotations/noimg.xml", "<annotation>" SIZE(10, 10) "</annotation>");
-    put(r, "Annotations/img5.xml", "<annotation>" SIZE(20, 20) "%s</annotation>",
-        obj("car", bb("30", "30", "40", "40"), ""));
+    test_put(r, "Annotations/img1.xml", "<annotation>\n" SIZE(40, 30) "%s%s%s%s%s</annotation>\n",
+             obj(" car \n", bb("5", "6", "20", "25"), "<difficult></difficult>"),
+             obj("person", bb("2", "2", "10", "10"), "<difficult> 1 </difficult>"),
+             obj("dog", bb("1", "1", "5", "5"), ""),
+             obj("car", bb("20", "5", "10", "9"), "<difficult>0</difficult>"),
+             obj("car", bb("0", "0", "45", "35"), ""));
+    test_put(r, "Annotations/img2.xml", "<annotation>" SIZE(16, 16) "</annotation>");
+    test_put(r, "Annotations/img3.xml", "<annotation>%s</annotation>",
+             obj("person", bb("30", "2", "60", "18"), ""));
+    test_put(r, "Annotations/img4.xml", "<annotation>" SIZE(33, 17) "%s</annotation>",
+             obj("person", bb("10.5", "2", "12.25", "3"), "<difficult>0</difficult>"));
+    test_put(r, "Annotations/noimg.xml", "<annotation>" SIZE(10, 10) "</annotation>");
+    test_put(r, "Annotations/img5.xml", "<annotation>" SIZE(20, 20) "%s</annotation>",
+             obj("car", bb("30", "30", "40", "40"), ""));
 }
 
 static bool box_is(const float *b, float x1, float y1, float x2, float y2) {
@@ -213,10 +193,10 @@ static void expect_fail(const char *root, bool is_test, ssd_status want, const c
 
 static void one_image_root(char *r, size_t cap, const char *name, const char *xml) {
     snprintf(r, cap, "%s/%s", base, name);
-    put(r, "labels.txt", "car\nperson\n");
-    put(r, "ImageSets/Main/trainval.txt", "x\n");
+    test_put(r, "labels.txt", "car\nperson\n");
+    test_put(r, "ImageSets/Main/trainval.txt", "x\n");
     image(r, "x.jpg", 20, 20);
-    put(r, "Annotations/x.xml", "%s", xml);
+    test_put(r, "Annotations/x.xml", "%s", xml);
 }
 
 static void test_errors(void) {
@@ -245,22 +225,22 @@ static void test_errors(void) {
 
     /* A listed id without its XML. */
     one_image_root(r, sizeof r, "noxml", "<annotation/>");
-    put(r, "ImageSets/Main/trainval.txt", "x\nghost\n");
+    test_put(r, "ImageSets/Main/trainval.txt", "x\nghost\n");
     image(r, "ghost.jpg", 8, 8);
     expect_fail(r, false, SSD_E_IO, "Annotations/ghost.xml", "trainval.txt:2");
 
     /* Split files: empty, missing, default.txt fallback. */
     one_image_root(r, sizeof r, "emptysplit", "<annotation/>");
-    put(r, "ImageSets/Main/trainval.txt", "");
+    test_put(r, "ImageSets/Main/trainval.txt", "%s", "");
     expect_fail(r, false, SSD_E_FORMAT, "trainval.txt", "lists no images");
-    put(r, "ImageSets/Main/trainval.txt", "\n\n");
+    test_put(r, "ImageSets/Main/trainval.txt", "\n\n");
     expect_fail(r, false, SSD_E_FORMAT, "trainval.txt", "lists no images");
-    put(r, "ImageSets/Main/trainval.txt", "y\nz\n");
-    put(r, "Annotations/y.xml", "<annotation/>");
-    put(r, "Annotations/z.xml", "<annotation/>");
+    test_put(r, "ImageSets/Main/trainval.txt", "y\nz\n");
+    test_put(r, "Annotations/y.xml", "<annotation/>");
+    test_put(r, "Annotations/z.xml", "<annotation/>");
     expect_fail(r, false, SSD_E_FORMAT, "trainval.txt", "none of the 2");
     expect_fail(r, true, SSD_E_IO, "ImageSets/Main/test.txt", "convert split");
-    put(r, "ImageSets/Main/default.txt", "x\n");
+    test_put(r, "ImageSets/Main/default.txt", "x\n");
     ssd_dataset *ds = NULL;
     CHECK_OK(ssd_voc_open(&ds, r, true, NULL));
     ssd_voc_stats s;
@@ -280,13 +260,13 @@ static void test_errors(void) {
     CHECK_OK(ssd_voc_open(&ds, r, false, NULL));
     if (ds) CHECK(ds->num_classes == 21 && !strcmp(ds->class_names[20], "tvmonitor"));
     ssd_dataset_destroy(ds);
-    put(r, "labels.txt", "BACKGROUND\nplate\n");
+    test_put(r, "labels.txt", "BACKGROUND\nplate\n");
     CHECK_OK(ssd_voc_open(&ds, r, false, NULL));
     if (ds) CHECK(ds->num_classes == 2 && !strcmp(ds->class_names[1], "plate"));
     ssd_dataset_destroy(ds);
-    put(r, "labels.txt", "a\nb\n\na \n");
+    test_put(r, "labels.txt", "a\nb\n\na \n");
     expect_fail(r, false, SSD_E_FORMAT, "labels.txt:4", "'a' is listed twice");
-    put(r, "labels.txt", "\n \n");
+    test_put(r, "labels.txt", "\n \n");
     expect_fail(r, false, SSD_E_FORMAT, "labels.txt", "no class names");
     char **names;
     int n;
@@ -296,7 +276,7 @@ static void test_errors(void) {
 static void test_concat(void) {
     char r[2200];
     one_image_root(r, sizeof r, "second", "<annotation/>");
-    put(r, "labels.txt", "car\nperson\n");
+    test_put(r, "labels.txt", "car\nperson\n");
     const char *roots[2] = {root_a, r};
     ssd_dataset *ds = NULL;
     CHECK_OK(ssd_voc_concat(&ds, roots, 2, false, NULL));
@@ -316,7 +296,7 @@ static void test_concat(void) {
         CHECK(ssd_voc_stats_get(ds, &(ssd_voc_stats){0}) == SSD_E_INVAL);
     }
     ssd_dataset_destroy(ds);
-    put(r, "labels.txt", "car\ntruck\n");
+    test_put(r, "labels.txt", "car\ntruck\n");
     CHECK(ssd_voc_concat(&ds, roots, 2, false, NULL) == SSD_E_INVAL && ds == NULL);
     CHECK(strstr(ssd_error_message(), "'truck'") && strstr(ssd_error_message(), root_a));
 }
