@@ -358,17 +358,17 @@ ssd_status cpu_bn_bwd(ssd_backend *be, ssd_tensor *dx, ssd_tensor *dgamma, ssd_t
         return ssd_error_set(SSD_E_UNSUPPORTED, "bn_bwd: fused activation %d unsupported",
                              (int)p->act);
     int64_t C = x->shape[1];
-    bool ours = cpu_bn_ws_payload(ws, CPU_BN_WS_OWN, C) != 0;
-    bool theirs = cpu_bn_ws_payload(ws, CPU_BN_WS_DNNL, C) != 0;
-    if (theirs || (!ours && c->bn_onednn) || !geo_of(x, &g))
-        return cpu_bn_bwd_dnnl(be, dx, dgamma, dbeta, dy, x, y, ws, gamma, save_mean, save_invstd,
-                               running_var, p);
     SSD_TRY(cpu_bn_check_c(gamma, C, "gamma"));
     SSD_TRY(cpu_bn_check_c(save_mean, C, "save_mean"));
     if (p->training)
         SSD_TRY(cpu_bn_check_c(save_invstd, C, "save_invstd"));
     else
         SSD_TRY(cpu_bn_check_c(running_var, C, "running_var"));
+    bool ours = cpu_bn_ws_payload(ws, CPU_BN_WS_OWN, C) != 0;
+    bool theirs = cpu_bn_ws_payload(ws, CPU_BN_WS_DNNL, C) != 0;
+    if (theirs || (!ours && c->bn_onednn) || !geo_of(x, &g))
+        return cpu_bn_bwd_dnnl(be, dx, dgamma, dbeta, dy, x, y, ws, gamma, save_mean, save_invstd,
+                               running_var, p);
     float *t[T_COUNT];
     double *part, *s;
     SSD_TRY(tables(c, &g, t, &part, &s));

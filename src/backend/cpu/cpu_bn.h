@@ -19,6 +19,8 @@ size_t cpu_bn_ws_payload(const ssd_tensor *ws, int kind, int64_t C);
 /* A plain f32 (C) vector. */
 ssd_status cpu_bn_check_c(const ssd_tensor *t, int64_t c, const char *name);
 
+/* oneDNN's primitive, for cpu_bn_fwd and cpu_bn_bwd, which checked the
+ * arguments before choosing it. */
 ssd_status cpu_bn_fwd_dnnl(ssd_backend *be, ssd_tensor *y, ssd_tensor *save_mean,
                            ssd_tensor *save_invstd, ssd_tensor *ws, const ssd_tensor *x,
                            const ssd_tensor *gamma, const ssd_tensor *beta,
