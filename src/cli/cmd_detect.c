@@ -9,10 +9,10 @@
 #include "cli/cli.h"
 
 #include "core/fileio.h"
-#include "core/json.h"
 #include "core/log.h"
 #include "core/mem.h"
 #include "core/progress.h"
+#include "core/strbuf.h"
 #include "core/threadpool.h"
 #include "core/threads.h"
 #include "data/augment.h"
@@ -25,7 +25,6 @@
 #include <errno.h>
 #include <getopt.h>
 #include <math.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -260,62 +259,17 @@ static ssd_status names_read(names *l, const char *path) {
     return st;
 }
 
-/* ---- growing text buffer for --json / --csv ----------------------------------------------------
- */
-
-typedef struct {
-    char *s;
-    size_t len, cap;
-    bool oom;
-} sbuf;
-
-static void sb_printf(sbuf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void sb_printf(sbuf *b, const char *fmt, ...) {
-    if (b->oom) return;
-    for (;;) {
-        va_list ap;
-        va_start(ap, fmt);
-        int n = vsnprintf(b->s ? b->s + b->len : NULL, b->s ? b->cap - b->len : 0, fmt, ap);
-        va_end(ap);
-        if (n < 0) {
-            b->oom = true;
-            return;
-        }
-        if (b->s && b->len + (size_t)n < b->cap) {
-            b->len += (size_t)n;
-            return;
-        }
-        size_t nc = b->cap ? b->cap * 2 : 4096;
-        while (nc <= b->len + (size_t)n) nc *= 2;
-        char *ns = ssd_realloc(b->s, nc);
-        if (!ns) {
-            b->oom = true;
-            return;
-        }
-        b->s = ns;
-        b->cap = nc;
-    }
-}
-
-static void sb_json_str(sbuf *b, const char *s) {
-    char *q = ssd_json_quote(s);
-    if (!q) {
-        b->oom = true;
-        return;
-    }
-    sb_printf(b, "%s", q);
-    ssd_free(q);
-}
+/* ---- the --json and --csv texts ---------------------------------------------------------- */
 
 /* RFC 4180: quoted when it holds a comma, quote or line break. */
-static void sb_csv_str(sbuf *b, const char *s) {
+static void sb_csv_str(ssd_strbuf *b, const char *s) {
     if (!strpbrk(s, ",\"\r\n")) {
-        sb_printf(b, "%s", s);
+        ssd_strbuf_printf(b, "%s", s);
         return;
     }
-    sb_printf(b, "\"");
-    for (const char *p = s; *p; p++) sb_printf(b, *p == '"' ? "\"\"" : "%c", *p);
-    sb_printf(b, "\"");
+    ssd_strbuf_printf(b, "\"");
+    for (const char *p = s; *p; p++) ssd_strbuf_printf(b, *p == '"' ? "\"\"" : "%c", *p);
+    ssd_strbuf_printf(b, "\"");
 }
 
 /* ---- the run --------------------------------------------------------------------------------- */
@@ -379,7 +333,7 @@ typedef struct {
     bool *skip;
     ssd_detect_post post;
     ssd_draw_opts draw;
-    sbuf json, csv;
+    ssd_strbuf json, csv;
     int json_items, failed, done, total_dets;
 } runner;
 
@@ -394,27 +348,29 @@ static void report(runner *r, item *it) {
                q->box[3], q->box[2] - q->box[0], q->box[3] - q->box[1]);
     }
     if (a->json) {
-        sb_printf(&r->json, "%s\n  {\"image\": ", r->json_items++ ? "," : "[");
-        sb_json_str(&r->json, it->path);
-        sb_printf(&r->json, ", \"width\": %d, \"height\": %d, \"detections\": [", it->img.w,
-                  it->img.h);
+        ssd_strbuf_printf(&r->json, "%s\n  {\"image\": ", r->json_items++ ? "," : "[");
+        ssd_strbuf_json(&r->json, it->path);
+        ssd_strbuf_printf(&r->json, ", \"width\": %d, \"height\": %d, \"detections\": [", it->img.w,
+                          it->img.h);
         for (int d = 0; d < it->nd; d++) {
             const ssd_detection *q = &it->det[d];
-            sb_printf(&r->json, "%s\n    {\"class_id\": %d, \"label\": ", d ? "," : "", q->label);
-            sb_json_str(&r->json, r->labels.names[q->label]);
-            sb_printf(&r->json, ", \"confidence\": %.9g, \"box\": [%.9g, %.9g, %.9g, %.9g]}",
-                      q->prob, q->box[0], q->box[1], q->box[2], q->box[3]);
+            ssd_strbuf_printf(&r->json, "%s\n    {\"class_id\": %d, \"label\": ", d ? "," : "",
+                              q->label);
+            ssd_strbuf_json(&r->json, r->labels.names[q->label]);
+            ssd_strbuf_printf(&r->json,
+                              ", \"confidence\": %.9g, \"box\": [%.9g, %.9g, %.9g, %.9g]}", q->prob,
+                              q->box[0], q->box[1], q->box[2], q->box[3]);
         }
-        sb_printf(&r->json, "%s]}", it->nd ? "\n  " : "");
+        ssd_strbuf_printf(&r->json, "%s]}", it->nd ? "\n  " : "");
     }
     if (a->csv) {
         for (int d = 0; d < it->nd; d++) {
             const ssd_detection *q = &it->det[d];
             sb_csv_str(&r->csv, it->path);
-            sb_printf(&r->csv, ",%d,%d,%d,", it->img.w, it->img.h, q->label);
+            ssd_strbuf_printf(&r->csv, ",%d,%d,%d,", it->img.w, it->img.h, q->label);
             sb_csv_str(&r->csv, r->labels.names[q->label]);
-            sb_printf(&r->csv, ",%.9g,%.9g,%.9g,%.9g,%.9g\n", q->prob, q->box[0], q->box[1],
-                      q->box[2], q->box[3]);
+            ssd_strbuf_printf(&r->csv, ",%.9g,%.9g,%.9g,%.9g,%.9g\n", q->prob, q->box[0], q->box[1],
+                              q->box[2], q->box[3]);
         }
     }
 }
@@ -548,7 +504,7 @@ static ssd_status write_outputs(runner *r) {
     const detect_args *a = r->a;
     ssd_status st = SSD_OK;
     if (a->json) {
-        sb_printf(&r->json, "%s]\n", r->json_items ? "\n" : "[");
+        ssd_strbuf_printf(&r->json, "%s]\n", r->json_items ? "\n" : "[");
         if (r->json.oom) return SSD_E_NOMEM;
         st = ssd_file_write_atomic(a->json, r->json.s, r->json.len);
     }
@@ -679,8 +635,8 @@ done:
     names_free(&r.labels);
     names_free(&pth_labels);
     ssd_free(r.skip);
-    ssd_free(r.json.s);
-    ssd_free(r.csv.s);
+    ssd_strbuf_free(&r.json);
+    ssd_strbuf_free(&r.csv);
     ssd_detector_destroy(r.det);
     ssd_out_spec_free(&out);
     ssd_path_list_free(&in);

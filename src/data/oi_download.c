@@ -5,6 +5,7 @@
 #include "core/log.h"
 #include "core/mem.h"
 #include "core/rng.h"
+#include "core/strbuf.h"
 #include "data/csv.h"
 #include "data/data_io.h"
 #include "data/image.h"
@@ -13,7 +14,6 @@
 #include <ctype.h>
 #include <errno.h>
 #include <math.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -604,36 +604,6 @@ ssd_status ssd_oi_select(const ssd_oi_download_cfg *cfg, ssd_oi_selection **out)
 /* ---- step 2: statistics ------------------------------------------------------------------ */
 
 typedef struct {
-    char *s;
-    size_t len, cap;
-    bool oom;
-} sbuf;
-
-static void sb_printf(sbuf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void sb_printf(sbuf *b, const char *fmt, ...) {
-    if (b->oom) return;
-    va_list ap;
-    va_start(ap, fmt);
-    int n = vsnprintf(NULL, 0, fmt, ap);
-    va_end(ap);
-    if (n < 0) return;
-    if (b->len + (size_t)n + 1 > b->cap) {
-        size_t nc = (b->len + (size_t)n + 1) * 2;
-        char *ns = ssd_realloc(b->s, nc);
-        if (!ns) {
-            b->oom = true;
-            return;
-        }
-        b->s = ns;
-        b->cap = nc;
-    }
-    va_start(ap, fmt);
-    vsnprintf(b->s + b->len, b->cap - b->len, fmt, ap);
-    va_end(ap);
-    b->len += (size_t)n;
-}
-
-typedef struct {
     const char *name;
     int64_t n;
 } class_count;
@@ -645,7 +615,7 @@ static int cmp_count(const void *a, const void *b) {
 }
 
 char *ssd_oi_stats_format(const ssd_oi_selection *s) {
-    sbuf b = {0};
+    ssd_strbuf b = {0};
     ssd_oi_counts n;
     ssd_oi_selection_counts(s, &n);
     class_count *cc = ssd_calloc((size_t)s->nclasses + 1, sizeof *cc);
@@ -653,10 +623,10 @@ char *ssd_oi_stats_format(const ssd_oi_selection *s) {
     static const char *rule = "-------------------------------------";
     for (int d = 0; d < 3; d++) {
         const split_rows *r = &s->split[d];
-        sb_printf(&b, "\n%s\n '%s' set statistics\n%s\n", rule, ssd_oi_splits[d], rule);
-        sb_printf(&b, "  Image count:  %lld\n", (long long)n.images[d]);
-        sb_printf(&b, "  Bounding box count:  %lld\n", (long long)r->n);
-        sb_printf(&b, "  Bounding box distribution: \n");
+        ssd_strbuf_printf(&b, "\n%s\n '%s' set statistics\n%s\n", rule, ssd_oi_splits[d], rule);
+        ssd_strbuf_printf(&b, "  Image count:  %lld\n", (long long)n.images[d]);
+        ssd_strbuf_printf(&b, "  Bounding box count:  %lld\n", (long long)r->n);
+        ssd_strbuf_printf(&b, "  Bounding box distribution: \n");
         for (int c = 0; c < s->nclasses; c++) {
             cc[c].name = s->class_names[c];
             cc[c].n = 0;
@@ -665,16 +635,16 @@ char *ssd_oi_stats_format(const ssd_oi_selection *s) {
         qsort(cc, (size_t)s->nclasses, sizeof *cc, cmp_count);
         for (int c = 0; c < s->nclasses; c++)
             if (cc[c].n)
-                sb_printf(&b, "    %s:  %lld/%lld = %.2f\n", cc[c].name, (long long)cc[c].n,
-                          (long long)r->n, (double)cc[c].n / (double)r->n);
-        sb_printf(&b, " \n");
+                ssd_strbuf_printf(&b, "    %s:  %lld/%lld = %.2f\n", cc[c].name, (long long)cc[c].n,
+                                  (long long)r->n, (double)cc[c].n / (double)r->n);
+        ssd_strbuf_printf(&b, " \n");
     }
-    sb_printf(&b, "\n%s\n Overall statistics\n%s\n", rule, rule);
-    sb_printf(&b, "  Image count:  %lld\n", (long long)n.total_images);
-    sb_printf(&b, "  Bounding box count:  %lld\n\n", (long long)n.total_boxes);
+    ssd_strbuf_printf(&b, "\n%s\n Overall statistics\n%s\n", rule, rule);
+    ssd_strbuf_printf(&b, "  Image count:  %lld\n", (long long)n.total_images);
+    ssd_strbuf_printf(&b, "  Bounding box count:  %lld\n\n", (long long)n.total_boxes);
     ssd_free(cc);
     if (b.oom) {
-        ssd_free(b.s);
+        ssd_strbuf_free(&b);
         ssd_error_set(SSD_E_NOMEM, "out of memory");
         return NULL;
     }

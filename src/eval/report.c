@@ -6,9 +6,9 @@
 #include "core/log.h"
 #include "core/mem.h"
 #include "core/pyfmt.h"
+#include "core/strbuf.h"
 
 #include <math.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -193,147 +193,103 @@ void ssd_eval_log(const ssd_eval_results *r, const char *prefix) {
 
 /* --- metrics.json -------------------------------------------------------------- */
 
-typedef struct {
-    char *s;
-    size_t n, cap;
-    bool oom;
-} sbuf;
-
-static void put(sbuf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void put(sbuf *b, const char *fmt, ...) {
-    if (b->oom) return;
-    for (;;) {
-        va_list ap;
-        va_start(ap, fmt);
-        int len = vsnprintf(b->s ? b->s + b->n : NULL, b->s ? b->cap - b->n : 0, fmt, ap);
-        va_end(ap);
-        if (len < 0) {
-            b->oom = true;
-            return;
-        }
-        if (b->s && b->n + (size_t)len < b->cap) {
-            b->n += (size_t)len;
-            return;
-        }
-        size_t c = b->cap ? b->cap * 2 : 4096;
-        while (c < b->n + (size_t)len + 1) c *= 2;
-        char *q = ssd_realloc(b->s, c);
-        if (!q) {
-            b->oom = true;
-            return;
-        }
-        b->s = q;
-        b->cap = c;
-    }
-}
-
-static void put_str(sbuf *b, const char *s) {
-    put(b, "\"");
-    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
-        if (*p == '"' || *p == '\\')
-            put(b, "\\%c", *p);
-        else if (*p < 0x20)
-            put(b, "\\u%04x", *p);
-        else
-            put(b, "%c", *p);
-    }
-    put(b, "\"");
-}
-
 /* A number, or null for NaN and for COCO's -1 (absent). */
-static void put_num(sbuf *b, double v, bool minus_one_is_null) {
+static void put_num(ssd_strbuf *b, double v, bool minus_one_is_null) {
     char t[40];
     if (!isfinite(v) || (minus_one_is_null && v == -1))
-        put(b, "null");
+        ssd_strbuf_printf(b, "null");
     else
-        put(b, "%s", ssd_pyfloat_repr(v, t, sizeof t));
+        ssd_strbuf_printf(b, "%s", ssd_pyfloat_repr(v, t, sizeof t));
 }
 
-static void put_coco(sbuf *b, const ssd_coco_ap *c) {
-    put(b, "{\"AP\": ");
+static void put_coco(ssd_strbuf *b, const ssd_coco_ap *c) {
+    ssd_strbuf_printf(b, "{\"AP\": ");
     put_num(b, c->ap, true);
-    put(b, ", \"AP50\": ");
+    ssd_strbuf_printf(b, ", \"AP50\": ");
     put_num(b, c->ap50, true);
-    put(b, ", \"AP75\": ");
+    ssd_strbuf_printf(b, ", \"AP75\": ");
     put_num(b, c->ap75, true);
-    put(b, ", \"AP_small\": ");
+    ssd_strbuf_printf(b, ", \"AP_small\": ");
     put_num(b, c->ap_small, true);
-    put(b, ", \"AP_medium\": ");
+    ssd_strbuf_printf(b, ", \"AP_medium\": ");
     put_num(b, c->ap_medium, true);
-    put(b, ", \"AP_large\": ");
+    ssd_strbuf_printf(b, ", \"AP_large\": ");
     put_num(b, c->ap_large, true);
-    put(b, "}");
+    ssd_strbuf_printf(b, "}");
 }
 
 ssd_status ssd_eval_write_json(const ssd_eval_results *r, const char *path,
                                const char *const *meta) {
-    sbuf b = {0};
-    put(&b, "{\n");
+    ssd_strbuf b = {0};
+    ssd_strbuf_printf(&b, "{\n");
     for (int i = 0; meta && meta[i] && meta[i + 1]; i += 2) {
-        put(&b, "  ");
-        put_str(&b, meta[i]);
-        put(&b, ": ");
-        put_str(&b, meta[i + 1]);
-        put(&b, ",\n");
+        ssd_strbuf_printf(&b, "  ");
+        ssd_strbuf_json(&b, meta[i]);
+        ssd_strbuf_printf(&b, ": ");
+        ssd_strbuf_json(&b, meta[i + 1]);
+        ssd_strbuf_printf(&b, ",\n");
     }
-    put(&b, "  \"images\": %lld,\n  \"skipped_images\": %lld,\n", (long long)r->images,
-        (long long)r->skipped);
-    put(&b, "  \"images_per_second\": ");
+    ssd_strbuf_printf(&b, "  \"images\": %lld,\n  \"skipped_images\": %lld,\n",
+                      (long long)r->images, (long long)r->skipped);
+    ssd_strbuf_printf(&b, "  \"images_per_second\": ");
     put_num(&b, r->images_per_s, false);
-    put(&b, ",\n  \"iou_threshold\": ");
+    ssd_strbuf_printf(&b, ",\n  \"iou_threshold\": ");
     put_num(&b, r->params.iou_threshold, false);
-    put(&b, ",\n  \"use_2007_metric\": %s,\n  \"score_threshold\": ",
-        r->params.use_2007_metric ? "true" : "false");
+    ssd_strbuf_printf(&b, ",\n  \"use_2007_metric\": %s,\n  \"score_threshold\": ",
+                      r->params.use_2007_metric ? "true" : "false");
     put_num(&b, r->params.score_threshold, false);
-    put(&b, ",\n  \"mAP\": ");
+    ssd_strbuf_printf(&b, ",\n  \"mAP\": ");
     put_num(&b, r->map, false);
-    put(&b, ",\n  \"mAP_voc07\": ");
+    ssd_strbuf_printf(&b, ",\n  \"mAP_voc07\": ");
     put_num(&b, r->map_voc07, false);
-    put(&b, ",\n  \"mAP_voc_area\": ");
+    ssd_strbuf_printf(&b, ",\n  \"mAP_voc_area\": ");
     put_num(&b, r->map_voc_area, false);
-    put(&b, ",\n  \"classes_in_mean\": %d,\n  \"coco\": ", r->num_present);
+    ssd_strbuf_printf(&b, ",\n  \"classes_in_mean\": %d,\n  \"coco\": ", r->num_present);
     put_coco(&b, &r->coco);
-    put(&b, ",\n  \"precision\": ");
+    ssd_strbuf_printf(&b, ",\n  \"precision\": ");
     put_num(&b, r->precision, false);
-    put(&b, ",\n  \"recall\": ");
+    ssd_strbuf_printf(&b, ",\n  \"recall\": ");
     put_num(&b, r->recall, false);
-    put(&b, ",\n  \"f1\": ");
+    ssd_strbuf_printf(&b, ",\n  \"f1\": ");
     put_num(&b, r->f1, false);
-    put(&b, ",\n  \"tp\": %lld,\n  \"fp\": %lld,\n  \"objects\": %lld,\n  \"classes\": [",
-        (long long)r->tp, (long long)r->fp, (long long)r->num_gt);
+    ssd_strbuf_printf(&b,
+                      ",\n  \"tp\": %lld,\n  \"fp\": %lld,\n  \"objects\": %lld,\n  \"classes\": [",
+                      (long long)r->tp, (long long)r->fp, (long long)r->num_gt);
     for (int c = 1; c < r->num_classes; c++) {
         const ssd_eval_class *k = &r->classes[c];
         char png[300];
         ssd_eval_pr_filename(k->name, png, sizeof png);
-        put(&b, "%s\n    {\"name\": ", c > 1 ? "," : "");
-        put_str(&b, k->name);
-        put(&b, ", \"present\": %s, \"objects\": %lld, \"difficult\": %lld, \"detections\": %lld",
+        ssd_strbuf_printf(&b, "%s\n    {\"name\": ", c > 1 ? "," : "");
+        ssd_strbuf_json(&b, k->name);
+        ssd_strbuf_printf(
+            &b, ", \"present\": %s, \"objects\": %lld, \"difficult\": %lld, \"detections\": %lld",
             k->present ? "true" : "false", (long long)k->num_gt, (long long)k->num_difficult,
             (long long)k->num_det);
-        put(&b, ",\n     \"AP\": ");
+        ssd_strbuf_printf(&b, ",\n     \"AP\": ");
         put_num(&b, k->ap, false);
-        put(&b, ", \"AP_voc07\": ");
+        ssd_strbuf_printf(&b, ", \"AP_voc07\": ");
         put_num(&b, k->ap_voc07, false);
-        put(&b, ", \"AP_voc_area\": ");
+        ssd_strbuf_printf(&b, ", \"AP_voc_area\": ");
         put_num(&b, k->ap_voc_area, false);
-        put(&b, ",\n     \"coco\": ");
+        ssd_strbuf_printf(&b, ",\n     \"coco\": ");
         put_coco(&b, &k->coco);
-        put(&b, ",\n     \"precision\": ");
+        ssd_strbuf_printf(&b, ",\n     \"precision\": ");
         put_num(&b, k->precision, false);
-        put(&b, ", \"recall\": ");
+        ssd_strbuf_printf(&b, ", \"recall\": ");
         put_num(&b, k->recall, false);
-        put(&b, ", \"f1\": ");
+        ssd_strbuf_printf(&b, ", \"f1\": ");
         put_num(&b, k->f1, false);
-        put(&b, ", \"tp\": %lld, \"fp\": %lld, \"best_f1\": ", (long long)k->tp, (long long)k->fp);
+        ssd_strbuf_printf(&b, ", \"tp\": %lld, \"fp\": %lld, \"best_f1\": ", (long long)k->tp,
+                          (long long)k->fp);
         put_num(&b, k->best_f1, false);
-        put(&b, ", \"best_f1_score_threshold\": ");
+        ssd_strbuf_printf(&b, ", \"best_f1_score_threshold\": ");
         put_num(&b, k->best_f1_threshold, false);
-        put(&b, ", \"pr_curve\": ");
-        put_str(&b, png);
-        put(&b, "}");
+        ssd_strbuf_printf(&b, ", \"pr_curve\": ");
+        ssd_strbuf_json(&b, png);
+        ssd_strbuf_printf(&b, "}");
     }
-    put(&b, "\n  ]\n}\n");
-    ssd_status st = b.oom ? SSD_E_NOMEM : ssd_file_write_atomic(path, b.s, b.n);
-    ssd_free(b.s);
+    ssd_strbuf_printf(&b, "\n  ]\n}\n");
+    ssd_status st = b.oom ? SSD_E_NOMEM : ssd_file_write_atomic(path, b.s, b.len);
+    ssd_strbuf_free(&b);
     return st;
 }

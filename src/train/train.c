@@ -8,6 +8,7 @@
 #include "core/mem.h"
 #include "core/progress.h"
 #include "core/pyfmt.h"
+#include "core/strbuf.h"
 #include "core/threads.h"
 #include "data/loader.h"
 #include "data/open_images.h"
@@ -62,77 +63,59 @@ void ssd_train_config_defaults(ssd_train_config *c) {
 
 /* --- the arguments line: argparse's Namespace repr -------------------------- */
 
-typedef struct {
-    char *s;
-    size_t n, cap;
-} sbuf;
-
-static void put(sbuf *b, const char *s) {
-    size_t k = strlen(s);
-    if (b->n + k + 1 > b->cap) {
-        size_t cap = (b->cap + k + 1) * 2;
-        char *ns = ssd_realloc(b->s, cap);
-        if (!ns) return;
-        b->s = ns;
-        b->cap = cap;
-    }
-    memcpy(b->s + b->n, s, k + 1);
-    b->n += k;
-}
-
-static void put_str(sbuf *b, const char *s) {
+static void put_str(ssd_strbuf *b, const char *s) {
     if (!s) {
-        put(b, "None");
+        ssd_strbuf_puts(b, "None");
         return;
     }
-    put(b, "'");
+    ssd_strbuf_puts(b, "'");
     for (const char *p = s; *p; p++) {
         char ch[3] = {*p, 0, 0};
         if (*p == '\'' || *p == '\\') {
             ch[0] = '\\';
             ch[1] = *p;
         }
-        put(b, ch);
+        ssd_strbuf_puts(b, ch);
     }
-    put(b, "'");
+    ssd_strbuf_puts(b, "'");
 }
 
-static void kv(sbuf *b, const char *k, const char *v) {
-    if (b->n > 10) put(b, ", ");
-    put(b, k);
-    put(b, "=");
-    put(b, v);
+static void kv(ssd_strbuf *b, const char *k, const char *v) {
+    if (b->len > 10) ssd_strbuf_puts(b, ", ");
+    ssd_strbuf_puts(b, k);
+    ssd_strbuf_puts(b, "=");
+    ssd_strbuf_puts(b, v);
 }
 
-static void kv_str(sbuf *b, const char *k, const char *v) {
-    if (b->n > 10) put(b, ", ");
-    put(b, k);
-    put(b, "=");
+static void kv_str(ssd_strbuf *b, const char *k, const char *v) {
+    if (b->len > 10) ssd_strbuf_puts(b, ", ");
+    ssd_strbuf_puts(b, k);
+    ssd_strbuf_puts(b, "=");
     put_str(b, v);
 }
 
-static void kv_f(sbuf *b, const char *k, double v) {
+static void kv_f(ssd_strbuf *b, const char *k, double v) {
     char t[40];
     kv(b, k, isnan(v) ? "None" : ssd_pyfloat_repr(v, t, sizeof t));
 }
 
-static void kv_i(sbuf *b, const char *k, long long v) {
+static void kv_i(ssd_strbuf *b, const char *k, long long v) {
     char t[32];
     snprintf(t, sizeof t, "%lld", v);
     kv(b, k, t);
 }
 
 static void log_args(const ssd_train_config *c) {
-    sbuf b = {0};
-    put(&b, "Namespace(");
+    ssd_strbuf b = {0};
+    ssd_strbuf_puts(&b, "Namespace(");
     kv_str(&b, "dataset_type", c->dataset_type);
-    if (b.n > 10) put(&b, ", ");
-    put(&b, "datasets=[");
+    if (b.len > 10) ssd_strbuf_puts(&b, ", ");
+    ssd_strbuf_puts(&b, "datasets=[");
     for (int i = 0; i < c->ndatasets; i++) {
-        if (i) put(&b, ", ");
+        if (i) ssd_strbuf_puts(&b, ", ");
         put_str(&b, c->datasets[i]);
     }
-    put(&b, "]");
+    ssd_strbuf_puts(&b, "]");
     kv(&b, "balance_data", c->balance_data ? "True" : "False");
     kv_str(&b, "net", c->net);
     kv_i(&b, "resolution", c->resolution);
@@ -163,9 +146,9 @@ static void log_args(const ssd_train_config *c) {
     kv_i(&b, "seed", (long long)c->seed);
     kv_i(&b, "threads", c->threads);
     kv(&b, "strict", c->strict ? "True" : "False");
-    put(&b, ")");
+    ssd_strbuf_puts(&b, ")");
     if (b.s) ssd_info("%s", b.s);
-    ssd_free(b.s);
+    ssd_strbuf_free(&b);
 }
 
 /* str(SSDSpec(...)) as the reference logs it: ints stay ints, derived sizes are floats. */
