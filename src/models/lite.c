@@ -30,6 +30,19 @@ void ssd_lite_headers(ssd_graph *g, const int *taps, const int *in, int n, int p
     }
 }
 
+ssd_status ssd_lite_heads(ssd_model *m, const int head_in[6], ssd_priors_family family) {
+    ssd_graph *g = &m->g;
+    m->nheads = 6;
+    for (int h = 0; h < 6; h++) m->anchors[h] = 6;
+    ssd_graph_set_section(g, SSD_SEC_CLS);
+    ssd_lite_headers(g, m->tap, head_in, 6, 6 * m->num_classes, "classification_headers",
+                     m->cls_out);
+    ssd_graph_set_section(g, SSD_SEC_REG);
+    ssd_lite_headers(g, m->tap, head_in, 6, 6 * 4, "regression_headers", m->reg_out);
+    ssd_model_set_config(m, family);
+    return ssd_graph_status(g);
+}
+
 /* conv_bn and conv_dw of mobilenet.py; the ReLU modules are fused, so the names skip
  * them (conv_dw: .0 conv, .1 bn, .3 conv, .4 bn). */
 int ssd_mobilenet_v1(ssd_graph *g, int x, int *tap12) {

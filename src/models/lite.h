@@ -3,6 +3,7 @@
 #ifndef SSD_MODELS_LITE_H
 #define SSD_MODELS_LITE_H
 
+#include "models/model.h"
 #include "nn/graph.h"
 
 /* SeperableConv2d(cin, cout, k, stride, pad) named prefix: depthwise k x k with bias
@@ -18,6 +19,11 @@ int ssd_lite_extra(ssd_graph *g, int x, int idx, int cin, int mid, int cout, int
  * conv for the last, named <prefix>.<h>; out[h] receives each header's last node. */
 void ssd_lite_headers(ssd_graph *g, const int *taps, const int *in, int n, int per,
                       const char *prefix, int *out);
+
+/* The heads of a -lite net whose six taps are set: six anchors per map,
+ * classification_headers then regression_headers (ssd_lite_headers) with in
+ * channels head_in, and the priors of `family`. Returns the graph's status. */
+ssd_status ssd_lite_heads(ssd_model *m, const int head_in[6], ssd_priors_family family);
 
 /* MobileNetV1's features (vision/nn/mobilenet.py, base_net.0 .. base_net.13) from node x:
  * returns the last node and sets *tap12 to the output of base_net.11 (source layer 12). */

@@ -49,13 +49,5 @@ ssd_status ssd_build_sq_ssd_lite(ssd_model *m) {
         x = ssd_lite_extra(g, x, e, extras[e].cin, extras[e].mid, extras[e].cout, extras[e].pad);
         m->tap[1 + e] = x;
     }
-    m->nheads = 6;
-    for (int h = 0; h < 6; h++) m->anchors[h] = 6;
-    ssd_graph_set_section(g, SSD_SEC_CLS);
-    ssd_lite_headers(g, m->tap, head_in, 6, 6 * m->num_classes, "classification_headers",
-                     m->cls_out);
-    ssd_graph_set_section(g, SSD_SEC_REG);
-    ssd_lite_headers(g, m->tap, head_in, 6, 6 * 4, "regression_headers", m->reg_out);
-    ssd_model_set_config(m, SSD_PRIORS_SQUEEZENET);
-    return ssd_graph_status(g);
+    return ssd_lite_heads(m, head_in, SSD_PRIORS_SQUEEZENET);
 }
