@@ -185,7 +185,7 @@ static ssd_status run(const eval_opts *o) {
     }
     if (st == SSD_OK && ssd_dataset_size(ds) == 0)
         st = ssd_error_set(SSD_E_INVAL, "%s: the test split has no image", o->dataset);
-    if (st == SSD_OK) st = ssd_backend_create(&be, backend);
+    if (st == SSD_OK) st = ssd_backend_create_or_cpu(&be, backend, SSD_LOG_WARNING, "evaluating");
     if (st == SSD_OK)
         st = ssd_model_create_wm(&m, be, o->net, ds->num_classes, o->resolution,
                                  (float)o->mb2_width_mult);

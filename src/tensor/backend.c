@@ -62,6 +62,16 @@ const char *ssd_backend_choose(bool use_cuda, int level, const char *what) {
     return "cpu";
 }
 
+ssd_status ssd_backend_create_or_cpu(ssd_backend **out, const char *name, int level,
+                                     const char *what) {
+    ssd_status st = ssd_backend_create(out, name);
+    if (st == SSD_OK || strcmp(name, "cuda") != 0) return st;
+    ssd_log((ssd_log_level)level, "CUDA is not usable (%s); %s on the CPU.", ssd_error_message(),
+            what);
+    ssd_error_clear();
+    return ssd_backend_create(out, "cpu");
+}
+
 const char *ssd_backend_list(void) {
 #ifdef SSD_HAVE_CUDA
     return "ref,cpu,cuda";

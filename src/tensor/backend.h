@@ -286,6 +286,11 @@ ssd_status ssd_backend_cuda_create(ssd_backend **out);
  * when CUDA was asked for but is absent, logs at `level` (an ssd_log_level) why, and that
  * `what` ("training", ...) runs on the CPU instead. */
 const char *ssd_backend_choose(bool use_cuda, int level, const char *what);
+/* ssd_backend_create(name), except that a "cuda" backend that cannot be made although a
+ * device is counted (a busy exclusive-mode GPU, a broken cuDNN) gives the CPU backend, with
+ * the reason logged at `level` as ssd_backend_choose does. */
+ssd_status ssd_backend_create_or_cpu(ssd_backend **out, const char *name, int level,
+                                     const char *what);
 
 /* Number of usable CUDA devices: 0 when the CUDA backend is not built, no driver or no GPU. */
 int ssd_backend_cuda_devices(void);

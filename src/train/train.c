@@ -529,8 +529,8 @@ static ssd_status open_backend(const ssd_train_config *c, ssd_backend **be) {
     SSD_TRY(ssd_precision_parse(c->precision ? c->precision : "fp32", &prec));
     const bool gpu = strcmp(ssd_backend_choose(c->use_cuda, SSD_LOG_INFO, "training"), "cuda") == 0;
     char d[256];
-    SSD_TRY(ssd_backend_create(be, gpu ? "cuda" : "cpu"));
-    if (gpu)
+    SSD_TRY(ssd_backend_create_or_cpu(be, gpu ? "cuda" : "cpu", SSD_LOG_WARNING, "training"));
+    if (strcmp((*be)->ops->name, "cuda") == 0)
         ssd_info("Training on the GPU: cuda %s, precision %s.",
                  ssd_backend_cuda_describe(d, sizeof d), ssd_precision_name(prec));
     return ssd_backend_set_precision(*be, prec);

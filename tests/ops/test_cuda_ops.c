@@ -191,7 +191,8 @@ static const conv_cfg convs[] = {
     {"mb1 1x1 64->128 at 38x38", 2, 64, 38, 38, 128, 1, 1, 0, 1, 1, false, SSD_ACT_RELU},
 };
 
-/* A bf16 inference conv (ssd_conv2d_params.prec) on cuda against the reference's emulation
+/* A bf16 inference conv (ssd_conv2d_params.prec, through conv2d_infer as the nn layers and
+ * the ONNX runtime call it) on cuda against the reference's emulation
  * (operands rounded to bfloat16, sums in double, y rounded for BF16_Y). BF16_Y: cuDNN sums in
  * float32 and stores its sum in bfloat16 before the bias and activation, so y may be one
  * rounding further off. BF16 runs on TF32 (finer operands, y float32). */
@@ -210,7 +211,7 @@ static void t_conv_bf16_infer(ctx *x, const conv_cfg *q, ssd_conv_prec prec) {
     tp_rand(x, &B, 1, bs, 1, 0);
     tp_empty(x, &Y);
     CHECK_OK(x->ref->ops->conv2d_infer(x->ref, &Y.r, &X.r, &W.r, q->bias ? &B.r : NULL, &p));
-    CHECK_OK(x->cu->ops->conv2d_fwd(x->cu, &Y.c, &X.c, &W.c, q->bias ? &B.c : NULL, &p));
+    CHECK_OK(x->cu->ops->conv2d_infer(x->cu, &Y.c, &X.c, &W.c, q->bias ? &B.c : NULL, &p));
     char cfg[96];
     snprintf(cfg, sizeof cfg, "%s (%s inference)", q->name,
              prec == SSD_CONV_BF16_Y ? "bf16, y bf16" : "bf16");

@@ -63,6 +63,12 @@ static size_t round_size(size_t bytes) {
 }
 
 static void pool_release_cached(cuda_impl *ci) {
+    /* a cached block may still be in use by queued work (the pool hands blocks back at once);
+     * cudaFree is documented as synchronising only "in most cases" */
+    if (ci->pool.nfree > 0) {
+        if (ci->stream) cudaStreamSynchronize(ci->stream);
+        if (ci->copy) cudaStreamSynchronize(ci->copy);
+    }
     for (int i = 0; i < ci->pool.nfree; i++) cudaFree(ci->pool.free[i].p);
     ci->pool.nfree = 0;
     ci->pool.cached = 0;
@@ -92,7 +98,7 @@ ssd_status ssd_cuda_pool_alloc(cuda_impl *ci, size_t bytes, void **p, size_t *ca
     cudaError_t e = cudaMalloc(&d, need);
     if (e == cudaErrorMemoryAllocation && pl->nfree > 0) {
         (void)cudaGetLastError();
-        pool_release_cached(ci); /* cudaFree synchronises: fine on this rare path */
+        pool_release_cached(ci); /* it waits for the streams: fine on this rare path */
         e = cudaMalloc(&d, need);
     }
     if (e != cudaSuccess) {
@@ -221,6 +227,9 @@ const ssd_backend_ops ssd_cuda_ops = {
     .fill = ssd_cuda_fill,
     .to_plain = ssd_cuda_to_plain,
     .conv2d_fwd = ssd_cuda_conv2d_fwd,
+    /* the same kernel: it reads p->prec (the nn layers take conv2d_fwd only when there is no
+     * conv2d_infer, and then ask for float32: without this, --precision bf16 ran float32) */
+    .conv2d_infer = ssd_cuda_conv2d_fwd,
     .conv2d_bwd_data = ssd_cuda_conv2d_bwd_data,
     .conv2d_bwd_weights = ssd_cuda_conv2d_bwd_weights,
     .bn_fwd = ssd_cuda_bn_fwd,

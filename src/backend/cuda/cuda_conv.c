@@ -66,6 +66,15 @@ static ssd_status dims_of(conv_dims *d, const char *op, const ssd_tensor *x, con
         if (big[i] > INT_MAX || big[i] < 1)
             return ssd_error_set(SSD_E_INVAL, "%s: dimension %lld is outside cuDNN's range", op,
                                  (long long)big[i]);
+    /* the 4-D descriptors hold strides as int: past 2^31 - 1 elements cuDNN answers only
+     * BAD_PARAM (vgg16-ssd's first conv at batch 512: 2.9e9) */
+    const double nx = (double)d->n * (double)d->c * (double)d->h * (double)d->w,
+                 ny = (double)d->n * (double)d->o * (double)d->ho * (double)d->wo;
+    if (nx > INT_MAX || ny > INT_MAX)
+        return ssd_error_set(SSD_E_INVAL,
+                             "%s: %.0f input and %.0f output elements, past cuDNN's 2^31 - 1: "
+                             "use a smaller batch",
+                             op, nx, ny);
     return SSD_OK;
 }
 
