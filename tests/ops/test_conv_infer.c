@@ -182,14 +182,18 @@ static void two_layers(ssd_backend *cpu) {
     ssd_free(w2);
 }
 
+/* Whether our AVX2 kernels can run here; says so when not. */
+static bool own_kernels_run(const char *what) {
+    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) return true;
+    printf("%s: no AVX2 and FMA on this CPU, not tested here\n", what);
+    return false;
+}
+
 /* Our AVX2 Winograd (cpu_wino.c), made to run wherever the CPU can: both
  * tile sizes, edge tiles, channel counts off the blocks of 8 and 16, several
  * chunks, batch 2, each activation it fuses, plain and blocked inputs. */
 static void own_winograd(ssd_backend *ref, ssd_backend *cpu) {
-    if (!__builtin_cpu_supports("avx2") || !__builtin_cpu_supports("fma")) {
-        printf("own winograd: no AVX2 and FMA on this CPU, not tested here\n");
-        return;
-    }
+    if (!own_kernels_run("own winograd")) return;
     ssd_backend_cpu_set_wino(cpu, 1);
     static const geo gs[] = {
         {1, 512, 126, 19, 3, 1, 1},  /* class head: 4x4 tiles */
@@ -229,10 +233,7 @@ static void own_winograd(ssd_backend *ref, ssd_backend *cpu) {
  * batch 2, each activation it fuses, plain and blocked inputs; channels off
  * the block of 8 and stride 2 stay on oneDNN. */
 static void own_depthwise(ssd_backend *ref, ssd_backend *cpu) {
-    if (!__builtin_cpu_supports("avx2") || !__builtin_cpu_supports("fma")) {
-        printf("own depthwise: no AVX2 and FMA on this CPU, not tested here\n");
-        return;
-    }
+    if (!own_kernels_run("own depthwise")) return;
     ssd_backend_cpu_set_wino(cpu, 1);
     static const geo gs[] = {
         {1, 32, 32, 19, 3, 1, 32}, {2, 16, 16, 1, 3, 1, 16}, {1, 8, 8, 2, 3, 1, 8},

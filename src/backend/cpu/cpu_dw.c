@@ -10,14 +10,11 @@
  * A ymm holds the 8 channels of one pixel of a channel block. */
 #include "backend/cpu/cpu.h"
 
+#include "backend/cpu/cpu_avx2.h"
 #include "core/mem.h"
 
-#include <immintrin.h>
 #include <omp.h>
 #include <string.h>
-
-#define AVX2        __attribute__((target("avx2,fma")))
-#define AVX2_INLINE static inline __attribute__((always_inline, target("avx2,fma")))
 
 bool cpu_dw_ok(const cpu_dw *g) {
     return g->n >= 1 && g->c % 8 == 0 && g->act <= SSD_ACT_RELU6 && g->h >= 1 && g->w >= 1 &&
@@ -32,12 +29,6 @@ size_t cpu_dw_weight_bytes(const cpu_dw *g) {
 void cpu_dw_weights(const cpu_dw *g, const float *w, float *packed) {
     for (int c = 0; c < g->c; c++)
         for (int k = 0; k < 9; k++) packed[((c / 8) * 9 + k) * 8 + c % 8] = w[c * 9 + k];
-}
-
-AVX2_INLINE __m256 act(__m256 v, ssd_act a) {
-    if (a != SSD_ACT_NONE) v = _mm256_max_ps(v, _mm256_setzero_ps());
-    if (a == SSD_ACT_RELU6) v = _mm256_min_ps(v, _mm256_set1_ps(6.f));
-    return v;
 }
 
 /* One output whose taps reach into the padding columns (column ox). */
@@ -56,7 +47,7 @@ AVX2_INLINE __m256 dw_edge(const __m256 *k, __m256 acc, const float *const *r, i
  * padding is). */
 AVX2_INLINE void dw_row(const __m256 *k, __m256 b, ssd_act a, const float *const *r, int w,
                         float *d) {
-    _mm256_storeu_ps(d, act(dw_edge(k, b, r, 0, w), a));
+    _mm256_storeu_ps(d, cpu_avx2_act(dw_edge(k, b, r, 0, w), a));
     if (w == 1) return;
     int ox = 1;
     for (; ox + 4 < w; ox += 4) { /* interior: six inputs a row feed four outputs */
@@ -73,7 +64,8 @@ AVX2_INLINE void dw_row(const __m256 *k, __m256 b, ssd_act a, const float *const
                     acc[i] = _mm256_fmadd_ps(k[ky * 3 + kx], v[i + kx], acc[i]);
         }
 #pragma GCC unroll 4
-        for (int i = 0; i < 4; i++) _mm256_storeu_ps(d + (int64_t)(ox + i) * 8, act(acc[i], a));
+        for (int i = 0; i < 4; i++)
+            _mm256_storeu_ps(d + (int64_t)(ox + i) * 8, cpu_avx2_act(acc[i], a));
     }
     for (; ox < w - 1; ox++) {
         __m256 acc = b;
@@ -82,9 +74,9 @@ AVX2_INLINE void dw_row(const __m256 *k, __m256 b, ssd_act a, const float *const
             for (int kx = 0; kx < 3; kx++)
                 acc = _mm256_fmadd_ps(k[ky * 3 + kx], _mm256_loadu_ps(x + kx * 8), acc);
         }
-        _mm256_storeu_ps(d + (int64_t)ox * 8, act(acc, a));
+        _mm256_storeu_ps(d + (int64_t)ox * 8, cpu_avx2_act(acc, a));
     }
-    _mm256_storeu_ps(d + (int64_t)(w - 1) * 8, act(dw_edge(k, b, r, w - 1, w), a));
+    _mm256_storeu_ps(d + (int64_t)(w - 1) * 8, cpu_avx2_act(dw_edge(k, b, r, w - 1, w), a));
 }
 
 /* Channel block cb of image n: one plane of the nChw8c input and output. */

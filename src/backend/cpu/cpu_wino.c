@@ -20,6 +20,7 @@
  * neither is clearly cheaper (the 5x5 and smaller maps). */
 #include "backend/cpu/cpu.h"
 
+#include "backend/cpu/cpu_avx2.h"
 #include "core/mem.h"
 
 #include <immintrin.h>
@@ -33,9 +34,6 @@
 #define BYTES_PER_S       20e9
 #define WINO_MACS_PER_S   70e9
 #define DIRECT_MACS_PER_S 50e9
-
-#define AVX2        __attribute__((target("avx2,fma")))
-#define AVX2_INLINE static inline __attribute__((always_inline, target("avx2,fma")))
 
 static void derive(cpu_wino *g, int m) {
     g->m = m;
@@ -221,7 +219,7 @@ AVX2_INLINE void out_tile(int m, const cpu_wino *g, const float *mm, const float
         at(m, col, out);
         for (int i = 0; i < m; i++) s[i][j] = out[i];
     }
-    __m256 b = _mm256_load_ps(bias + ob * 8), zero = _mm256_setzero_ps(), six = _mm256_set1_ps(6.f);
+    __m256 b = _mm256_load_ps(bias + ob * 8);
     float *yc = y + ((n * (g->op / 8) + ob) * g->oh) * g->ow * 8;
     for (int i = 0; i < m; i++) { /* rows: (A^T M) A */
         if (oy0 + i >= g->oh) break;
@@ -229,10 +227,8 @@ AVX2_INLINE void out_tile(int m, const cpu_wino *g, const float *mm, const float
         at(m, s[i], out);
         for (int j = 0; j < m; j++) {
             if (ox0 + j >= g->ow) break;
-            __m256 o = _mm256_add_ps(out[j], b);
-            if (g->act != SSD_ACT_NONE) o = _mm256_max_ps(o, zero);
-            if (g->act == SSD_ACT_RELU6) o = _mm256_min_ps(o, six);
-            _mm256_storeu_ps(yc + ((int64_t)(oy0 + i) * g->ow + ox0 + j) * 8, o);
+            _mm256_storeu_ps(yc + ((int64_t)(oy0 + i) * g->ow + ox0 + j) * 8,
+                             cpu_avx2_act(_mm256_add_ps(out[j], b), g->act));
         }
     }
 }
