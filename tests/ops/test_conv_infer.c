@@ -189,20 +189,21 @@ static bool own_kernels_run(const char *what) {
     return false;
 }
 
-/* Our AVX2 Winograd (cpu_wino.c), made to run wherever the CPU can: both
- * tile sizes, edge tiles, channel counts off the blocks of 8 and 16, several
- * chunks, batch 2, each activation it fuses, plain and blocked inputs. */
-static void own_winograd(ssd_backend *ref, ssd_backend *cpu) {
-    if (!own_kernels_run("own winograd")) return;
-    ssd_backend_cpu_set_wino(cpu, 1);
+/* Our Winograd (cpu_wino.c) at one vector width (isa: "avx2", or NULL for
+ * the best the CPU has), made to run wherever the CPU can: both tile sizes,
+ * edge tiles, channel counts off the blocks of 8 and 16, several chunks,
+ * batch 2, each activation it fuses, plain and blocked inputs. */
+static void own_winograd_isa(ssd_backend *ref, ssd_backend *cpu, const char *isa) {
+    ssd_backend_cpu_force_isa(isa);
+    ssd_backend_cpu_set_wino(cpu, 1); /* also drops entries planned for another width */
     static const geo gs[] = {
         {1, 512, 126, 19, 3, 1, 1},  /* class head: 4x4 tiles */
         {2, 1024, 126, 10, 3, 1, 1}, /* 2x2 tiles (fewer weight bytes) */
-        {1, 70, 70, 11, 3, 1, 1},    /* 70 channels: padded to 72, a last 8-wide block */
+        {1, 70, 70, 11, 3, 1, 1},    /* 70 channels: padded to 72 or 80, a last narrow block */
         {2, 96, 40, 13, 3, 1, 1},    {1, 64, 64, 64, 3, 1, 1}, /* several chunks */
         {1, 256, 150, 3, 3, 1, 1},   {1, 256, 24, 2, 3, 1, 1}, /* maps smaller than a tile */
     };
-    int sizes[2] = {0, 0};
+    int sizes[2] = {0, 0}, vw = 0;
     for (size_t i = 0; i < sizeof gs / sizeof gs[0]; i++) {
         cpu_wino w = {.n = gs[i].n,
                       .c = gs[i].c,
@@ -214,18 +215,39 @@ static void own_winograd(ssd_backend *ref, ssd_backend *cpu) {
                       .pad = 1};
         CHECK(cpu_wino_plan(&w, true));
         sizes[w.m == 4]++;
+        vw = w.vw;
         if (i == 4) CHECK(w.tiles > w.chunk);
         long before = cpu_of(cpu)->n_wino_runs;
         check(ref, cpu, &gs[i], (ssd_act)(i % 3), (int)(i % 3) * 8); /* plain, 8, 16 */
         CHECK(cpu_of(cpu)->n_wino_runs == before + 2);
     }
     CHECK(sizes[0] > 0 && sizes[1] > 0);
+    CHECK(vw == (isa || !__builtin_cpu_supports("avx512f") ? 8 : 16));
     /* transformed weights past 256 MB: oneDNN's direct kernel, even when forced */
     cpu_wino big = {.n = 1, .c = 4096, .h = 19, .w = 19, .o = 4096, .oh = 19, .ow = 19, .pad = 1};
     CHECK(!cpu_wino_plan(&big, true));
     two_layers(cpu);
     ssd_backend_cpu_set_wino(cpu, 0);
-    printf("own winograd: %d geometries on 2x2 tiles, %d on 4x4\n", sizes[0], sizes[1]);
+    ssd_backend_cpu_force_isa(NULL);
+    printf("own winograd, %d lanes: %d geometries on 2x2 tiles, %d on 4x4\n", vw, sizes[0],
+           sizes[1]);
+}
+
+/* Both widths where the CPU has AVX-512; and unforced, our AVX-512
+ * Winograd takes the batch-1 SSD heads from oneDNN but not a VGG layer. */
+static void own_winograd(ssd_backend *ref, ssd_backend *cpu) {
+    if (!own_kernels_run("own winograd")) return;
+    own_winograd_isa(ref, cpu, NULL);
+    if (!__builtin_cpu_supports("avx512f")) {
+        printf("own winograd: no AVX-512 on this CPU, its 16-lane kernels not tested here\n");
+        return;
+    }
+    own_winograd_isa(ref, cpu, "avx2");
+    long before = cpu_of(cpu)->n_wino_runs;
+    check(ref, cpu, &(geo){1, 512, 150, 19, 3, 1, 1}, SSD_ACT_NONE, 16);
+    CHECK(cpu_of(cpu)->n_wino_runs == before + 2);
+    check(ref, cpu, &(geo){1, 256, 256, 38, 3, 1, 1}, SSD_ACT_RELU, 16);
+    CHECK(cpu_of(cpu)->n_wino_runs == before + 2);
 }
 
 /* Our AVX2 depthwise kernel (cpu_dw.c), made to run wherever the CPU can:

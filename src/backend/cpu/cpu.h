@@ -92,7 +92,7 @@ typedef struct {
     cpu_buf tmp[4];  /* staging for ops without a cache entry of their own (add, l2norm, ...) */
     cpu_buf bn[2];   /* batch norm per-channel tables and partial sums */
     bool bn_onednn;  /* batch norm on oneDNN's primitive instead of our kernels */
-    int wino_own;    /* our AVX2 Winograd and depthwise kernels: 0 where oneDNN has no
+    int wino_own;    /* our Winograd and AVX2 depthwise kernels: 0 where oneDNN has no
                         better, 1 always, -1 never */
     /* statistics, for tests and the bench */
     long n_prims, n_reorders, n_weight_reorders, n_wino_runs, n_dw_runs;
@@ -213,32 +213,37 @@ ssd_status cpu_out_plain(ssd_backend *be, ssd_tensor *t, int ndim, const int64_t
 /* Checks dtype f32, rank and storage of an input. */
 ssd_status cpu_check_in(const ssd_tensor *t, int ndim, const char *op, const char *name);
 
-/* ---- Winograd F(2x2, 3x3) and F(4x4, 3x3) on AVX2 (cpu_wino.c) ---- */
+/* The vector ISA our kernels run here: 3 AVX-512, 2 AVX2 + FMA, 1 neither;
+ * lowered by ssd_backend_cpu_force_isa (cpu_bn.c). */
+int cpu_isa(void);
+
+/* ---- Winograd F(2x2, 3x3) and F(4x4, 3x3) on AVX2 or AVX-512 (cpu_wino.c) ---- */
 
 /* One conv's geometry (set n..act, then cpu_wino_plan). */
 typedef struct {
     int n, c, h, w, o, oh, ow, pad;
     ssd_act act;
+    int vw;           /* vector width and channel block: 16 (AVX-512) or 8 (AVX2) */
     int m, alpha, ne; /* output tile side (2 or 4), input tile side, transform points */
-    int cp, op;       /* channels rounded up to the block of 8 */
+    int cp, op;       /* channels rounded up to the block of vw */
     int vs;           /* row stride of V, in floats */
     int th, tw;       /* tiles per image, down and across */
     int chunk;        /* tiles per pass */
     int64_t tiles;    /* in all */
 } cpu_wino;
 
-/* Picks the tile size for g and fills in the derived fields; false when the
- * kernels cannot run it (CPU without AVX2 and FMA, padding other than 1, an
- * activation other than none, ReLU or ReLU6; 3x3, stride 1 and groups 1 are
- * the caller's to check) or, unless `force`, when oneDNN's direct kernel is
- * expected to be as fast. */
+/* Picks the vector width (cpu_isa) and tile size for g and fills in the
+ * derived fields; false when the kernels cannot run it (CPU without AVX2 and
+ * FMA, padding other than 1, an activation other than none, ReLU or ReLU6;
+ * 3x3, stride 1 and groups 1 are the caller's to check) or, unless `force`,
+ * when oneDNN is expected to be as fast. */
 bool cpu_wino_plan(cpu_wino *g, bool force);
 size_t cpu_wino_weight_bytes(const cpu_wino *g);
 /* Transforms plain (O, C, 3, 3) weights into u (cpu_wino_weight_bytes). */
 void cpu_wino_weights(const cpu_wino *g, const float *w, float *u);
-/* y (nChw8c, channel padding written as zeros) from x (nChw8c), the
- * transformed weights u and bias (o floats or NULL), with the backend's
- * shared scratch; par: both threads. */
+/* y (nChw8c or nChw16c as g->vw, channel padding written as zeros) from x
+ * (the same layout), the transformed weights u and bias (o floats or NULL),
+ * with the backend's shared scratch; par: both threads. */
 ssd_status cpu_wino_run(cpu_wino *g, cpu_buf *scratch, const float *x, const float *u,
                         const float *bias, float *y, bool par);
 
@@ -328,16 +333,17 @@ void ssd_backend_cpu_stats(ssd_backend *be, long *prims, long *reorders, long *w
 /* Test and bench support: batch norm on oneDNN's primitive (true) or on our
  * fused kernels (false, the default). */
 void ssd_backend_cpu_set_bn_onednn(ssd_backend *be, bool on);
-/* Test and bench support: where inference convs run on our AVX2 kernels,
- * the 3x3 Winograd (cpu_wino.c) and the stride-1 depthwise conv (cpu_dw.c):
- * 0 (the default) where oneDNN has no Winograd of its own and no AVX-512,
- * 1 wherever the CPU has AVX2 and FMA, -1 never. Clears the primitive cache. */
+/* Test and bench support: where inference convs run on our kernels, the 3x3
+ * Winograd (cpu_wino.c) and the AVX2 stride-1 depthwise conv (cpu_dw.c):
+ * 0 (the default) where their cost rules expect them to beat oneDNN, 1
+ * wherever the CPU has AVX2 and FMA, -1 never. Clears the primitive cache. */
 void ssd_backend_cpu_set_wino(ssd_backend *be, int mode);
 /* Which Winograd the cpu backend's inference convs get on this CPU, in words
  * (ssd info). */
 const char *ssd_backend_cpu_winograd(ssd_backend *be);
-/* Test support: runs our batch norm kernels built for "base", "avx2" or
- * "avx512" (if the CPU has it), or NULL for the best the CPU has. Global. */
+/* Test support: runs our batch norm and Winograd kernels built for "base",
+ * "avx2" or "avx512" (if the CPU has it), or NULL for the best the CPU has.
+ * Global. */
 void ssd_backend_cpu_force_isa(const char *isa);
 /* Test support: re-stores a 4-D f32 tensor of the cpu backend as nChw8c or
  * nChw16c (blk 8 or 16), as a preceding conv would have left it. */

@@ -125,17 +125,22 @@ void ssd_backend_cpu_force_isa(const char *isa) {
                                               : 0;
 }
 
+int cpu_isa(void) {
+    __builtin_cpu_init();
+    int f = forced_isa;
+    if ((f == 0 || f == 3) && __builtin_cpu_supports("avx512f")) return 3;
+    if ((f == 0 || f >= 2) && __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"))
+        return 2;
+    return 1;
+}
+
 static const kernels *kern(void) {
     static const kernels k512 = {pass_stats_avx512, pass_apply_avx512, pass_bsum_avx512,
                                  pass_dx_avx512};
     static const kernels k256 = {pass_stats_avx2, pass_apply_avx2, pass_bsum_avx2, pass_dx_avx2};
     static const kernels kbase = {pass_stats_base, pass_apply_base, pass_bsum_base, pass_dx_base};
-    __builtin_cpu_init();
-    int f = forced_isa;
-    bool has512 = __builtin_cpu_supports("avx512f"), has2 = __builtin_cpu_supports("avx2");
-    if ((f == 0 || f == 3) && has512) return &k512;
-    if ((f == 0 || f >= 2) && has2) return &k256;
-    return &kbase;
+    int isa = cpu_isa();
+    return isa == 3 ? &k512 : isa == 2 ? &k256 : &kbase;
 }
 
 static void reduce_parts(const geo *g, const double *part, double *out1, double *out2) {

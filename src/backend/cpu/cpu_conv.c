@@ -12,7 +12,6 @@
 
 #include "core/mem.h"
 
-#include <stdlib.h>
 #include <string.h>
 
 typedef struct {
@@ -233,7 +232,8 @@ static bool wino_ok(const geom *g) {
     return dense_3x3_s1(g) && g->c >= 64 && g->o >= 64 && g->oh >= 3 && g->ow >= 3;
 }
 
-/* ---- our Winograd, where oneDNN has none (AVX2) ---- */
+/* ---- our Winograd: where oneDNN has none (AVX2), and for the SSD heads on
+ * AVX-512, where it beats oneDNN's ---- */
 
 static void own_geom(const geom *g, ssd_act act, cpu_wino *o) {
     *o = (cpu_wino){.n = (int)g->n,
@@ -255,14 +255,15 @@ static bool own_ok(const geom *g, ssd_act act, bool force, cpu_wino *o) {
     return cpu_wino_plan(o, force);
 }
 
-/* An entry for one of our kernels: nChw8c in and out. */
-static fwd_entry *own_make(const geom *g, int by) {
+/* An entry for one of our kernels: nChw8c or nChw16c (blk) in and out. */
+static fwd_entry *own_make(const geom *g, int by, int blk) {
     fwd_entry *e = ssd_calloc(1, sizeof *e);
     if (!e) return NULL;
     e->by = by;
     dnnl_dims_t s = {g->n, g->c, g->h, g->w}, d = {g->n, g->o, g->oh, g->ow};
-    dnnl_memory_desc_init_by_tag(&e->src, 4, s, dnnl_f32, dnnl_nChw8c);
-    dnnl_memory_desc_init_by_tag(&e->dst, 4, d, dnnl_f32, dnnl_nChw8c);
+    dnnl_format_tag_t tag = blk == 16 ? dnnl_nChw16c : dnnl_nChw8c;
+    dnnl_memory_desc_init_by_tag(&e->src, 4, s, dnnl_f32, tag);
+    dnnl_memory_desc_init_by_tag(&e->dst, 4, d, dnnl_f32, tag);
     return e;
 }
 
@@ -296,8 +297,8 @@ static ssd_status own_run(ssd_backend *be, fwd_entry *e, const geom *g, ssd_tens
     SSD_TRY(cpu_input(c, x, NULL, &e->src, &e->src_buf, &xin));
     dnnl_memory_desc_t key;
     if (wino) {
-        dnnl_dims_t kd = {e->wino.ne, e->wino.c, e->wino.o};
-        dnnl_memory_desc_init_by_tag(&key, 3, kd, dnnl_f32, dnnl_abc);
+        dnnl_dims_t kd = {e->wino.vw, e->wino.ne, e->wino.c, e->wino.o};
+        dnnl_memory_desc_init_by_tag(&key, 4, kd, dnnl_f32, dnnl_abcd);
     } else {
         dnnl_dims_t kd = {e->dw.c, 9};
         dnnl_memory_desc_init_by_tag(&key, 2, kd, dnnl_f32, dnnl_ab);
@@ -344,7 +345,8 @@ static void prefer_f32(geom *g) {
 }
 
 /* The entry for a forward conv: our depthwise kernel where it applies; our
- * Winograd where oneDNN has none (it reports unimplemented); else oneDNN.
+ * Winograd where its cost model expects it to beat oneDNN (always on AVX2,
+ * where oneDNN has no Winograd, for the convs it pays on); else oneDNN.
  * Ours always if told (c->wino_own > 0), never if told (< 0). */
 static ssd_status fwd_new(cpu_impl *c, const geom *g, ssd_act act, bool infer, fwd_mode mode,
                           fwd_entry **e) {
@@ -352,18 +354,19 @@ static ssd_status fwd_new(cpu_impl *c, const geom *g, ssd_act act, bool infer, f
     cpu_dw dw;
     bool force = c->wino_own > 0, mine = infer && c->wino_own >= 0;
     if (mine && dw_ok(g, act, force, &dw)) {
-        if (!(*e = own_make(g, BY_DW))) return SSD_E_NOMEM;
+        if (!(*e = own_make(g, BY_DW, 8))) return SSD_E_NOMEM;
         (*e)->dw = dw;
         return SSD_OK;
     }
-    bool own = mine && own_ok(g, act, force, &plan);
-    ssd_status st = own && force ? SSD_E_UNSUPPORTED : fwd_make(c, g, act, mode, e);
-    if (st != SSD_E_UNSUPPORTED || !(mode == FWD_WINO || (own && force))) return st;
+    if (mine && own_ok(g, act, force, &plan)) {
+        if (!(*e = own_make(g, BY_WINO, plan.vw))) return SSD_E_NOMEM;
+        (*e)->wino = plan;
+        return SSD_OK;
+    }
+    ssd_status st = fwd_make(c, g, act, mode, e);
+    if (st != SSD_E_UNSUPPORTED || mode != FWD_WINO) return st;
     ssd_error_clear();
-    if (!own) return fwd_make(c, g, act, FWD_TRAIN, e);
-    if (!(*e = own_make(g, BY_WINO))) return SSD_E_NOMEM;
-    (*e)->wino = plan;
-    return SSD_OK;
+    return fwd_make(c, g, act, FWD_TRAIN, e);
 }
 
 static ssd_status fwd_run(ssd_backend *be, ssd_tensor *y, const ssd_tensor *x, const ssd_tensor *w,
@@ -419,18 +422,20 @@ const char *ssd_backend_cpu_winograd(ssd_backend *be) {
               .strides = {1, 1},
               .pad_l = {1, 1},
               .pad_r = {1, 1}};
+    cpu_wino plan;
+    bool ours = own_ok(&g, SSD_ACT_NONE, true, &plan);
     dnnl_convolution_desc_t d;
     dnnl_primitive_desc_t pd = NULL;
     if (fwd_desc_mode(&g, &d, false, FWD_WINO) == SSD_OK &&
         dnnl_primitive_desc_create(&pd, &d, NULL, cpu_of(be)->eng, NULL) == dnnl_success) {
         dnnl_primitive_desc_destroy(pd);
-        return "oneDNN's (3x3 stride-1 convs with many channels)";
+        return ours && plan.vw == 16
+                   ? "ours, AVX-512 F(2x2,3x3) and F(4x4,3x3), where it is cheaper; else oneDNN's"
+                   : "oneDNN's (3x3 stride-1 convs with many channels)";
     }
     ssd_error_clear();
-    cpu_wino plan;
-    return own_ok(&g, SSD_ACT_NONE, true, &plan)
-               ? "ours, AVX2 F(2x2,3x3) and F(4x4,3x3) (oneDNN has none)"
-               : "none (3x3 convs run direct)";
+    return ours ? "ours, AVX2 F(2x2,3x3) and F(4x4,3x3) (oneDNN has none)"
+                : "none (3x3 convs run direct)";
 }
 
 ssd_status cpu_conv2d_fwd(ssd_backend *be, ssd_tensor *y, const ssd_tensor *x, const ssd_tensor *w,
