@@ -19,6 +19,7 @@ AVX2_INLINE __m256 cpu_avx2_act(__m256 v, ssd_act a) {
     return v;
 }
 
+#define AVX512        __attribute__((target("avx512f,avx2,fma")))
 #define AVX512_INLINE static inline __attribute__((always_inline, target("avx512f,avx2,fma")))
 
 AVX512_INLINE __m512 cpu_avx512_act(__m512 v, ssd_act a) {

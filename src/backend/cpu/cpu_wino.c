@@ -160,12 +160,12 @@ static void tile_origin(const cpu_wino *g, int64_t tg, int64_t *n, int *y0, int 
 
 /* ---- the kernels, once per vector width ---- */
 
-#define WINO_VW 8
+#define VW 8
 #include "backend/cpu/cpu_wino_kern.h"
-#undef WINO_VW
-#define WINO_VW 16
+#undef VW
+#define VW 16
 #include "backend/cpu/cpu_wino_kern.h"
-#undef WINO_VW
+#undef VW
 
 ssd_status cpu_wino_run(cpu_wino *g, cpu_buf *scratch, const float *x, const float *u,
                         const float *bias, float *y, bool par) {

@@ -1,47 +1,14 @@
 /* The Winograd kernels of cpu_wino.c for one vector width, included once per
- * width with WINO_VW defined: 8 (AVX2 + FMA, nChw8c) or 16 (AVX-512,
+ * width with VW defined: 8 (AVX2 + FMA, nChw8c) or 16 (AVX-512,
  * nChw16c). The two differ only in the intrinsics and in the GEMM's row
  * count (AVX-512 has 32 vector registers, AVX2 16), so one text serves both;
  * each function is suffixed with its ISA. */
-#if WINO_VW == 8
-#define VEC      __m256
-#define KFN      __attribute__((target("avx2,fma")))
-#define KINL     static inline __attribute__((always_inline, target("avx2,fma")))
-#define SFX(f)   f##_avx2
-#define WMR      6 /* GEMM rows: 6 x 2 accumulators + 2 U + 1 broadcast of 16 registers */
-#define V_LOAD   _mm256_load_ps
-#define V_LOADU  _mm256_loadu_ps
-#define V_STORE  _mm256_store_ps
-#define V_STOREU _mm256_storeu_ps
-#define V_SET1   _mm256_set1_ps
-#define V_ZERO   _mm256_setzero_ps
-#define V_ADD    _mm256_add_ps
-#define V_SUB    _mm256_sub_ps
-#define V_FMADD  _mm256_fmadd_ps
-#define V_FNMADD _mm256_fnmadd_ps
-#define V_BCAST  _mm256_broadcast_ss
-#define V_ACT    cpu_avx2_act
-#elif WINO_VW == 16
-#define VEC        __m512
-#define KFN        __attribute__((target("avx512f,avx2,fma")))
-#define KINL       static inline __attribute__((always_inline, target("avx512f,avx2,fma")))
-#define SFX(f)     f##_avx512
-#define WMR        12 /* 12 x 2 accumulators + 2 U + 1 broadcast of 32 registers */
-#define V_LOAD     _mm512_load_ps
-#define V_LOADU    _mm512_loadu_ps
-#define V_STORE    _mm512_store_ps
-#define V_STOREU   _mm512_storeu_ps
-#define V_SET1     _mm512_set1_ps
-#define V_ZERO     _mm512_setzero_ps
-#define V_ADD      _mm512_add_ps
-#define V_SUB      _mm512_sub_ps
-#define V_FMADD    _mm512_fmadd_ps
-#define V_FNMADD   _mm512_fnmadd_ps
-#define V_BCAST(p) _mm512_set1_ps(*(p))
-#define V_ACT      cpu_avx512_act
-#else
-#error "WINO_VW must be 8 or 16"
-#endif
+#include "backend/cpu/cpu_vec.h"
+
+/* GEMM rows: 6 x 2 accumulators + 2 U + 1 broadcast of AVX2's 16 registers,
+ * 12 x 2 + 2 + 1 of AVX-512's 32 */
+#undef WMR
+#define WMR (VW == 16 ? 12 : 6)
 
 /* ---- the transforms, per tile size: B^T on alpha vectors, A^T to m ---- */
 
@@ -88,14 +55,14 @@ KINL void SFX(in_tile)(int m, const cpu_wino *g, const float *x, float *v, int64
     tile_origin(g, tg, &n, &iy0, &ix0);
     iy0 -= g->pad;
     ix0 -= g->pad;
-    const float *xc = x + ((n * (g->cp / WINO_VW) + cb) * g->h) * g->w * WINO_VW;
+    const float *xc = x + ((n * (g->cp / VW) + cb) * g->h) * g->w * VW;
     VEC d[6][6], s[6][6];
     bool inside = iy0 >= 0 && ix0 >= 0 && iy0 + a <= g->h && ix0 + a <= g->w;
     for (int i = 0; i < a; i++)
         for (int j = 0; j < a; j++) {
             int iy = iy0 + i, ix = ix0 + j;
             d[i][j] = inside || (iy >= 0 && iy < g->h && ix >= 0 && ix < g->w)
-                          ? V_LOADU(xc + ((int64_t)iy * g->w + ix) * WINO_VW)
+                          ? V_LOADU(xc + ((int64_t)iy * g->w + ix) * VW)
                           : V_ZERO();
         }
     for (int j = 0; j < a; j++) { /* columns: B^T d */
@@ -105,7 +72,7 @@ KINL void SFX(in_tile)(int m, const cpu_wino *g, const float *x, float *v, int64
         for (int i = 0; i < a; i++) s[i][j] = out[i];
     }
     int64_t stride_e = (int64_t)g->chunk * g->vs;
-    float *vt = v + (int64_t)t * g->vs + cb * WINO_VW;
+    float *vt = v + (int64_t)t * g->vs + cb * VW;
     for (int i = 0; i < a; i++) { /* rows: (B^T d) B */
         VEC out[6];
         SFX(bt)(m, s[i], out);
@@ -120,7 +87,7 @@ KINL void SFX(out_tile)(int m, const cpu_wino *g, const float *mm, const float *
     int oy0, ox0;
     tile_origin(g, tg, &n, &oy0, &ox0);
     int64_t stride_e = (int64_t)g->chunk * g->op;
-    const float *mt = mm + (int64_t)t * g->op + ob * WINO_VW;
+    const float *mt = mm + (int64_t)t * g->op + ob * VW;
     VEC s[4][6];
     for (int j = 0; j < a; j++) { /* columns: A^T M */
         VEC col[6], out[4];
@@ -128,15 +95,15 @@ KINL void SFX(out_tile)(int m, const cpu_wino *g, const float *mm, const float *
         SFX(at)(m, col, out);
         for (int i = 0; i < m; i++) s[i][j] = out[i];
     }
-    VEC b = V_LOAD(bias + ob * WINO_VW);
-    float *yc = y + ((n * (g->op / WINO_VW) + ob) * g->oh) * g->ow * WINO_VW;
+    VEC b = V_LOAD(bias + ob * VW);
+    float *yc = y + ((n * (g->op / VW) + ob) * g->oh) * g->ow * VW;
     for (int i = 0; i < m; i++) { /* rows: (A^T M) A */
         if (oy0 + i >= g->oh) break;
         VEC out[4];
         SFX(at)(m, s[i], out);
         for (int j = 0; j < m; j++) {
             if (ox0 + j >= g->ow) break;
-            V_STOREU(yc + ((int64_t)(oy0 + i) * g->ow + ox0 + j) * WINO_VW,
+            V_STOREU(yc + ((int64_t)(oy0 + i) * g->ow + ox0 + j) * VW,
                      V_ACT(V_ADD(out[j], b), g->act));
         }
     }
@@ -177,8 +144,8 @@ KINL void SFX(gemm_tile)(const float *v, int64_t ldv, const float *u, int64_t k,
             for (int l = 0; l < pfl; l++) __builtin_prefetch(pf + (c0 / 4 * pfl + l) * 16, 0, 2);
 #pragma GCC unroll 4
         for (int64_t c = c0; c < c0 + 4; c++) {
-            VEC u0 = V_LOAD(u + c * WINO_VW * nv);
-            VEC u1 = nv == 2 ? V_LOAD(u + c * 2 * WINO_VW + WINO_VW) : u0;
+            VEC u0 = V_LOAD(u + c * VW * nv);
+            VEC u1 = nv == 2 ? V_LOAD(u + c * 2 * VW + VW) : u0;
 #pragma GCC unroll 12
             for (int i = 0; i < WMR; i++) {
                 if (i < mr) {
@@ -192,7 +159,7 @@ KINL void SFX(gemm_tile)(const float *v, int64_t ldv, const float *u, int64_t k,
 #pragma GCC unroll 12
     for (int i = 0; i < mr; i++) {
         V_STORE(mm + i * ldm, acc[i][0]);
-        if (nv == 2) V_STORE(mm + i * ldm + WINO_VW, acc[i][1]);
+        if (nv == 2) V_STORE(mm + i * ldm + VW, acc[i][1]);
     }
 }
 
@@ -231,8 +198,7 @@ KFN static void SFX(gemm_rows)(const float *v, int64_t ldv, const float *u, int 
 
 static void SFX(run_chunk)(const cpu_wino *g, const float *x, const float *u, const float *bias,
                            float *y, float *v, float *mm, int64_t t0, int nt, bool par) {
-    int cb_n = g->cp / WINO_VW, ob_n = g->op / WINO_VW,
-        ub_n = (g->op + 2 * WINO_VW - 1) / (2 * WINO_VW), ne = g->ne;
+    int cb_n = g->cp / VW, ob_n = g->op / VW, ub_n = (g->op + 2 * VW - 1) / (2 * VW), ne = g->ne;
     int64_t per_e_u = (int64_t)g->cp * g->op;
 #pragma omp parallel if (par)
     {
@@ -245,7 +211,7 @@ static void SFX(run_chunk)(const cpu_wino *g, const float *x, const float *u, co
                 int64_t width, off = u_block(g, ub, &width);
                 const float *ue = u + e * per_e_u + off;
                 const float *ve = v + (int64_t)e * g->chunk * g->vs;
-                float *me = mm + (int64_t)e * g->chunk * g->op + 2 * WINO_VW * ub;
+                float *me = mm + (int64_t)e * g->chunk * g->op + 2 * VW * ub;
                 /* the block after this one, which a static schedule gives
                  * the same thread (or nothing, past the last) */
                 int e2 = ub + 1 < ub_n ? e : e + 1, b2 = ub + 1 < ub_n ? ub + 1 : 0;
@@ -259,7 +225,7 @@ static void SFX(run_chunk)(const cpu_wino *g, const float *x, const float *u, co
                 for (int b = 0, r = 0; b < nb; b++) {
                     int mr = nt / nb + (b < nt % nb);
                     SFX(gemm_rows)
-                    (ve + (int64_t)r * g->vs, g->vs, ue, (int)(width / WINO_VW), g->cp,
+                    (ve + (int64_t)r * g->vs, g->vs, ue, (int)(width / VW), g->cp,
                      me + (int64_t)r * g->op, g->op, mr, un ? un + b * slice : NULL, pfl);
                     r += mr;
                 }
@@ -269,21 +235,3 @@ static void SFX(run_chunk)(const cpu_wino *g, const float *x, const float *u, co
             for (int ob = 0; ob < ob_n; ob++) SFX(out_tiles)(g, mm, bias, y, t0 + t, t, ob);
     }
 }
-
-#undef VEC
-#undef KFN
-#undef KINL
-#undef SFX
-#undef WMR
-#undef V_LOAD
-#undef V_LOADU
-#undef V_STORE
-#undef V_STOREU
-#undef V_SET1
-#undef V_ZERO
-#undef V_ADD
-#undef V_SUB
-#undef V_FMADD
-#undef V_FNMADD
-#undef V_BCAST
-#undef V_ACT
