@@ -1,8 +1,8 @@
 /* Vector intrinsics by width, for kernel texts included once per width
- * (cpu_wino_kern.h, by cpu_wino.c): with
- * VW defined as 8 (AVX2 + FMA, nChw8c) or 16 (AVX-512, nChw16c), this
- * (re)defines the vector type, the target attributes, the suffix SFX(f)
- * that names a function for its ISA, and the intrinsics the kernels use. */
+ * (cpu_wino_kern.h, by cpu_wino.c): with VW defined as 8 (AVX2 + FMA,
+ * nChw8c) or 16 (AVX-512, nChw16c), this (re)defines the vector type, the
+ * target attributes, the suffix SFX(f) that names a function for its ISA,
+ * and the intrinsics the kernels use. */
 #include "backend/cpu/cpu_avx2.h"
 
 #undef VEC
