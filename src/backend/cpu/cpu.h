@@ -193,6 +193,8 @@ void cpu_weights_clear(cpu_impl *c);
 /* Whether oneDNN runs bfloat16 convs natively here (AVX512_BF16 or AMX):
  * without, its bfloat16 kernels emulate and lose to float32. */
 bool cpu_bf16_native(void);
+/* Whether those kernels run on AMX tiles (Sapphire Rapids on). */
+bool cpu_bf16_amx(void);
 
 /* Plain row-major f32 md over dims. */
 void cpu_md_plain(dnnl_memory_desc_t *md, int ndim, const int64_t *dims);

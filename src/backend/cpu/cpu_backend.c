@@ -193,6 +193,11 @@ bool cpu_bf16_native(void) {
     return (isa & dnnl_cpu_isa_avx512_core_bf16) == dnnl_cpu_isa_avx512_core_bf16;
 }
 
+bool cpu_bf16_amx(void) {
+    dnnl_cpu_isa_t isa = dnnl_get_effective_cpu_isa();
+    return (isa & dnnl_cpu_isa_avx512_core_amx) == dnnl_cpu_isa_avx512_core_amx;
+}
+
 static bool cpu_supports(ssd_backend *be, ssd_op op, ssd_dtype dt, const void *params) {
     (void)be;
     if (dt == SSD_BF16 && op == SSD_OP_CONV2D) /* inference convs */

@@ -338,10 +338,13 @@ static fwd_mode infer_mode(const geom *g) {
 
 /* bfloat16 convs that float32 Winograd does faster run in float32 (the
  * precision is a permission, backend.h): oneDNN's bfloat16 direct 3x3 kernel
- * makes about 225 GMAC/s on two Zen 4 cores, Winograd 275-310 equivalent
- * from 38x38 up (vgg16-ssd), and about the same at 19x19. */
+ * makes about 225 GMAC/s on two Zen 4 cores (AVX512_BF16), Winograd 275-310
+ * equivalent from 38x38 up (vgg16-ssd), and about the same at 19x19. With
+ * AMX bfloat16 wins everywhere: vgg16-ssd takes 40 ms at batch 1 on two
+ * Sapphire Rapids cores, 91 with its big convs on float32 Winograd. */
 static void prefer_f32(geom *g) {
-    if (g->prec != SSD_CONV_F32 && wino_ok(g) && g->oh * g->ow >= 38 * 38) g->prec = SSD_CONV_F32;
+    if (g->prec != SSD_CONV_F32 && wino_ok(g) && g->oh * g->ow >= 38 * 38 && !cpu_bf16_amx())
+        g->prec = SSD_CONV_F32;
 }
 
 /* The entry for a forward conv: our depthwise kernel where it applies; our
