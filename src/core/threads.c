@@ -1,7 +1,6 @@
 #include "core/threads.h"
 
 #include <omp.h>
-#include <sched.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -9,12 +8,11 @@
 static int cur_threads;
 
 int ssd_cpu_count(void) {
-    cpu_set_t set;
-    if (sched_getaffinity(0, sizeof set, &set) == 0) {
-        int n = CPU_COUNT(&set);
-        if (n > 0) return n;
-    }
-    return 1;
+    /* libgomp's count of the CPUs the process started with: under
+     * OMP_PROC_BIND it has bound this thread to one of them already, and
+     * sched_getaffinity would say 1 */
+    int n = omp_get_num_procs();
+    return n > 0 ? n : 1;
 }
 
 void ssd_threads_set(int n) {
@@ -34,6 +32,9 @@ int ssd_threads_get(void) {
 
 void ssd_threads_wait_policy(char **argv) {
     if (getenv("OMP_WAIT_POLICY") || getenv("GOMP_SPINCOUNT")) return;
+    /* with binding asked for, libgomp has pinned this thread to the first
+     * place by now, and the new image would inherit that one core */
+    if (getenv("OMP_PROC_BIND") || getenv("OMP_PLACES") || getenv("GOMP_CPU_AFFINITY")) return;
     const char *pre = getenv("LD_PRELOAD"); /* valgrind's exe would be re-run, not ours */
     if (pre && strstr(pre, "vgpreload")) return;
     if (setenv("GOMP_SPINCOUNT", SSD_GOMP_SPINCOUNT, 1) != 0) return;

@@ -3,7 +3,7 @@
 #ifndef SSD_CORE_THREADS_H
 #define SSD_CORE_THREADS_H
 
-/* Cores this process may run on (sched_getaffinity), at least 1. */
+/* Cores this process may run on (its affinity mask at start), at least 1. */
 int ssd_cpu_count(void);
 /* n <= 0: SSD_THREADS env var, else ssd_cpu_count(). Applies it to OpenMP. */
 void ssd_threads_set(int n);
@@ -20,8 +20,10 @@ int ssd_threads_get(void);
 
 /* libgomp reads its wait policy once, when it loads, so the policy above
  * takes a re-execution of the program: call first thing in main. Returns
- * (without re-executing) when the environment already names a policy, under
- * valgrind, or when exec fails. */
+ * (without re-executing) when the environment already names a policy or
+ * asks for thread binding (OMP_PROC_BIND, OMP_PLACES, GOMP_CPU_AFFINITY:
+ * libgomp has bound this thread to one core, which the re-executed program
+ * would inherit as all it may use), under valgrind, or when exec fails. */
 void ssd_threads_wait_policy(char **argv);
 
 #endif

@@ -22,6 +22,14 @@ expect_rc 0 env -u GOMP_SPINCOUNT OMP_WAIT_POLICY=passive "$ssd" info --threads=
 grep -q "OMP_WAIT_POLICY=passive GOMP_SPINCOUNT=(unset)$" "$out/last.out" ||
     fail "user's policy: $(cat "$out/last.out")"
 grep -q "^threads:   1 " "$out/last.out" || fail "--threads=1: $(cat "$out/last.out")"
+# thread binding asked for: libgomp has pinned the first thread to one core
+# before main, yet every core counts and nothing re-executes onto that one
+n=$(nproc)
+if [ "$n" -ge 2 ]; then
+    expect_rc 0 env -u OMP_WAIT_POLICY -u GOMP_SPINCOUNT OMP_PROC_BIND=true "$ssd" info
+    grep -q "^threads:   $n (of $n cores)" "$out/last.out" ||
+        fail "OMP_PROC_BIND=true: $(grep threads "$out/last.out")"
+fi
 # the arguments survive the re-execution
 expect_rc 2 env -u OMP_WAIT_POLICY -u GOMP_SPINCOUNT "$ssd" info --bogus
 expect_rc 0 env -u OMP_WAIT_POLICY -u GOMP_SPINCOUNT "$ssd" info --help

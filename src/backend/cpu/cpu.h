@@ -216,7 +216,8 @@ ssd_status cpu_out_plain(ssd_backend *be, ssd_tensor *t, int ndim, const int64_t
 ssd_status cpu_check_in(const ssd_tensor *t, int ndim, const char *op, const char *name);
 
 /* The vector ISA our kernels run here: 3 AVX-512, 2 AVX2 + FMA, 1 neither;
- * lowered by ssd_backend_cpu_force_isa (cpu_bn.c). */
+ * capped where oneDNN is (DNNL_MAX_CPU_ISA) and lowered by
+ * ssd_backend_cpu_force_isa (cpu_bn.c). */
 int cpu_isa(void);
 
 /* ---- Winograd F(2x2, 3x3) and F(4x4, 3x3) on AVX2 or AVX-512 (cpu_wino.c) ---- */

@@ -127,9 +127,19 @@ void ssd_backend_cpu_force_isa(const char *isa) {
 
 int cpu_isa(void) {
     __builtin_cpu_init();
+    /* oneDNN's cap (DNNL_MAX_CPU_ISA) is ours too: our kernels and its
+     * then share one blocked layout instead of reordering between 8 and 16 */
+    static _Atomic int cap;
+    if (!cap) {
+        dnnl_cpu_isa_t d = dnnl_get_effective_cpu_isa();
+        cap = (d & dnnl_cpu_isa_avx512_core) == dnnl_cpu_isa_avx512_core ? 3
+              : (d & dnnl_cpu_isa_avx2) == dnnl_cpu_isa_avx2             ? 2
+                                                                         : 1;
+    }
     int f = forced_isa;
-    if ((f == 0 || f == 3) && __builtin_cpu_supports("avx512f")) return 3;
-    if ((f == 0 || f >= 2) && __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"))
+    if ((f == 0 || f == 3) && cap >= 3 && __builtin_cpu_supports("avx512f")) return 3;
+    if ((f == 0 || f >= 2) && cap >= 2 && __builtin_cpu_supports("avx2") &&
+        __builtin_cpu_supports("fma"))
         return 2;
     return 1;
 }

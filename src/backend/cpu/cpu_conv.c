@@ -437,8 +437,9 @@ const char *ssd_backend_cpu_winograd(ssd_backend *be) {
                    : "oneDNN's (3x3 stride-1 convs with many channels)";
     }
     ssd_error_clear();
-    return ours ? "ours, AVX2 F(2x2,3x3) and F(4x4,3x3) (oneDNN has none)"
-                : "none (3x3 convs run direct)";
+    if (!ours) return "none (3x3 convs run direct)";
+    return plan.vw == 16 ? "ours, AVX-512 F(2x2,3x3) and F(4x4,3x3) (oneDNN has none)"
+                         : "ours, AVX2 F(2x2,3x3) and F(4x4,3x3) (oneDNN has none)";
 }
 
 ssd_status cpu_conv2d_fwd(ssd_backend *be, ssd_tensor *y, const ssd_tensor *x, const ssd_tensor *w,
