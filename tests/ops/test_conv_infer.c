@@ -222,7 +222,7 @@ static void own_winograd_isa(ssd_backend *ref, ssd_backend *cpu, const char *isa
         CHECK(cpu_of(cpu)->n_wino_runs == before + 2);
     }
     CHECK(sizes[0] > 0 && sizes[1] > 0);
-    CHECK(vw == (isa || !__builtin_cpu_supports("avx512f") ? 8 : 16));
+    CHECK(vw == (isa || cpu_isa() < 3 ? 8 : 16));
     /* transformed weights past 256 MB: oneDNN's direct kernel, even when forced */
     cpu_wino big = {.n = 1, .c = 4096, .h = 19, .w = 19, .o = 4096, .oh = 19, .ow = 19, .pad = 1};
     CHECK(!cpu_wino_plan(&big, true));
@@ -233,13 +233,14 @@ static void own_winograd_isa(ssd_backend *ref, ssd_backend *cpu, const char *isa
            sizes[1]);
 }
 
-/* Both widths where the CPU has AVX-512; and unforced, our AVX-512
+/* Both widths where the CPU has AVX-512 (and oneDNN is not capped below it,
+ * DNNL_MAX_CPU_ISA); and unforced, our AVX-512
  * Winograd takes the batch-1 SSD heads from oneDNN but not a VGG layer. */
 static void own_winograd(ssd_backend *ref, ssd_backend *cpu) {
     if (!own_kernels_run("own winograd")) return;
     own_winograd_isa(ref, cpu, NULL);
-    if (!__builtin_cpu_supports("avx512f")) {
-        printf("own winograd: no AVX-512 on this CPU, its 16-lane kernels not tested here\n");
+    if (cpu_isa() < 3) { /* no AVX-512, or oneDNN capped below it */
+        printf("own winograd: no AVX-512 here, its 16-lane kernels not tested\n");
         return;
     }
     own_winograd_isa(ref, cpu, "avx2");
