@@ -234,8 +234,8 @@ static void own_winograd_isa(ssd_backend *ref, ssd_backend *cpu, const char *isa
 }
 
 /* Both widths where the CPU has AVX-512 (and oneDNN is not capped below it,
- * DNNL_MAX_CPU_ISA); and unforced, our AVX-512
- * Winograd takes the batch-1 SSD heads from oneDNN but not a VGG layer. */
+ * DNNL_MAX_CPU_ISA); and unforced, our AVX-512 Winograd takes the batch-1
+ * SSD heads from oneDNN but not a VGG layer. */
 static void own_winograd(ssd_backend *ref, ssd_backend *cpu) {
     if (!own_kernels_run("own winograd")) return;
     own_winograd_isa(ref, cpu, NULL);
