@@ -320,15 +320,15 @@ static ssd_status own_run(ssd_backend *be, fwd_entry *e, const geom *g, ssd_tens
 /* ---- our depthwise 3x3 stride-1 kernel, where oneDNN has only AVX2 ---- */
 
 /* Whether our depthwise kernel takes g, planned into *o; force: whenever it
- * can (tests), else on CPUs without AVX-512 (there oneDNN's kernel is
- * AVX-512 and we have not measured ours against it). */
+ * can (tests), else where oneDNN's kernel is AVX2 (no AVX-512, or oneDNN
+ * capped below it): on AVX-512 oneDNN's was as fast as ours at 16 lanes. */
 static bool dw_ok(const geom *g, ssd_act act, bool force, cpu_dw *o) {
     if (g->prec != SSD_CONV_F32 || g->groups != g->c || g->o != g->c || g->kh != 3 || g->kw != 3 ||
         g->strides[0] != 1 || g->strides[1] != 1 || g->dil[0] || g->dil[1] || g->pad_l[0] != 1 ||
         g->pad_l[1] != 1)
         return false;
     *o = (cpu_dw){.n = (int)g->n, .c = (int)g->c, .h = (int)g->h, .w = (int)g->w, .act = act};
-    return cpu_dw_ok(o) && (force || !__builtin_cpu_supports("avx512f"));
+    return cpu_dw_ok(o) && (force || cpu_isa() < 3);
 }
 
 static fwd_mode infer_mode(const geom *g) {
