@@ -217,10 +217,15 @@ ssd_status cpu_check_in(const ssd_tensor *t, int ndim, const char *op, const cha
 
 /* The vector ISA our kernels run here: 3 AVX-512, 2 AVX2 + FMA, 1 neither;
  * capped where oneDNN is (DNNL_MAX_CPU_ISA) and lowered by
- * ssd_backend_cpu_force_isa (cpu_bn.c). */
+ * ssd_backend_cpu_force_isa (cpu_backend.c). */
 int cpu_isa(void);
 
 /* ---- Winograd F(2x2, 3x3) and F(4x4, 3x3) on AVX2 or AVX-512 (cpu_wino.c) ---- */
+
+/* GEMM rows (tiles) per micro-kernel call at vector width vw: 6 x 2
+ * accumulators + 2 U + 1 broadcast fill AVX2's 16 registers, 12 x 2 + 2 + 1
+ * AVX-512's 32 (cpu_wino_kern.h; cpu_wino_plan sizes chunks by it) */
+#define CPU_WINO_ROWS(vw) ((vw) == 16 ? 12 : 6)
 
 /* One conv's geometry (set n..act, then cpu_wino_plan). */
 typedef struct {

@@ -188,14 +188,42 @@ static ssd_status cpu_to_plain(ssd_backend *be, ssd_tensor *t) {
 
 /* ---- the vtable ---- */
 
+/* Whether oneDNN's effective ISA (DNNL_MAX_CPU_ISA included) covers isa. */
+static bool dnnl_isa_has(dnnl_cpu_isa_t isa) {
+    return (dnnl_get_effective_cpu_isa() & isa) == isa;
+}
+
 bool cpu_bf16_native(void) {
-    dnnl_cpu_isa_t isa = dnnl_get_effective_cpu_isa();
-    return (isa & dnnl_cpu_isa_avx512_core_bf16) == dnnl_cpu_isa_avx512_core_bf16;
+    return dnnl_isa_has(dnnl_cpu_isa_avx512_core_bf16);
 }
 
 bool cpu_bf16_amx(void) {
-    dnnl_cpu_isa_t isa = dnnl_get_effective_cpu_isa();
-    return (isa & dnnl_cpu_isa_avx512_core_amx) == dnnl_cpu_isa_avx512_core_amx;
+    return dnnl_isa_has(dnnl_cpu_isa_avx512_core_amx);
+}
+
+static _Atomic int forced_isa; /* 0: what the CPU has; else 1 base, 2 avx2, 3 avx512 */
+
+void ssd_backend_cpu_force_isa(const char *isa) {
+    forced_isa = !isa                         ? 0
+                 : strcmp(isa, "base") == 0   ? 1
+                 : strcmp(isa, "avx2") == 0   ? 2
+                 : strcmp(isa, "avx512") == 0 ? 3
+                                              : 0;
+}
+
+int cpu_isa(void) {
+    __builtin_cpu_init();
+    /* oneDNN's cap (DNNL_MAX_CPU_ISA) is ours too: our kernels and its
+     * then share one blocked layout instead of reordering between 8 and 16 */
+    static _Atomic int cap;
+    if (!cap)
+        cap = dnnl_isa_has(dnnl_cpu_isa_avx512_core) ? 3 : dnnl_isa_has(dnnl_cpu_isa_avx2) ? 2 : 1;
+    int f = forced_isa;
+    if ((f == 0 || f == 3) && cap >= 3 && __builtin_cpu_supports("avx512f")) return 3;
+    if ((f == 0 || f >= 2) && cap >= 2 && __builtin_cpu_supports("avx2") &&
+        __builtin_cpu_supports("fma"))
+        return 2;
+    return 1;
 }
 
 static bool cpu_supports(ssd_backend *be, ssd_op op, ssd_dtype dt, const void *params) {

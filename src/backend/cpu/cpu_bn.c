@@ -115,35 +115,6 @@ typedef struct {
                const float *, const float *, const float *, const float *, ssd_act);
 } kernels;
 
-static _Atomic int forced_isa; /* 0: what the CPU has; else 1 base, 2 avx2, 3 avx512 */
-
-void ssd_backend_cpu_force_isa(const char *isa) {
-    forced_isa = !isa                         ? 0
-                 : strcmp(isa, "base") == 0   ? 1
-                 : strcmp(isa, "avx2") == 0   ? 2
-                 : strcmp(isa, "avx512") == 0 ? 3
-                                              : 0;
-}
-
-int cpu_isa(void) {
-    __builtin_cpu_init();
-    /* oneDNN's cap (DNNL_MAX_CPU_ISA) is ours too: our kernels and its
-     * then share one blocked layout instead of reordering between 8 and 16 */
-    static _Atomic int cap;
-    if (!cap) {
-        dnnl_cpu_isa_t d = dnnl_get_effective_cpu_isa();
-        cap = (d & dnnl_cpu_isa_avx512_core) == dnnl_cpu_isa_avx512_core ? 3
-              : (d & dnnl_cpu_isa_avx2) == dnnl_cpu_isa_avx2             ? 2
-                                                                         : 1;
-    }
-    int f = forced_isa;
-    if ((f == 0 || f == 3) && cap >= 3 && __builtin_cpu_supports("avx512f")) return 3;
-    if ((f == 0 || f >= 2) && cap >= 2 && __builtin_cpu_supports("avx2") &&
-        __builtin_cpu_supports("fma"))
-        return 2;
-    return 1;
-}
-
 static const kernels *kern(void) {
     static const kernels k512 = {pass_stats_avx512, pass_apply_avx512, pass_bsum_avx512,
                                  pass_dx_avx512};

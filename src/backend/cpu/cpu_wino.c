@@ -24,18 +24,12 @@
  * smaller). */
 #include "backend/cpu/cpu.h"
 
-#include "backend/cpu/cpu_avx2.h"
 #include "core/mem.h"
 
 #include <immintrin.h>
 #include <string.h>
 
 #define CHUNK_BYTES ((size_t)4 << 20)
-
-/* GEMM rows (tiles) per micro-kernel call, as cpu_wino_kern.h has them */
-static int rows(const cpu_wino *g) {
-    return g->vw == 16 ? 12 : 6;
-}
 
 /* The cost model, per vector width. AVX2 (two Zen 3 cores): memory streams
  * at about 20 GB/s, our GEMM makes about 70 GMAC/s, oneDNN's direct AVX2 conv
@@ -65,7 +59,7 @@ static void derive(cpu_wino *g, int m) {
     size_t budget = cpu_wino_weight_bytes(g);
     if (budget < CHUNK_BYTES) budget = CHUNK_BYTES;
     int64_t per_tile = (int64_t)g->ne * (g->vs + g->op) * (int64_t)sizeof(float);
-    int mr = rows(g);
+    int mr = CPU_WINO_ROWS(g->vw);
     int64_t tb = (int64_t)budget / per_tile / mr * mr;
     if (tb < mr) tb = mr;
     if (tb > g->tiles) tb = g->tiles;

@@ -5,10 +5,8 @@
  * each function is suffixed with its ISA. */
 #include "backend/cpu/cpu_vec.h"
 
-/* GEMM rows: 6 x 2 accumulators + 2 U + 1 broadcast of AVX2's 16 registers,
- * 12 x 2 + 2 + 1 of AVX-512's 32 */
 #undef WMR
-#define WMR (VW == 16 ? 12 : 6)
+#define WMR CPU_WINO_ROWS(VW)
 
 /* ---- the transforms, per tile size: B^T on alpha vectors, A^T to m ---- */
 
