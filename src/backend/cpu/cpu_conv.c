@@ -228,8 +228,15 @@ static bool dense_3x3_s1(const geom *g) {
            g->dil[0] == 0 && g->dil[1] == 0;
 }
 
+/* Not on maps under 4x4: oneDNN's tiles there compute mostly padding (a 3x3
+ * map is 2x2 tiles of 4x4 outputs), and its direct kernel took 0.7x the time
+ * of its Winograd at batch 1 and 0.45x at batch 8 (256x3x3 > 150, two
+ * Sapphire Rapids cores, weights cycling through L3; mb1-ssd's 3x3 head:
+ * 0.115-0.128 ms in the network, 0.088-0.095 direct). From 7x7 up Winograd
+ * wins there; 5x5 and 6x6 went to direct by 10-35%, but Zen 4 measured the
+ * other way (above), so they stay. */
 static bool wino_ok(const geom *g) {
-    return dense_3x3_s1(g) && g->c >= 64 && g->o >= 64 && g->oh >= 3 && g->ow >= 3;
+    return dense_3x3_s1(g) && g->c >= 64 && g->o >= 64 && g->oh >= 4 && g->ow >= 4;
 }
 
 /* ---- our Winograd: where oneDNN has none (AVX2), and for the SSD heads on
