@@ -274,6 +274,16 @@ static void own_depthwise(ssd_backend *ref, ssd_backend *cpu) {
         check(ref, cpu, &not_ours[i], SSD_ACT_RELU, 0);
         CHECK(cpu_of(cpu)->n_dw_runs == before);
     }
+    /* unforced: ours where the ISA in use is AVX2, not under a cap below it */
+    static const char *isas[] = {"avx2", "base"};
+    for (int i = 0; i < 2; i++) {
+        ssd_backend_cpu_force_isa(isas[i]);
+        ssd_backend_cpu_set_wino(cpu, 0); /* drops the entries planned before */
+        long before = cpu_of(cpu)->n_dw_runs;
+        check(ref, cpu, &gs[0], SSD_ACT_RELU, 8);
+        CHECK(cpu_of(cpu)->n_dw_runs == before + (i == 0 ? 2 : 0));
+    }
+    ssd_backend_cpu_force_isa(NULL);
     ssd_backend_cpu_set_wino(cpu, 0);
     printf("own depthwise: %zu geometries\n", sizeof gs / sizeof gs[0]);
 }

@@ -328,14 +328,15 @@ static ssd_status own_run(ssd_backend *be, fwd_entry *e, const geom *g, ssd_tens
 
 /* Whether our depthwise kernel takes g, planned into *o; force: whenever it
  * can (tests), else where oneDNN's kernel is AVX2 (no AVX-512, or oneDNN
- * capped below it): on AVX-512 oneDNN's was as fast as ours at 16 lanes. */
+ * capped at AVX2): on AVX-512 oneDNN's was as fast as ours at 16 lanes, and
+ * a cap below AVX2 (DNNL_MAX_CPU_ISA) holds for our AVX2 code too. */
 static bool dw_ok(const geom *g, ssd_act act, bool force, cpu_dw *o) {
     if (g->prec != SSD_CONV_F32 || g->groups != g->c || g->o != g->c || g->kh != 3 || g->kw != 3 ||
         g->strides[0] != 1 || g->strides[1] != 1 || g->dil[0] || g->dil[1] || g->pad_l[0] != 1 ||
         g->pad_l[1] != 1)
         return false;
     *o = (cpu_dw){.n = (int)g->n, .c = (int)g->c, .h = (int)g->h, .w = (int)g->w, .act = act};
-    return cpu_dw_ok(o) && (force || cpu_isa() < 3);
+    return cpu_dw_ok(o) && (force || cpu_isa() == 2);
 }
 
 static fwd_mode infer_mode(const geom *g) {
