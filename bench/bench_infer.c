@@ -1,9 +1,8 @@
-/* Inference of an SSD net at 300x300 from one ONNX file: our runtime next to ONNX
- * Runtime (onnxruntime-node, through bench/ort_bench.js), same file, same
- * thread count, same run. Batch 1 latency and batch 8 throughput; a timed
- * run of ours includes copying the outputs to host arrays, as ONNX Runtime's
- * run returns them.
- *   bench_infer [--model FILE.onnx] [--threads T] [--iters K] [--rounds R]
+/* Inference of an SSD net from one ONNX file (300x300 unless the file says): our runtime next to
+ * ONNX Runtime (onnxruntime-node, through bench/ort_bench.js), same file, same thread count, same
+ * run. Batch 1 latency and batch 8 throughput; a timed run of ours includes copying the outputs to
+ * host arrays, as ONNX Runtime's run returns them. bench_infer [--model FILE.onnx] [--threads T]
+ * [--iters K] [--rounds R]
  *               [--backend NAME] [--npm DIR] [--ort both|nospin|spin|none]
  *               [--precision fp32|bf16|both] [--profile]
  * The machine may be shared, so the runtimes alternate R times (ours, then
@@ -27,8 +26,9 @@
  * has bfloat16 convs (AVX512_BF16 or AMX), in bf16 too (ssd_onnx_set_precision:
  * 8 significant bits, TensorRT's FP16 keeps 11); ONNX Runtime runs
  * fp32 either way, so bf16/ort compares different arithmetic.
- * --profile: instead, time each kernel of ours at batch 1 and list them (in
- * the first precision asked for). */
+ * --profile: instead, time each kernel of ours at batch 1 (or the file's fixed
+ * batch) and list them (in the first precision asked for). A file exported
+ * with a fixed batch is timed at that batch only. */
 #include "core/mem.h"
 #include "core/progress.h"
 #include "core/threads.h"
@@ -74,10 +74,13 @@ typedef struct {
     double med, best, cpu;
 } timing;
 
-/* The bench input: batch images of 300x300, a fixed pattern in [-1, 1). */
+/* The images' size: the model's declared input size, else 300x300. */
+static int img_h = 300, img_w = 300;
+
+/* The bench input: batch images, a fixed pattern in [-1, 1). */
 static ssd_status bench_input(ssd_tensor *x, ssd_backend *be, int batch) {
-    ssd_tensor_init4(x, be, SSD_F32, batch, 3, 300, 300);
-    size_t n = (size_t)batch * 3 * 300 * 300;
+    ssd_tensor_init4(x, be, SSD_F32, batch, 3, img_h, img_w);
+    size_t n = (size_t)batch * 3 * (size_t)img_h * (size_t)img_w;
     float *h = ssd_malloc(n * sizeof *h);
     if (!h) return SSD_E_NOMEM;
     for (size_t i = 0; i < n; i++) h[i] = (float)((i * 2654435761u) % 1000) / 500.0f - 1.0f;
@@ -136,16 +139,17 @@ static int cmp_prof(const void *a, const void *b) {
     return (x < y) - (x > y);
 }
 
-/* Per-kernel times of ours at batch 1: the costliest kernels, then sums per kind. */
-static int profile(ssd_onnx_model *m, ssd_backend *be, int iters) {
+/* Per-kernel times of ours at one batch (1, or the file's fixed one): the
+ * costliest kernels, then sums per kind. */
+static int profile(ssd_onnx_model *m, ssd_backend *be, int batch, int iters) {
     timing r;
     ssd_onnx_set_profile(m, false);
-    if (bench(m, be, 1, 3, &r) != SSD_OK) {
+    if (bench(m, be, batch, 3, &r) != SSD_OK) {
         fprintf(stderr, "%s\n", ssd_error_message());
         return 1;
     }
     ssd_onnx_set_profile(m, true);
-    if (bench(m, be, 1, iters, &r) != SSD_OK) {
+    if (bench(m, be, batch, iters, &r) != SSD_OK) {
         fprintf(stderr, "%s\n", ssd_error_message());
         return 1;
     }
@@ -160,9 +164,9 @@ static int profile(ssd_onnx_model *m, ssd_backend *be, int iters) {
         total += s[i].ms;
         ctotal += s[i].cpu_ms;
     }
-    printf("batch 1: %d kernels, per run %.2f ms wall, %.2f ms cpu in kernels (median run %.2f "
+    printf("batch %d: %d kernels, per run %.2f ms wall, %.2f ms cpu in kernels (median run %.2f "
            "ms, cpu %.2f ms)\n  (sorted by cpu time; kind, op, node)\n",
-           n, total / runs, ctotal / runs, r.med, r.cpu);
+           batch, n, total / runs, ctotal / runs, r.med, r.cpu);
     qsort(s, (size_t)n, sizeof *s, cmp_prof);
     double macs = 0;
     for (int i = 0; i < n; i++) macs += s[i].macs;
@@ -217,9 +221,10 @@ static void ort(const char *npm, const char *model, int batch, int threads, int 
     char cmd[4096], line[512];
     r->med = r->best = r->cpu = -1;
     bool passive = !spin;
-    snprintf(cmd, sizeof cmd,
-             "ORT_NO_SPIN=%d NODE_PATH='%s/node_modules' node '%s/ort_bench.js' '%s' %d %d %d",
-             passive, npm, BENCH_DIR, model, batch, threads, iters);
+    snprintf(
+        cmd, sizeof cmd,
+        "ORT_NO_SPIN=%d NODE_PATH='%s/node_modules' node '%s/ort_bench.js' '%s' %d %d %d %d %d",
+        passive, npm, BENCH_DIR, model, batch, threads, iters, img_h, img_w);
     FILE *p = popen(cmd, "r");
     if (!p) return;
     while (fgets(line, sizeof line, p)) {
@@ -396,6 +401,13 @@ int main(int argc, char **argv) {
         fprintf(stderr, "%s\n", ssd_error_message());
         return 1;
     }
+    int64_t dims[SSD_MAX_DIMS];
+    int fixed_batch = 0;
+    if (ssd_onnx_input_dims(m, dims) == 4) {
+        fixed_batch = dims[0] > 0 ? (int)dims[0] : 0;
+        if (dims[2] > 0) img_h = (int)dims[2];
+        if (dims[3] > 0) img_w = (int)dims[3];
+    }
     if (want16 && ssd_onnx_set_precision(m, SSD_PREC_BF16) != SSD_OK) {
         printf("bf16: %s\n", ssd_error_message());
         want16 = false;
@@ -403,19 +415,29 @@ int main(int argc, char **argv) {
     }
     if (want32) ssd_onnx_set_precision(m, SSD_PREC_FP32);
     if (prof) {
-        int rc = profile(m, be, iters);
+        int rc = profile(m, be, fixed_batch > 0 ? fixed_batch : 1, iters);
         ssd_onnx_destroy(m);
         ssd_backend_destroy(be);
         if (tmp[0]) unlink(tmp);
         return rc;
     }
     const char *wp = getenv("OMP_WAIT_POLICY"), *sc = getenv("GOMP_SPINCOUNT");
-    printf("%s 300x300, %s, %d threads, %d rounds of %d timed runs (batch 8: %d)\n"
+    printf("%s %dx%d, %s, %d threads, %d rounds of %d timed runs (batch 8: %d)\n"
            "ssd: OpenMP OMP_WAIT_POLICY=%s GOMP_SPINCOUNT=%s\n",
-           tmp[0] ? net : "model", model, threads, rounds, iters, (iters + 3) / 4,
+           tmp[0] ? net : "model", img_h, img_w, model, threads, rounds, iters, (iters + 3) / 4,
            wp ? wp : "(unset)", sc ? sc : "(unset)");
-    int batches[2] = {1, 8};
-    for (int k = 0; k < 2; k++) {
+    /* a file exported without a dynamic batch runs only at its own */
+    int batches[2] = {1, 8}, nb = 2;
+    if (fixed_batch > 0) {
+        for (int k = 0; k < 2; k++)
+            if (batches[k] != fixed_batch)
+                printf("batch %d  skipped: %s has a fixed batch of %d (export with "
+                       "--dynamic-batch to time both)\n",
+                       batches[k], model, fixed_batch);
+        batches[0] = fixed_batch;
+        nb = 1;
+    }
+    for (int k = 0; k < nb; k++) {
         int b = batches[k];
         int it = b == 1 ? iters : (iters + 3) / 4;
         timing t[16], h[16], o[16], os[16];

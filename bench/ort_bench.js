@@ -1,13 +1,14 @@
 // ONNX Runtime (onnxruntime-node, CPU) latency on an ONNX file, for bench_infer:
-//   node ort_bench.js MODEL BATCH THREADS ITERS
+//   node ort_bench.js MODEL BATCH THREADS ITERS [HEIGHT WIDTH]  (default 300 300)
 // Prints one line: "ort batch=B threads=T median_ms=X min_ms=Y cpu_ms=Z" (Z: the
 // median process CPU time of one run, all threads).
 'use strict';
 const ort = require('onnxruntime-node');
 
 async function main() {
-  const [model, batch, threads, iters] = process.argv.slice(2);
+  const [model, batch, threads, iters, height, width] = process.argv.slice(2);
   const B = Number(batch), T = Number(threads), K = Number(iters);
+  const H = Number(height || 300), W = Number(width || 300);
   const sess = await ort.InferenceSession.create(model, {
     executionProviders: ['cpu'], intraOpNumThreads: T, interOpNumThreads: 1,
     graphOptimizationLevel: 'all',
@@ -15,10 +16,10 @@ async function main() {
     // threads sleep instead of spinning, like OpenMP's passive policy.
     extra: process.env.ORT_NO_SPIN === '1' ? { session: { intra_op: { allow_spinning: '0' } } } : {},
   });
-  const n = B * 3 * 300 * 300;
+  const n = B * 3 * H * W;
   const data = new Float32Array(n);
   for (let i = 0; i < n; i++) data[i] = ((i * 2654435761) % 1000) / 500 - 1;
-  const feeds = { [sess.inputNames[0]]: new ort.Tensor('float32', data, [B, 3, 300, 300]) };
+  const feeds = { [sess.inputNames[0]]: new ort.Tensor('float32', data, [B, 3, H, W]) };
   for (let i = 0; i < 3; i++) await sess.run(feeds);
   const t = [], c = [];
   for (let i = 0; i < K; i++) {
