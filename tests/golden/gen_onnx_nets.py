@@ -12,43 +12,17 @@ here = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(here, "..", "common"))
 sys.path.insert(0, here)
 import fixture  # noqa: E402
-import nets_torch  # noqa: E402
-from mb1_torch import corner  # noqa: E402
-from onnx_fixture import images  # noqa: E402
+from onnx_fixture import images, is_test_net, other_nets  # noqa: E402
 
 out = sys.argv[1]
 os.makedirs(out, exist_ok=True)
 torch.set_num_threads(2)
-C, RES = 3, 300
-
-
-class IsTest(torch.nn.Module):
-    def __init__(self, net, priors):
-        super().__init__()
-        self.net = net
-        self.register_buffer("priors", priors)
-
-    def forward(self, x):
-        conf, loc = self.net(x)
-        p = self.priors
-        c = torch.cat([loc[..., :2] * 0.1 * p[..., 2:] + p[..., :2],
-                       torch.exp(loc[..., 2:] * 0.2) * p[..., 2:]], dim=loc.dim() - 1)
-        return torch.softmax(conf, dim=2), corner(c)
-
+RES = 300
 
 x = torch.from_numpy(images(2, RES))
 tensors, lines = {}, []
-for i, name in enumerate(sorted(n for n in nets_torch.NETS if n != "mb1-ssd")):
-    torch.manual_seed(i)
-    net = nets_torch.NETS[name](C).eval()
-    with torch.no_grad():
-        for m in net.modules():
-            if isinstance(m, torch.nn.BatchNorm2d):
-                m.running_mean.uniform_(-0.1, 0.1)
-                m.running_var.uniform_(0.5, 1.5)
-                m.weight.uniform_(0.5, 1.5)
-                m.bias.uniform_(-0.1, 0.1)
-    wrapped = IsTest(net, nets_torch.priors(net, RES).float()).eval()
+for i, name in enumerate(other_nets()):
+    wrapped = is_test_net(name, i, RES)
     with torch.no_grad():
         scores, boxes = wrapped(x)
     opset = (11, 13, 17)[i % 3]

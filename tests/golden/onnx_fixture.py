@@ -24,9 +24,7 @@ def data_dir():
     raise SystemExit("ccpd-sample not found (data/ccpd-sample or /work/shared/data/ccpd-sample)")
 
 
-def make_net(seed=0):
-    torch.manual_seed(seed)
-    net = MB1SSD(len(CLASSES))
+def randomise_bn(net):
     with torch.no_grad():
         for m in net.modules():
             if isinstance(m, torch.nn.BatchNorm2d):
@@ -34,16 +32,29 @@ def make_net(seed=0):
                 m.running_var.uniform_(0.5, 1.5)
                 m.weight.uniform_(0.5, 1.5)
                 m.bias.uniform_(-0.1, 0.1)
+
+
+def make_net(seed=0, name="mb1-ssd"):
+    """A seeded net of len(CLASSES) classes in eval mode with non-trivial batch
+    norm: mb1-ssd, or any net of nets_torch.NETS."""
+    torch.manual_seed(seed)
+    if name == "mb1-ssd":
+        net = MB1SSD(len(CLASSES))
+    else:
+        import nets_torch
+        net = nets_torch.NETS[name](len(CLASSES))
+    randomise_bn(net)
     return net.eval()
 
 
 class IsTest(torch.nn.Module):
-    """scores = softmax(conf), boxes = corner form of the decoded locations."""
+    """scores = softmax(conf), boxes = corner form of the decoded locations
+    (priors: mb1-ssd's at 300x300 unless given)."""
 
-    def __init__(self, net):
+    def __init__(self, net, priors=None):
         super().__init__()
         self.net = net
-        self.register_buffer("priors", priors_300())
+        self.register_buffer("priors", priors_300() if priors is None else priors)
 
     def forward(self, x):
         conf, loc = self.net(x)
@@ -52,6 +63,19 @@ class IsTest(torch.nn.Module):
         c = torch.cat([loc[..., :2] * 0.1 * p[..., 2:] + p[..., :2],
                        torch.exp(loc[..., 2:] * 0.2) * p[..., 2:]], dim=loc.dim() - 1)
         return scores, corner(c)
+
+
+def other_nets():
+    """The nets of nets_torch.NETS but mb1-ssd, sorted."""
+    import nets_torch
+    return sorted(n for n in nets_torch.NETS if n != "mb1-ssd")
+
+
+def is_test_net(name, seed, size=300):
+    """make_net(seed, name) wrapped in IsTest with the net's own priors."""
+    import nets_torch
+    net = make_net(seed, name)
+    return IsTest(net, nets_torch.priors(net, size).float()).eval()
 
 
 def images(n, size=300):

@@ -1,9 +1,14 @@
 /* torch.onnx.export files of every SSD net other than mb1-ssd (gen_onnx_nets.py:
  * opsets 11, 13 and 17, dynamic batch) load in our runtime and give PyTorch's
- * scores and boxes on two real frames, batch 2 and then batch 1 (re-planned). */
+ * scores and boxes on two real frames, batch 2 and then batch 1 (re-planned).
+ * With `DIR --ort NET...` (test_onnx_ort.sh, DIR its fixtures' nets/): our
+ * exports DIR/NET.onnx, run by ONNX Runtime (DIR/NET.onnx.<output>.f32) and
+ * by our runtime, against PyTorch's outputs in DIR/nets.ssdt. */
 #include "test.h"
 
 #include "fixture.h"
+#include "core/fileio.h"
+#include "core/mem.h"
 #include "core/threads.h"
 #include "runtime/onnx_runtime.h"
 
@@ -31,10 +36,8 @@ static void check_output(ssd_onnx_model *m, const char *what, const char *name,
     CHECK(test_close_tensor(w, y, ref->data, TOL, TOL));
 }
 
-static void check_net(const fixture_file *f, const char *net, int opset, const char *file) {
-    char path[1024], key[128], what[160];
-    snprintf(path, sizeof path, "%s/%s", dir, file);
-    snprintf(what, sizeof what, "%s (opset %d)", net, opset);
+static void check_net(const fixture_file *f, const char *net, const char *what, const char *path) {
+    char key[128];
     ssd_onnx_model *m = NULL;
     CHECK_OK(ssd_onnx_load(&m, path, be));
     if (!m) return;
@@ -65,6 +68,44 @@ static void check_net(const fixture_file *f, const char *net, int opset, const c
     ssd_onnx_destroy(m);
 }
 
+/* ONNX Runtime's output `name` of DIR/NET.onnx against PyTorch's. */
+static void check_ort(const fixture_file *f, const char *net, const char *name) {
+    char p[1024], key[128], what[256];
+    snprintf(key, sizeof key, "%s_%s", name, net);
+    const fixture_tensor *ref = fixture_find(f, key);
+    CHECK(ref != NULL);
+    if (!ref) return;
+    snprintf(p, sizeof p, "%s/%s.onnx.%s.f32", dir, net, name);
+    uint8_t *data = NULL;
+    size_t len = 0;
+    CHECK_OK(ssd_file_read_all(p, &data, &len));
+    CHECK(len == (size_t)ref->numel * sizeof(float));
+    snprintf(what, sizeof what, "%s: ONNX Runtime vs PyTorch, %s", net, name);
+    if (data && len == (size_t)ref->numel * sizeof(float))
+        CHECK(test_close_f32(what, (const float *)data, ref->data, (long)ref->numel, TOL, TOL));
+    ssd_free(data);
+}
+
+static int ort_mode(int n, char **nets) {
+    fixture_file f;
+    char p[1024];
+    snprintf(p, sizeof p, "%s/nets.ssdt", dir);
+    REQUIRE_OK(fixture_load(&f, p));
+    for (int i = 0; i < n; i++) {
+        char what[160];
+        check_ort(&f, nets[i], "scores");
+        check_ort(&f, nets[i], "boxes");
+        snprintf(p, sizeof p, "%s/%s.onnx", dir, nets[i]);
+        snprintf(what, sizeof what, "%s: our export in our runtime vs PyTorch,", nets[i]);
+        check_net(&f, nets[i], what, p);
+    }
+    CHECK(n > 0);
+    printf("%d exports checked against ONNX Runtime and PyTorch\n", n);
+    fixture_free(&f);
+    ssd_backend_destroy(be);
+    return test_finish();
+}
+
 int main(int argc, char **argv) {
     if (argc < 2) {
         fprintf(stderr, "usage: test_onnx_nets FIXTURE_DIR\n");
@@ -76,6 +117,7 @@ int main(int argc, char **argv) {
     if (!bname && ssd_backend_create(&be, "cpu") != SSD_OK) bname = "ref";
     if (bname) REQUIRE_OK(ssd_backend_create(&be, bname));
     printf("backend %s\n", be->ops->name);
+    if (argc > 2 && !strcmp(argv[2], "--ort")) return ort_mode(argc - 3, argv + 3);
     fixture_file f;
     char path[1024];
     snprintf(path, sizeof path, "%s/nets.ssdt", dir);
@@ -86,7 +128,10 @@ int main(int argc, char **argv) {
     char net[64], file[256];
     int opset, n = 0;
     while (l && fscanf(l, "%63s %d %255s", net, &opset, file) == 3) {
-        check_net(&f, net, opset, file);
+        char what[160];
+        snprintf(what, sizeof what, "%s (torch export, opset %d)", net, opset);
+        snprintf(path, sizeof path, "%s/%s", dir, file);
+        check_net(&f, net, what, path);
         n++;
     }
     if (l) fclose(l);

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # `ssd export` end to end: the reference's prints and file choices, the
 # errors, onnx.checker + strict shape inference on the files, and ONNX Runtime
-# (npm onnxruntime-node, CPU) against our own forward pass on real images.
+# (npm onnxruntime-node, CPU) against our own forward pass on real images;
+# then every other net exported and run by ONNX Runtime and by our runtime,
+# against PyTorch.
 # $1 = build dir, $2 = source dir. Exit 77 (skipped) only when npm is missing;
 # a failed install of onnxruntime-node is a failure.
 set -euo pipefail
@@ -69,3 +71,18 @@ for f in "$fx/model/ssd-mobilenet.onnx" "$fx/dyn11.onnx"; do
         fail "ONNX Runtime could not run $f"
 done
 "$build/test_onnx" "$fx" --ort "$fx/model/ssd-mobilenet.onnx" "$fx/dyn11.onnx"
+
+# the other nets: `ssd export` of each, checked, run by ONNX Runtime, then compared
+nets=()
+while read -r net priors; do
+    [ -n "$net" ] || continue
+    nets+=("$net")
+    "$ssd" export --net "$net" --input "$fx/nets/$net.pth" --labels "$fx/nets/labels.txt" \
+        --output "$fx/nets/$net.onnx" --dynamic-batch >/dev/null || fail "ssd export --net $net"
+    /usr/bin/python3 "$src/tests/golden/check_onnx.py" "$fx/nets/$net.onnx" batch 300 "$priors" 3 "$net" ||
+        fail "onnx.checker / shape inference rejected $net.onnx"
+    node "$src/tests/golden/ort_run.js" "$fx/nets/$net.onnx" "$fx/images.f32" 2,3,300,300 \
+        "$fx/nets/$net.onnx" 2 >/dev/null || fail "ONNX Runtime could not run $net.onnx"
+done <"$fx/nets/nets.txt"
+[ ${#nets[@]} -eq 6 ] || fail "expected 6 other nets in nets.txt, got ${#nets[@]}"
+"$build/test_onnx_nets" "$fx/nets" --ort "${nets[@]}"
