@@ -202,14 +202,31 @@ KFN static void SFX(gemm_rows)(const float *v, int64_t ldv, const float *u, int 
 /* ---- one chunk of tiles, both threads ---- */
 
 static void SFX(run_chunk)(const cpu_wino *g, const float *x, const float *u, const float *bias,
-                           float *y, float *v, float *mm, int64_t t0, int nt, bool par) {
+                           float *y, float *v, float *mm, int64_t t0, int nt, bool par,
+                           int64_t pf_bytes) {
     int cb_n = g->cp / VW, ob_n = g->op / VW, ub_n = (g->op + 2 * VW - 1) / (2 * VW), ne = g->ne;
     int64_t per_e_u = (int64_t)g->cp * g->op;
 #pragma omp parallel if (par)
     {
+        /* The first U blocks this thread will multiply (the GEMM's static
+         * schedule gives it a run of consecutive ones), fetched into L2
+         * while it transforms the input: after the layers before the head
+         * U comes from memory, and the GEMM itself hides only the fetch of
+         * its next block. */
+        int nth = omp_get_num_threads(), me = omp_get_thread_num();
+        int64_t items = (int64_t)ne * ub_n, i0 = items * me / nth;
+        const char *pu =
+            (const char *)(u + i0 / ub_n * per_e_u + i0 % ub_n * (int64_t)g->cp * 2 * VW);
+        int64_t own = (int64_t)sizeof(float) * ne * per_e_u / nth;
+        int64_t lines = (pf_bytes < own ? pf_bytes : own) / 64, its = (nt * cb_n + nth - 1) / nth;
+        int64_t per_it = (lines + its - 1) / its, l = 0;
 #pragma omp for collapse(2) schedule(static)
         for (int t = 0; t < nt; t++)
-            for (int cb = 0; cb < cb_n; cb++) SFX(in_tiles)(g, x, v, t0 + t, t, cb);
+            for (int cb = 0; cb < cb_n; cb++) {
+                SFX(in_tiles)(g, x, v, t0 + t, t, cb);
+                for (int64_t k = 0; k < per_it && l < lines; k++, l++)
+                    __builtin_prefetch(pu + l * 64, 0, 1);
+            }
 #pragma omp for collapse(2) schedule(static)
         for (int e = 0; e < ne; e++)
             for (int ub = 0; ub < ub_n; ub++) {
