@@ -165,9 +165,9 @@ static void tile_origin(const cpu_wino *g, int64_t tg, int64_t *n, int *y0, int 
 
 /* Bytes of U each thread starts fetching while it transforms the input (the
  * kernels' run_chunk): half its L2, which leaves room for its share of V.
- * mb1-ssd's batch-1 heads on two Sapphire Rapids cores, 1 MB: the 19x19 one
- * 0.95 against 1.10 ms (7 of 8 interleaved pairs), with 2 classes 0.43
- * against 0.63 ms (5 of 6). */
+ * mb1-ssd's batch-1 heads on two Sapphire Rapids cores (1 MB), medians of 8
+ * interleaved pairs: the 19x19 one 1.08 against 1.29 ms, the 10x10 one 0.83
+ * against 0.93; with 2 classes 0.45 against 0.66 and 0.32 against 0.36. */
 static int64_t prefetch_bytes(void) {
     static _Atomic int64_t b;
     if (!b) {
