@@ -72,15 +72,19 @@ void ssd_onnx_stage_host(ssd_onnx_model *m, bool on);
 
 /* How the loaded graph was transformed (for tests and -v logs). */
 typedef struct {
-    int nodes;         /* nodes in the file */
-    int folded;        /* evaluated at load time (constants) */
-    int bn_folded;     /* BatchNormalization folded into Conv */
-    int act_fused;     /* Relu/Clip fused into Conv or BatchNormalization */
-    int head_permutes; /* Transpose + Reshape pairs run as one head permute (last plan) */
-    int heads_merged;  /* class + box head convs of one scale run as one conv (last plan) */
-    int steps;         /* kernels executed per run (last plan) */
-    int convs_bf16;    /* convs run in bfloat16 (precision bf16; last plan) */
-    int convs_bf16_y;  /* of those, the ones whose output stays bfloat16 (only convs read it) */
+    int nodes;             /* nodes in the file */
+    int folded;            /* evaluated at load time (constants) */
+    int bn_folded;         /* BatchNormalization folded into Conv */
+    int act_fused;         /* Relu/Clip fused into Conv or BatchNormalization */
+    int head_permutes;     /* Transpose + Reshape pairs run as one head permute (last plan) */
+    int heads_merged;      /* class + box head convs of one scale run as one conv (last plan) */
+    int steps;             /* kernels executed per run (last plan) */
+    int convs_bf16;        /* convs run in bfloat16 (precision bf16; last plan) */
+    int convs_bf16_y;      /* of those, the ones whose output stays bfloat16 (only convs read it) */
+    int shared_values;     /* values computed into pooled buffers (after the plan's first run) */
+    int shared_buffers;    /* the pool's buffers */
+    size_t shared_bytes;   /* the pool's bytes */
+    size_t unshared_bytes; /* what those values took with storage of their own */
 } ssd_onnx_stats;
 void ssd_onnx_get_stats(const ssd_onnx_model *m, ssd_onnx_stats *s);
 

@@ -159,6 +159,10 @@ struct ssd_onnx_model {
     bool profile;
     ssd_onnx_prof *prof; /* one per executed kernel of the plan */
     int nprof;
+    /* activation buffers shared by values (rt_share.c), for this plan */
+    bool shared;
+    ssd_tensor *slots;
+    int nslots;
 };
 
 /* rt_fuse.c: ReduceMean-18's axes input (a load-time constant) into its ints. */
@@ -182,6 +186,12 @@ ssd_status rt_host_eval(const ssd_onnx_model *m, const rt_node *n, const rt_host
  * the same rules the host kernels use. */
 ssd_status rt_infer_shape(const ssd_onnx_model *m, const rt_node *n, const rt_host *const *ins,
                           int *ndim, int64_t *shape);
+
+/* rt_share.c: after a plan's first run, the values its kernels compute take
+ * views of a pool of buffers (values alive at once never share one);
+ * rt_unshare gives them storage of their own again (before a new plan). */
+ssd_status rt_share(ssd_onnx_model *m);
+void rt_unshare(ssd_onnx_model *m);
 
 /* rt_plan.c */
 ssd_status rt_plan(ssd_onnx_model *m, const ssd_tensor *x);

@@ -826,6 +826,7 @@ ssd_status ssd_onnx_load(ssd_onnx_model **out, const char *path, ssd_backend *be
 
 void ssd_onnx_destroy(ssd_onnx_model *m) {
     if (!m) return;
+    rt_unshare(m);
     for (int i = 0; i < m->nv; i++) {
         ssd_free(m->v[i].name);
         rt_host_free(&m->v[i].c);

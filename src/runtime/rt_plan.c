@@ -229,6 +229,7 @@ static const char *kernel_name(rt_kernel k) {
 
 ssd_status rt_plan(ssd_onnx_model *m, const ssd_tensor *x) {
     m->planned = false;
+    rt_unshare(m);
     m->stats.head_permutes = 0;
     m->stats.heads_merged = 0;
     m->stats.steps = 0;
@@ -588,6 +589,8 @@ ssd_status ssd_onnx_run(ssd_onnx_model *m, const ssd_tensor *x) {
     m->cur_input = x;
     ssd_status st = rt_execute(m);
     m->cur_input = NULL;
+    /* without the pool (out of memory for it) the run still stands */
+    if (st == SSD_OK && !m->shared && rt_share(m) != SSD_OK) ssd_error_clear();
     return st;
 }
 

@@ -1,6 +1,7 @@
 /* torch.onnx.export files of every SSD net other than mb1-ssd (gen_onnx_nets.py:
  * opsets 11, 13 and 17, dynamic batch) load in our runtime and give PyTorch's
- * scores and boxes on two real frames, batch 2 and then batch 1 (re-planned).
+ * scores and boxes on two real frames, batch 2 and then batch 1 (re-planned),
+ * twice: the second run has the values in shared buffers.
  * With `DIR --ort NET...` (test_onnx_ort.sh, DIR its fixtures' nets/): our
  * exports DIR/NET.onnx, run by ONNX Runtime (DIR/NET.onnx.<output>.f32) and
  * by our runtime, against PyTorch's outputs in DIR/nets.ssdt. */
@@ -59,6 +60,13 @@ static void check_net(const fixture_file *f, const char *net, const char *what, 
         ssd_tensor_init(&x1, be, SSD_F32, 4, one);
         CHECK_OK(ssd_tensor_alloc(&x1));
         CHECK_OK(ssd_tensor_set(&x1, xf->data, SSD_F32));
+        CHECK_OK(ssd_onnx_run(m, &x1));
+        check_output(m, what, "scores", s, s->numel / 2);
+        check_output(m, what, "boxes", b, b->numel / 2);
+        /* again, now with the values in shared buffers (rt_share.c) */
+        ssd_onnx_stats st;
+        ssd_onnx_get_stats(m, &st);
+        CHECK(be->ops->device_memory || st.shared_values > 0);
         CHECK_OK(ssd_onnx_run(m, &x1));
         check_output(m, what, "scores", s, s->numel / 2);
         check_output(m, what, "boxes", b, b->numel / 2);
