@@ -1,8 +1,9 @@
-/* Inference of an SSD net from one ONNX file (300x300 unless the file says): our runtime next to
- * ONNX Runtime (onnxruntime-node, through bench/ort_bench.js), same file, same thread count, same
- * run. Batch 1 latency and batch 8 throughput; a timed run of ours includes copying the outputs to
- * host arrays, as ONNX Runtime's run returns them. bench_infer [--model FILE.onnx] [--threads T]
- * [--iters K] [--rounds R]
+/* Inference of an SSD net from one ONNX file (300x300 unless the file says):
+ * our runtime next to ONNX Runtime (onnxruntime-node, through
+ * bench/ort_bench.js), same file, same thread count, same run. Batch 1
+ * latency and batch 8 throughput; a timed run of ours includes copying the
+ * outputs to host arrays, as ONNX Runtime's run returns them.
+ *   bench_infer [--model FILE.onnx] [--threads T] [--iters K] [--rounds R]
  *               [--backend NAME] [--npm DIR] [--ort both|nospin|spin|none]
  *               [--precision fp32|bf16|both] [--profile]
  * The machine may be shared, so the runtimes alternate R times (ours, then

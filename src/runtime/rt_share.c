@@ -49,6 +49,17 @@ static int last_use(const ssd_onnx_model *m, int v, int def) {
     return last;
 }
 
+/* t with its shape and no storage (a view's buffer is borrowed, not freed):
+ * the next kernel that writes it allocates, unless it is pointed at a buffer. */
+static void drop_storage(const ssd_onnx_model *m, ssd_tensor *t) {
+    ssd_dtype dt = t->dtype;
+    int nd = t->ndim;
+    int64_t shape[SSD_MAX_DIMS];
+    memcpy(shape, t->shape, sizeof shape);
+    ssd_tensor_deinit(t);
+    ssd_tensor_init(t, m->be, dt, nd, shape);
+}
+
 typedef struct {
     size_t bytes;
     int free_after; /* the last use of the value holding it */
@@ -106,12 +117,7 @@ ssd_status rt_share(ssd_onnx_model *m) {
     for (int v = 0; v < m->nv && st == SSD_OK; v++) {
         if (slot_of[v] < 0) continue;
         ssd_tensor *t = &m->v[v].t, *b = &m->slots[slot_of[v]];
-        ssd_dtype dt = t->dtype;
-        int nd = t->ndim;
-        int64_t shape[SSD_MAX_DIMS];
-        memcpy(shape, t->shape, sizeof shape);
-        ssd_tensor_deinit(t);
-        ssd_tensor_init(t, m->be, dt, nd, shape);
+        drop_storage(m, t);
         t->data = b->data;
         t->cap = b->cap;
         t->view = true;
@@ -132,14 +138,7 @@ ssd_status rt_share(ssd_onnx_model *m) {
 
 void rt_unshare(ssd_onnx_model *m) {
     for (int v = 0; v < m->nv; v++) {
-        ssd_tensor *t = &m->v[v].t;
-        if (!t->view) continue;
-        ssd_dtype dt = t->dtype;
-        int nd = t->ndim;
-        int64_t shape[SSD_MAX_DIMS];
-        memcpy(shape, t->shape, sizeof shape);
-        ssd_tensor_deinit(t);
-        ssd_tensor_init(t, m->be, dt, nd, shape);
+        if (m->v[v].t.view) drop_storage(m, &m->v[v].t);
     }
     for (int s = 0; s < m->nslots; s++) ssd_tensor_deinit(&m->slots[s]);
     ssd_free(m->slots);

@@ -21,6 +21,14 @@ int test_skip(const char *why) {
     return 77;
 }
 
+ssd_status test_runtime_backend(ssd_backend **be) {
+    const char *name = getenv("SSD_TEST_BACKEND");
+    if (!name && ssd_backend_create(be, "cpu") != SSD_OK) name = "ref";
+    if (name) SSD_TRY(ssd_backend_create(be, name));
+    printf("backend %s\n", (*be)->ops->name);
+    return SSD_OK;
+}
+
 #define DEFINE_CLOSE(NAME, T)                                                                      \
     bool NAME(const char *what, const T *a, const T *b, long n, double atol, double rtol) {        \
         double max_abs = 0, max_rel = 0;                                                           \

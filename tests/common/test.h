@@ -50,6 +50,11 @@ int test_finish(void);
 /* Prints "skipped: why" and returns 77. */
 int test_skip(const char *why);
 
+/* The backend the runtime tests run on, its name printed: SSD_TEST_BACKEND
+ * when set, else the oneDNN one where this build has it (fast), else the
+ * reference one. */
+ssd_status test_runtime_backend(ssd_backend **be);
+
 /* |a-b| <= atol + rtol*|b| elementwise (b is the reference). On failure prints
  * max abs and rel error, the worst index and the first few mismatches. */
 bool test_close_f32(const char *what, const float *a, const float *b, long n, double atol,

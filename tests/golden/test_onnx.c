@@ -527,11 +527,7 @@ int main(int argc, char **argv) {
     }
     dir = argv[1];
     ssd_threads_set(2);
-    /* The oneDNN backend where this build has it (fast), else the reference one. */
-    const char *bname = getenv("SSD_TEST_BACKEND");
-    if (!bname && ssd_backend_create(&be, "cpu") != SSD_OK) bname = "ref";
-    if (bname) REQUIRE_OK(ssd_backend_create(&be, bname));
-    printf("backend %s\n", be->ops->name);
+    REQUIRE_OK(test_runtime_backend(&be));
     if (argc > 2 && !strcmp(argv[2], "--ort")) {
         int r = ort_compare(argc - 3, argv + 3);
         ssd_backend_destroy(be);

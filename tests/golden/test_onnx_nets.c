@@ -121,10 +121,7 @@ int main(int argc, char **argv) {
     }
     dir = argv[1];
     ssd_threads_set(2);
-    const char *bname = getenv("SSD_TEST_BACKEND");
-    if (!bname && ssd_backend_create(&be, "cpu") != SSD_OK) bname = "ref";
-    if (bname) REQUIRE_OK(ssd_backend_create(&be, bname));
-    printf("backend %s\n", be->ops->name);
+    REQUIRE_OK(test_runtime_backend(&be));
     if (argc > 2 && !strcmp(argv[2], "--ort")) return ort_mode(argc - 3, argv + 3);
     fixture_file f;
     char path[1024];

@@ -214,9 +214,9 @@ static void SFX(run_chunk)(const cpu_wino *g, const float *x, const float *u, co
          * U comes from memory, and the GEMM itself hides only the fetch of
          * its next block. */
         int nth = omp_get_num_threads(), me = omp_get_thread_num();
-        int64_t items = (int64_t)ne * ub_n, i0 = items * me / nth;
+        int64_t items = (int64_t)ne * ub_n, i0 = items * me / nth, w0;
         const char *pu =
-            (const char *)(u + i0 / ub_n * per_e_u + i0 % ub_n * (int64_t)g->cp * 2 * VW);
+            (const char *)(u + i0 / ub_n * per_e_u + u_block(g, (int)(i0 % ub_n), &w0));
         int64_t own = (int64_t)sizeof(float) * ne * per_e_u / nth;
         int64_t lines = (pf_bytes < own ? pf_bytes : own) / 64, its = (nt * cb_n + nth - 1) / nth;
         int64_t per_it = (lines + its - 1) / its, l = 0;
